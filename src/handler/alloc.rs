@@ -1,0 +1,235 @@
+//! The bounded handler allocator (the seed's hardened slab allocator).
+//!
+//! Capacity is fixed when the manager is built, so a guest that registers handlers in a loop
+//! gets `OutOfResources`, never unbounded growth. Ids carry a per-slot generation so a freed
+//! id is refused even after its slot is reused.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::addr::NIL_GC_PHYS;
+use crate::error::Error;
+use crate::handler::kind::HandlerTypeHandle;
+
+/// Opaque id of a handler node: slot index in the low 32 bits, the slot's generation above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct HandlerId(pub u64);
+
+impl HandlerId {
+    fn new(slot: u32, generation: u32) -> Self {
+        HandlerId(((generation as u64) << 32) | slot as u64)
+    }
+    /// Slot index part.
+    pub const fn slot(self) -> u32 {
+        self.0 as u32
+    }
+    const fn generation(self) -> u32 {
+        (self.0 >> 32) as u32
+    }
+}
+
+/// One handler node (the seed's `PGMPHYSHANDLER`, minus the tree links the tree keeps itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HandlerRecord {
+    /// First byte, or [`NIL_GC_PHYS`] while not registered.
+    pub key: u64,
+    /// Last byte (inclusive), or [`NIL_GC_PHYS`] while not registered.
+    pub key_last: u64,
+    /// Pages touched, partial edge pages included.
+    pub page_count: u32,
+    /// Pages currently aliased (MMIO handlers).
+    pub aliased_pages: u32,
+    /// Pages currently temporarily off.
+    pub temp_off_pages: u32,
+    /// The handler's type.
+    pub ty: HandlerTypeHandle,
+    /// User argument passed to callbacks.
+    pub user: u64,
+    /// Description.
+    pub description: Arc<str>,
+}
+
+impl HandlerRecord {
+    /// A fresh, unregistered node.
+    pub fn new(ty: HandlerTypeHandle, user: u64, description: Arc<str>) -> Self {
+        HandlerRecord {
+            key: NIL_GC_PHYS,
+            key_last: NIL_GC_PHYS,
+            page_count: 0,
+            aliased_pages: 0,
+            temp_off_pages: 0,
+            ty,
+            user,
+            description,
+        }
+    }
+
+    /// Whether the node is in the tree.
+    #[inline]
+    pub const fn is_registered(&self) -> bool {
+        self.key != NIL_GC_PHYS
+    }
+}
+
+/// Fixed-capacity slab of handler nodes with a free bitmap and an allocation hint.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct HandlerSlab {
+    records: Vec<Option<HandlerRecord>>,
+    generations: Vec<u32>,
+    /// One bit per slot, set when free (as in the seed).
+    free_bitmap: Vec<u64>,
+    hint: usize,
+    live: u32,
+}
+
+impl HandlerSlab {
+    /// A slab of `capacity` free slots.
+    pub fn new(capacity: u32) -> Self {
+        let n = capacity as usize;
+        let mut free_bitmap = vec![0u64; n.div_ceil(64)];
+        for i in 0..n {
+            free_bitmap[i / 64] |= 1 << (i % 64);
+        }
+        HandlerSlab { records: vec![None; n], generations: vec![1; n], free_bitmap, hint: 0, live: 0 }
+    }
+
+    /// Number of slots.
+    pub fn capacity(&self) -> u32 {
+        self.records.len() as u32
+    }
+
+    /// Number of allocated nodes.
+    pub fn live(&self) -> u32 {
+        self.live
+    }
+
+    /// Number of free slots, counted from the bitmap (an independent witness for `check_sync`).
+    pub fn free_count(&self) -> u32 {
+        self.free_bitmap.iter().map(|w| w.count_ones()).sum()
+    }
+
+    fn is_free(&self, slot: usize) -> bool {
+        self.free_bitmap[slot / 64] & (1 << (slot % 64)) != 0
+    }
+
+    fn next_free_from(&self, start: usize) -> Option<usize> {
+        let n = self.records.len();
+        let mut word = start / 64;
+        if word >= self.free_bitmap.len() {
+            return None;
+        }
+        let mut bits = self.free_bitmap[word] & (!0u64 << (start % 64));
+        loop {
+            if bits != 0 {
+                let slot = word * 64 + bits.trailing_zeros() as usize;
+                return (slot < n).then_some(slot);
+            }
+            word += 1;
+            if word >= self.free_bitmap.len() {
+                return None;
+            }
+            bits = self.free_bitmap[word];
+        }
+    }
+
+    /// Allocates a node: the first free slot after the hint, else the first free slot.
+    pub fn allocate(&mut self, record: HandlerRecord) -> Result<HandlerId, Error> {
+        let slot = self
+            .next_free_from(self.hint + 1)
+            .or_else(|| self.next_free_from(0))
+            .ok_or(Error::OutOfResources)?;
+        self.free_bitmap[slot / 64] &= !(1 << (slot % 64));
+        self.records[slot] = Some(record);
+        self.hint = slot;
+        self.live += 1;
+        Ok(HandlerId::new(slot as u32, self.generations[slot]))
+    }
+
+    /// Frees a node; its id (and every copy of it) becomes invalid.
+    pub fn free(&mut self, id: HandlerId) -> Result<HandlerRecord, Error> {
+        self.get(id)?;
+        let slot = id.slot() as usize;
+        self.free_bitmap[slot / 64] |= 1 << (slot % 64);
+        self.generations[slot] = self.generations[slot].wrapping_add(1).max(1);
+        self.live -= 1;
+        self.records[slot].take().ok_or(Error::Internal)
+    }
+
+    /// The node behind an id, if the id is live.
+    #[inline]
+    pub fn get(&self, id: HandlerId) -> Result<&HandlerRecord, Error> {
+        let slot = id.slot() as usize;
+        if slot >= self.records.len() || self.generations[slot] != id.generation() || self.is_free(slot) {
+            return Err(Error::InvalidHandle);
+        }
+        self.records[slot].as_ref().ok_or(Error::InvalidHandle)
+    }
+
+    /// Mutable node behind an id.
+    #[inline]
+    pub fn get_mut(&mut self, id: HandlerId) -> Result<&mut HandlerRecord, Error> {
+        self.get(id)?;
+        self.records[id.slot() as usize].as_mut().ok_or(Error::InvalidHandle)
+    }
+
+    /// The node in `slot` (slots come from the tree, which only holds allocated nodes).
+    #[inline]
+    pub fn by_slot(&self, slot: u32) -> Option<&HandlerRecord> {
+        self.records.get(slot as usize)?.as_ref()
+    }
+
+    /// Mutable node in `slot`.
+    #[inline]
+    pub fn by_slot_mut(&mut self, slot: u32) -> Option<&mut HandlerRecord> {
+        self.records.get_mut(slot as usize)?.as_mut()
+    }
+
+    /// The current id of an allocated slot.
+    pub fn id_of(&self, slot: u32) -> Option<HandlerId> {
+        let s = slot as usize;
+        (s < self.records.len() && !self.is_free(s) && self.records[s].is_some())
+            .then(|| HandlerId::new(slot, self.generations[s]))
+    }
+
+    /// Every allocated node in slot order.
+    pub fn iter(&self) -> impl Iterator<Item = (HandlerId, &HandlerRecord)> {
+        self.records
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| r.as_ref().map(|r| (HandlerId::new(i as u32, self.generations[i]), r)))
+    }
+
+    /// Marks a slot free without touching its record: corruption injection for `check_sync` tests.
+    pub(crate) fn corrupt_free_bit(&mut self, slot: u32) {
+        let s = slot as usize;
+        if s < self.records.len() {
+            self.free_bitmap[s / 64] ^= 1 << (s % 64);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec() -> HandlerRecord {
+        HandlerRecord::new(HandlerTypeHandle(0), 0, "t".into())
+    }
+
+    #[test]
+    fn exhaustion_recovery_and_stale_ids() {
+        let mut s = HandlerSlab::new(32);
+        let ids: Vec<_> = (0..32).map(|_| s.allocate(rec()).unwrap()).collect();
+        assert_eq!(s.allocate(rec()), Err(Error::OutOfResources));
+        assert_eq!(s.live() + s.free_count(), 32);
+        s.free(ids[5]).unwrap();
+        assert_eq!(s.free(ids[5]), Err(Error::InvalidHandle), "double free is refused");
+        let again = s.allocate(rec()).unwrap();
+        assert_eq!(again.slot(), 5);
+        assert_ne!(again, ids[5]);
+        assert_eq!(s.get(ids[5]).err(), Some(Error::InvalidHandle), "stale id is refused");
+        assert!(s.get(HandlerId(u64::MAX)).is_err());
+        assert_eq!(s.live() + s.free_count(), 32);
+    }
+}

@@ -1,0 +1,356 @@
+//! The handler range tree: an AVL tree of non-overlapping inclusive byte ranges, keyed by
+//! their first byte, with nodes stored by slab slot (the seed's `RTCHardAvlRangeTree`).
+//!
+//! Nodes live in one compact array indexed by the handler's slab slot, so a lookup touches
+//! 32-byte nodes only, and the tree can never hold more nodes than the slab has slots.
+//! Every operation is O(log n); insert refuses any byte overlap, so keys are unique.
+
+use crate::error::Error;
+
+/// "No node".
+pub const NIL: u32 = u32::MAX;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Node {
+    key: u64,
+    last: u64,
+    left: u32,
+    right: u32,
+    height: u8,
+    linked: bool,
+}
+
+const EMPTY: Node = Node { key: 0, last: 0, left: NIL, right: NIL, height: 0, linked: false };
+
+/// A structural problem found by [`RangeTree::verify`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+pub enum TreeFault {
+    /// In-order keys are not strictly ascending, or two ranges overlap.
+    Order {
+        /// Slot of the first node of the offending pair.
+        slot: u32,
+    },
+    /// A node's range has `key > last`.
+    Inverted {
+        /// Slot of the node.
+        slot: u32,
+    },
+    /// A stored height is wrong or the node is unbalanced.
+    Balance {
+        /// Slot of the node.
+        slot: u32,
+    },
+    /// The number of reachable nodes differs from the count kept.
+    Count,
+}
+
+/// AVL range tree over slab slots.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct RangeTree {
+    nodes: Vec<Node>,
+    root: u32,
+    len: u32,
+}
+
+impl RangeTree {
+    /// An empty tree for slots `0..capacity`.
+    pub fn new(capacity: u32) -> Self {
+        RangeTree { nodes: vec![EMPTY; capacity as usize], root: NIL, len: 0 }
+    }
+
+    /// Number of ranges in the tree.
+    pub fn len(&self) -> u32 {
+        self.len
+    }
+
+    /// Whether the tree is empty.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// The range stored for `slot`, if the slot is in the tree.
+    pub fn range_of(&self, slot: u32) -> Option<(u64, u64)> {
+        let n = self.nodes.get(slot as usize)?;
+        n.linked.then_some((n.key, n.last))
+    }
+
+    /// Slot of the range containing `addr`.
+    #[inline]
+    pub fn lookup(&self, addr: u64) -> Option<u32> {
+        let mut n = self.root;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if addr < node.key {
+                n = node.left;
+            } else if addr > node.last {
+                n = node.right;
+            } else {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// Slot of the range containing `addr`, else of the first range above it.
+    pub fn lookup_matching_or_above(&self, addr: u64) -> Option<u32> {
+        let mut best = NIL;
+        let mut n = self.root;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if addr < node.key {
+                best = n;
+                n = node.left;
+            } else if addr > node.last {
+                n = node.right;
+            } else {
+                return Some(n);
+            }
+        }
+        (best != NIL).then_some(best)
+    }
+
+    /// Slot of the range containing `addr`, else of the last range below it.
+    pub fn lookup_matching_or_below(&self, addr: u64) -> Option<u32> {
+        let mut best = NIL;
+        let mut n = self.root;
+        while n != NIL {
+            let node = &self.nodes[n as usize];
+            if addr < node.key {
+                n = node.left;
+            } else if addr > node.last {
+                best = n;
+                n = node.right;
+            } else {
+                return Some(n);
+            }
+        }
+        (best != NIL).then_some(best)
+    }
+
+    /// Whether `[key, last]` overlaps a range in the tree by at least one byte.
+    pub fn overlaps(&self, key: u64, last: u64) -> bool {
+        self.lookup_matching_or_above(key).is_some_and(|s| self.nodes[s as usize].key <= last)
+    }
+
+    /// Inserts `[key, last]` for `slot`. Refuses inverted ranges (`InvalidParameter`), slots
+    /// out of range or already linked (`Internal`) and any byte overlap (`Conflict`); on error
+    /// the tree is unchanged.
+    pub fn insert(&mut self, slot: u32, key: u64, last: u64) -> Result<(), Error> {
+        if key > last {
+            return Err(Error::InvalidParameter);
+        }
+        match self.nodes.get(slot as usize) {
+            Some(n) if !n.linked => {}
+            _ => return Err(Error::Internal),
+        }
+        if self.overlaps(key, last) {
+            return Err(Error::Conflict);
+        }
+        self.nodes[slot as usize] = Node { key, last, left: NIL, right: NIL, height: 1, linked: true };
+        self.root = self.insert_at(self.root, slot);
+        self.len += 1;
+        Ok(())
+    }
+
+    /// Removes `slot`'s range; `false` (and no change) if the slot is not in the tree.
+    pub fn remove(&mut self, slot: u32) -> bool {
+        let Some(&node) = self.nodes.get(slot as usize) else { return false };
+        if !node.linked || self.lookup(node.key) != Some(slot) {
+            return false;
+        }
+        self.root = self.remove_at(self.root, node.key);
+        self.nodes[slot as usize] = EMPTY;
+        self.len -= 1;
+        true
+    }
+
+    /// Slots in ascending key order.
+    pub fn in_order(&self) -> Vec<u32> {
+        let mut out = Vec::with_capacity(self.len as usize);
+        let mut stack = Vec::new();
+        let mut n = self.root;
+        while n != NIL || !stack.is_empty() {
+            while n != NIL {
+                stack.push(n);
+                n = self.nodes[n as usize].left;
+            }
+            let Some(top) = stack.pop() else { break };
+            out.push(top);
+            n = self.nodes[top as usize].right;
+            if out.len() > self.nodes.len() {
+                break; // a cycle: verify() reports the count mismatch
+            }
+        }
+        out
+    }
+
+    /// Checks order, non-overlap, heights, balance and the node count.
+    pub fn verify(&self) -> Vec<TreeFault> {
+        let mut faults = Vec::new();
+        let order = self.in_order();
+        if order.len() != self.len as usize {
+            faults.push(TreeFault::Count);
+        }
+        for &s in &order {
+            let n = &self.nodes[s as usize];
+            if n.key > n.last {
+                faults.push(TreeFault::Inverted { slot: s });
+            }
+            let (hl, hr) = (self.height(n.left), self.height(n.right));
+            if n.height != hl.max(hr) + 1 || hl.abs_diff(hr) > 1 {
+                faults.push(TreeFault::Balance { slot: s });
+            }
+        }
+        for pair in order.windows(2) {
+            let (a, b) = (&self.nodes[pair[0] as usize], &self.nodes[pair[1] as usize]);
+            if a.last >= b.key || a.key >= b.key {
+                faults.push(TreeFault::Order { slot: pair[0] });
+            }
+        }
+        faults
+    }
+
+    /// Overwrites a node's range without rebalancing: corruption injection for tests.
+    pub(crate) fn corrupt_range(&mut self, slot: u32, key: u64, last: u64) {
+        if let Some(n) = self.nodes.get_mut(slot as usize) {
+            n.key = key;
+            n.last = last;
+        }
+    }
+
+    #[inline]
+    fn height(&self, n: u32) -> u8 {
+        if n == NIL {
+            0
+        } else {
+            self.nodes[n as usize].height
+        }
+    }
+
+    fn fix_height(&mut self, n: u32) {
+        let node = self.nodes[n as usize];
+        self.nodes[n as usize].height = self.height(node.left).max(self.height(node.right)) + 1;
+    }
+
+    fn rotate_right(&mut self, n: u32) -> u32 {
+        let l = self.nodes[n as usize].left;
+        self.nodes[n as usize].left = self.nodes[l as usize].right;
+        self.nodes[l as usize].right = n;
+        self.fix_height(n);
+        self.fix_height(l);
+        l
+    }
+
+    fn rotate_left(&mut self, n: u32) -> u32 {
+        let r = self.nodes[n as usize].right;
+        self.nodes[n as usize].right = self.nodes[r as usize].left;
+        self.nodes[r as usize].left = n;
+        self.fix_height(n);
+        self.fix_height(r);
+        r
+    }
+
+    fn rebalance(&mut self, n: u32) -> u32 {
+        self.fix_height(n);
+        let node = self.nodes[n as usize];
+        let (hl, hr) = (self.height(node.left), self.height(node.right));
+        if hl > hr + 1 {
+            let l = self.nodes[node.left as usize];
+            if self.height(l.left) < self.height(l.right) {
+                self.nodes[n as usize].left = self.rotate_left(node.left);
+            }
+            return self.rotate_right(n);
+        }
+        if hr > hl + 1 {
+            let r = self.nodes[node.right as usize];
+            if self.height(r.right) < self.height(r.left) {
+                self.nodes[n as usize].right = self.rotate_right(node.right);
+            }
+            return self.rotate_left(n);
+        }
+        n
+    }
+
+    fn insert_at(&mut self, n: u32, slot: u32) -> u32 {
+        if n == NIL {
+            return slot;
+        }
+        if self.nodes[slot as usize].key < self.nodes[n as usize].key {
+            let l = self.insert_at(self.nodes[n as usize].left, slot);
+            self.nodes[n as usize].left = l;
+        } else {
+            let r = self.insert_at(self.nodes[n as usize].right, slot);
+            self.nodes[n as usize].right = r;
+        }
+        self.rebalance(n)
+    }
+
+    fn remove_min(&mut self, n: u32) -> (u32, u32) {
+        let left = self.nodes[n as usize].left;
+        if left == NIL {
+            return (self.nodes[n as usize].right, n);
+        }
+        let (l, min) = self.remove_min(left);
+        self.nodes[n as usize].left = l;
+        (self.rebalance(n), min)
+    }
+
+    fn remove_at(&mut self, n: u32, key: u64) -> u32 {
+        if n == NIL {
+            return NIL;
+        }
+        let node = self.nodes[n as usize];
+        if key < node.key {
+            let l = self.remove_at(node.left, key);
+            self.nodes[n as usize].left = l;
+        } else if key > node.key {
+            let r = self.remove_at(node.right, key);
+            self.nodes[n as usize].right = r;
+        } else {
+            if node.left == NIL {
+                return node.right;
+            }
+            if node.right == NIL {
+                return node.left;
+            }
+            let (r, min) = self.remove_min(node.right);
+            self.nodes[min as usize].left = node.left;
+            self.nodes[min as usize].right = r;
+            return self.rebalance(min);
+        }
+        self.rebalance(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn insert_lookup_neighbours_remove() {
+        let mut t = RangeTree::new(64);
+        for i in 0..40u32 {
+            let key = (i as u64) * 0x100;
+            t.insert(i, key, key + 0x7f).unwrap();
+        }
+        assert!(t.verify().is_empty());
+        assert_eq!(t.lookup(0x105), Some(1));
+        assert_eq!(t.lookup(0x180), None);
+        assert_eq!(t.lookup_matching_or_above(0x180), Some(2));
+        assert_eq!(t.lookup_matching_or_below(0x180), Some(1));
+        assert_eq!(t.lookup_matching_or_below(0x7f), Some(0));
+        assert_eq!(t.lookup_matching_or_above(40 * 0x100), None);
+        assert_eq!(t.insert(50, 0x17f, 0x1ff), Err(Error::Conflict), "one shared byte conflicts");
+        assert_eq!(t.insert(50, 0x80, 0xff), Ok(()), "adjacent ranges are fine");
+        assert_eq!(t.insert(51, 5, 4), Err(Error::InvalidParameter));
+        assert_eq!(t.insert(50, 0x9000, 0x9000), Err(Error::Internal), "slot already linked");
+        for i in (0..40u32).step_by(3) {
+            assert!(t.remove(i));
+            assert!(!t.remove(i));
+            assert!(t.verify().is_empty());
+        }
+        assert_eq!(t.lookup(0x0), None);
+        assert_eq!(t.lookup(0x105), Some(1));
+        assert_eq!(t.len(), 40 + 1 - 14);
+    }
+}

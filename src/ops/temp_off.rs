@@ -1,0 +1,39 @@
+//! Temporarily turning monitoring off for one page (`PGMHandlerPhysicalPageTempOff`).
+
+use crate::addr::is_whole_pages;
+use crate::error::{Error, OpResult, Status};
+use crate::handler::HandlerKind;
+use crate::manager::Manager;
+use crate::page::HandlerState;
+use crate::platform::Platform;
+
+impl<P: Platform> Manager<P> {
+    /// Turns monitoring off for the page containing `page` inside the Write or All handler
+    /// starting at `addr`: the page becomes `Disabled` and the handler's temp-off count grows.
+    /// A page already off is a successful no-op.
+    ///
+    /// Shadow PTEs and TLBs are not touched ("the caller must do required page table
+    /// modifications"); NEM is told the new protection. `reset` re-arms the page.
+    ///
+    /// # Errors
+    /// In order: `NotFound` (no handler starts at `addr`), `InvalidParameter` (page outside
+    /// the handler, or the handler is not whole pages: the seed only asserts, deliberate
+    /// difference 1), `AccessDenied` (an Mmio handler).
+    pub fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
+        let slot = self.handler_at_start(addr)?;
+        let rec = self.record(slot)?;
+        if page < rec.key || page > rec.key_last || !is_whole_pages(rec.key, rec.key_last) {
+            return Err(Error::InvalidParameter);
+        }
+        if !matches!(self.kind_of(rec).0, HandlerKind::Write | HandlerKind::All) {
+            return Err(Error::AccessDenied);
+        }
+        let r = self.memory.locate(page).ok_or(Error::Internal)?;
+        if self.memory.at(r).handler_state() != HandlerState::Disabled {
+            self.memory.at_mut(r).set_handler_state_only(HandlerState::Disabled);
+            self.record_mut(slot)?.temp_off_pages += 1;
+            self.nem_protection_changed(r);
+        }
+        Ok(Status::Success)
+    }
+}

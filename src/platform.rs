@@ -1,0 +1,218 @@
+//! The side effects the manager asks of its host (the seed's calls into the page pool, HM,
+//! IEM and NEM), as a trait, plus a no-op and a recording implementation.
+//!
+//! The manager never touches translation state itself: it tells the platform which guest
+//! page changed and the platform (the simulator's MMU, a real VMM) updates what it caches.
+//! A missing call here is exactly the class of bug the simulator's translation-safety check
+//! exists to catch.
+
+use serde::{Deserialize, Serialize};
+
+use crate::handler::HandlerKind;
+use crate::page::{HandlerState, NemProtection, PageDescriptor};
+
+/// What the platform did when asked to update the shadow PTEs of a guest page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+pub struct ShadowUpdate {
+    /// Some PTE mapped the page, so every vCPU's TLB must be flushed.
+    pub flush_tlbs: bool,
+    /// The page could not be tracked precisely (reverse map overflowed, zero page): the
+    /// platform scheduled a full resync (the seed's `VINF_PGM_SYNC_CR3`).
+    pub resync: bool,
+}
+
+/// The host side of the handler manager.
+///
+/// NEM methods are called only when the manager's configuration enables NEM notifications;
+/// they return the two NEM state bits the manager stores in the descriptor.
+pub trait Platform {
+    /// Update or flush every shadow PTE mapping `gc_phys` (the seed's `pgmPoolTrackUpdateGCPhys`).
+    ///
+    /// `page` is the descriptor *after* the handler-state change. Without `flush_ptes`, a PTE
+    /// becomes read-only for `Write`, not present for `All`, and regains write access (only as
+    /// far as the guest PTE allows) for `None` / `Disabled`; with `flush_ptes` every such PTE
+    /// is cleared. The manager flushes TLBs itself when told to.
+    fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate;
+
+    /// Flush every vCPU's TLB (the seed's `PGM_INVL_ALL_VCPU_TLBS` / `HMFlushTlbOnAllVCpus`).
+    fn flush_all_tlbs(&mut self);
+
+    /// Drop the physical page-map TLB entry of a guest page (`pgmPhysInvalidatePageMapTLBEntry`).
+    fn invalidate_page_map_entry(&mut self, gc_phys: u64);
+
+    /// Flush the emulator's physical TLBs on every vCPU (`IEMTlbInvalidateAllPhysicalAllCpus`).
+    fn flush_emulator_phys_tlbs(&mut self);
+
+    /// A handler was registered (`NEMHCNotifyHandlerPhysicalRegister`).
+    fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) {
+        let _ = (kind, gc_phys, len);
+    }
+
+    /// A handler was deregistered; `[gc_phys, gc_phys + len)` are the whole pages it no longer
+    /// shares with other handlers (`NEMHCNotifyHandlerPhysicalDeregister`). May return a new
+    /// NEM state for those pages.
+    fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) -> Option<u8> {
+        let _ = (kind, gc_phys, len);
+        None
+    }
+
+    /// The protection of a page changed (`NEMHCNotifyPhysPageProtChanged`).
+    fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
+        let _ = (gc_phys, prot);
+        page.nem_state()
+    }
+
+    /// The backing of a page changed (`NEMHCNotifyPhysPageChanged`); `page` is the new descriptor.
+    fn nem_page_backing_changed(
+        &mut self,
+        gc_phys: u64,
+        old_host_phys: u64,
+        page: &PageDescriptor,
+        prot: NemProtection,
+    ) -> u8 {
+        let _ = (gc_phys, old_host_phys, prot);
+        page.nem_state()
+    }
+}
+
+/// A platform with nothing to keep in sync: every call is a no-op and nothing is ever mapped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct NoopPlatform;
+
+impl Platform for NoopPlatform {
+    #[inline]
+    fn update_shadow_ptes(&mut self, _: u64, _: &PageDescriptor, _: bool) -> ShadowUpdate {
+        ShadowUpdate::default()
+    }
+    #[inline]
+    fn flush_all_tlbs(&mut self) {}
+    #[inline]
+    fn invalidate_page_map_entry(&mut self, _: u64) {}
+    #[inline]
+    fn flush_emulator_phys_tlbs(&mut self) {}
+}
+
+/// One call the manager made on its platform.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum PlatformEvent {
+    /// `update_shadow_ptes`.
+    UpdateShadowPtes {
+        /// Guest page.
+        gc_phys: u64,
+        /// Handler state the page now has.
+        state: HandlerState,
+        /// Whether PTEs were to be cleared rather than updated.
+        flush_ptes: bool,
+    },
+    /// `flush_all_tlbs`.
+    FlushAllTlbs,
+    /// `invalidate_page_map_entry`.
+    InvalidatePageMapEntry {
+        /// Guest page.
+        gc_phys: u64,
+    },
+    /// `flush_emulator_phys_tlbs`.
+    FlushEmulatorPhysTlbs,
+    /// `nem_handler_registered`.
+    NemHandlerRegistered {
+        /// Kind of the handler.
+        kind: HandlerKind,
+        /// First byte.
+        gc_phys: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `nem_handler_deregistered`.
+    NemHandlerDeregistered {
+        /// Kind of the handler.
+        kind: HandlerKind,
+        /// First byte of the whole pages released.
+        gc_phys: u64,
+        /// Length in bytes.
+        len: u64,
+    },
+    /// `nem_page_protection_changed`.
+    NemProtectionChanged {
+        /// Guest page.
+        gc_phys: u64,
+        /// New protection.
+        prot: NemProtection,
+    },
+    /// `nem_page_backing_changed`.
+    NemBackingChanged {
+        /// Guest page.
+        gc_phys: u64,
+        /// Previous backing.
+        old_host_phys: u64,
+        /// New backing.
+        new_host_phys: u64,
+        /// New protection.
+        prot: NemProtection,
+    },
+}
+
+/// A platform that records every call; `update_shadow_ptes` answers with `answer`.
+///
+/// Tests set `answer.flush_tlbs` to pretend the page is mapped, and `answer.resync` to
+/// pretend the reverse map overflowed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecordingPlatform {
+    /// Every call, in order.
+    pub events: Vec<PlatformEvent>,
+    /// What `update_shadow_ptes` returns.
+    pub answer: ShadowUpdate,
+}
+
+impl RecordingPlatform {
+    /// A recorder that reports every page as mapped (so state upgrades flush TLBs).
+    pub fn mapped() -> Self {
+        RecordingPlatform { events: Vec::new(), answer: ShadowUpdate { flush_tlbs: true, resync: false } }
+    }
+
+    /// Takes the events recorded so far.
+    pub fn take(&mut self) -> Vec<PlatformEvent> {
+        std::mem::take(&mut self.events)
+    }
+}
+
+impl Platform for RecordingPlatform {
+    fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
+        self.events.push(PlatformEvent::UpdateShadowPtes { gc_phys, state: page.handler_state(), flush_ptes });
+        self.answer
+    }
+    fn flush_all_tlbs(&mut self) {
+        self.events.push(PlatformEvent::FlushAllTlbs);
+    }
+    fn invalidate_page_map_entry(&mut self, gc_phys: u64) {
+        self.events.push(PlatformEvent::InvalidatePageMapEntry { gc_phys });
+    }
+    fn flush_emulator_phys_tlbs(&mut self) {
+        self.events.push(PlatformEvent::FlushEmulatorPhysTlbs);
+    }
+    fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) {
+        self.events.push(PlatformEvent::NemHandlerRegistered { kind, gc_phys, len });
+    }
+    fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) -> Option<u8> {
+        self.events.push(PlatformEvent::NemHandlerDeregistered { kind, gc_phys, len });
+        None
+    }
+    fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
+        self.events.push(PlatformEvent::NemProtectionChanged { gc_phys, prot });
+        page.nem_state()
+    }
+    fn nem_page_backing_changed(
+        &mut self,
+        gc_phys: u64,
+        old_host_phys: u64,
+        page: &PageDescriptor,
+        prot: NemProtection,
+    ) -> u8 {
+        self.events.push(PlatformEvent::NemBackingChanged {
+            gc_phys,
+            old_host_phys,
+            new_host_phys: page.host_phys(),
+            prot,
+        });
+        page.nem_state()
+    }
+}
