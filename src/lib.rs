@@ -48,6 +48,7 @@ pub mod memory;
 mod ops;
 pub mod page;
 pub mod platform;
+pub mod render;
 
 pub use addr::{PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
 pub use api::{ManagerConfig, NemMode, PhysHandlerApi};
