@@ -160,7 +160,7 @@ impl<P: Platform> Manager<P> {
                 let next_key = spans.get(h).map_or(u64::MAX, |s| s.key);
                 if next_key > page + (PAGE_SIZE - 1) {
                     // No handler until `next_key`: scan the stretch as a slice.
-                    let stop = if next_key >= range.last {
+                    let stop = if next_key > range.last {
                         n
                     } else {
                         (((next_key - range.first) >> PAGE_SHIFT) as usize).min(n)
