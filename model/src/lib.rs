@@ -1,1 +1,862 @@
-//! placeholder
+//! # pgmsim-model: the reference model of the handler manager
+//!
+//! [`Model`] implements [`pgmsim::PhysHandlerApi`] with the semantics of the production
+//! [`pgmsim::Manager`] (and so of the seed, `PGMAllHandler.cpp`), written to be read and
+//! believed rather than to be fast. It is the oracle of the differential tests: when the two
+//! disagree, one of them is wrong, and this one is short enough to check by hand.
+//!
+//! ## Shape
+//!
+//! * Handler nodes live in a `Vec<Option<Node>>`; a [`HandlerId`] is the index. Ids are never
+//!   reused, so a destroyed id is simply unknown (`InvalidHandle`) forever.
+//! * Registered handlers are found by linear scans; there is no tree and no cache.
+//! * Only *primary facts* are stored: which pages are temporarily off, which pages are aliased
+//!   and to what, and one per-handler number explained below. Everything else is **derived
+//!   from scratch** each time it is asked for: a page descriptor starts from
+//!   [`MemoryLayout::initial_page`], the alias fact (if any) replaces its backing, and its
+//!   handler state is `Disabled` if the page is temp-off or aliased, else the maximum state of
+//!   the handlers touching it. A handler's temp-off and aliased counts are counted from the
+//!   facts. Nothing can drift because nothing is kept twice.
+//!
+//! ## Why derivation reproduces the seed, and where it does not by itself
+//!
+//! The seed keeps page states incrementally ("only upgrade" on registration, reset to `None`
+//! then recalculation of partial edge pages on deregistration, `_ONLY` setters that keep the
+//! not-in-HM bit). That history collapses to the derived rule because of three structural
+//! facts, each enforced by validation:
+//!
+//! 1. Only plain `Write` handlers may cover part of a page (All, Mmio and not-in-HM Write must
+//!    be whole pages), so a page shared by several handlers only ever has `Write` handlers,
+//!    all without not-in-HM. After deregistering one of them the seed resets the page to
+//!    `None` and recomputes it from the neighbours below and above, which is exactly the
+//!    maximum over the remaining handlers; the not-in-HM bit ends `false` either way.
+//! 2. Temp-off and aliasing need whole-page handlers, so a `Disabled` page belongs to exactly
+//!    one handler; no registration can touch it (that would overlap), and re-arming by
+//!    `reset` / `reset_mmio2_with_bitmap` raises precisely the temp-off pages. So "temp-off"
+//!    is a set of pages that `reset` clears, and the not-in-HM bit of a disabled page is its
+//!    one handler's.
+//! 3. Aliases only exist on MMIO-range pages inside Mmio handlers; every way back (reset,
+//!    deregistration, `reset_aliased_page`, VM reset, re-aliasing) gives the page its initial
+//!    MMIO descriptor and, while the handler is registered, state `All` = the derived maximum.
+//!    The `Internal` error of `reset_aliased_page` (an aliased page not `Disabled`) is kept
+//!    as the production code states it but cannot fire here.
+//!
+//! The one genuinely historical fact is the **stale alias count**:
+//! `reset_aliased_page(page, accounting = false)` undoes an alias without decrementing the
+//! handler's count (the seed leaves that to its caller). The model keeps, per handler, how many
+//! such resets happened (`Node::stale_aliases`); the reported `aliased_pages` is "aliases
+//! counted in the range + stale", and [`Model::expected_sync_mismatches`] names the
+//! `AliasedCount` mismatch the production `check_sync` must then report. The number is
+//! cleared exactly where the seed zeroes the count (`reset`, deregistration); VM reset and
+//! re-aliasing change the count by the same amount as the aliases, so they keep it.
+//!
+//! ## Platform events
+//!
+//! The model records the events that are part of the observable contract, as
+//! [`PlatformEvent`]s: `UpdateShadowPtes` (registration and re-arm upgrades, edge-page
+//! recalculation, alias resets with `flush_ptes`), the unconditional `FlushAllTlbs` of alias
+//! resets, `InvalidatePageMapEntry` and `FlushEmulatorPhysTlbs`. Whether an upgrade loop ends
+//! with `FlushAllTlbs` depends on what the platform answers; the model is told once, with
+//! [`Model::set_all_pages_mapped`], whether every page is mapped (as
+//! `RecordingPlatform::mapped()` pretends), and then emits that flush exactly where the
+//! production manager would. The model never asks for a resync, so it never returns
+//! `GcPhysAliased` / `SyncCr3`, and it records no NEM notifications and keeps no NEM state
+//! bits (descriptors have NEM state 0: compare with `without_nem_state()`); NEM mode only
+//! matters to it for `NotSupportedInNemMode`.
+//!
+//! ## What it deliberately does not do
+//!
+//! No tree, no slab, no counters, no caches, no hint-driven allocation (ids differ from the
+//! production ones; tests map them), no reuse of production logic: it uses `pgmsim`'s plain
+//! data types only (addresses, kinds, errors, descriptors, layout, handle derivation).
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use pgmsim::addr::NIL_GC_PHYS;
+use pgmsim::api::NemMode;
+use pgmsim::page::{MAX_HOST_PHYS, NIL_PAGE_ID};
+use pgmsim::{
+    Error, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle,
+    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PageState,
+    PageType, PhysHandlerApi, PlatformEvent, Status,
+};
+
+const PAGE: u64 = 0x1000;
+const OFFSET_MASK: u64 = PAGE - 1;
+const MAX_TYPES: usize = 32;
+
+fn page_of(addr: u64) -> u64 {
+    addr & !OFFSET_MASK
+}
+
+fn whole_pages(first: u64, last: u64) -> bool {
+    first & OFFSET_MASK == 0 && last & OFFSET_MASK == OFFSET_MASK
+}
+
+/// Page bases of every page the inclusive range `[first, last]` touches.
+fn pages(first: u64, last: u64) -> impl Iterator<Item = u64> {
+    (page_of(first) >> 12..=last >> 12).map(|n| n << 12)
+}
+
+/// A handler node (registered or not).
+#[derive(Debug, Clone)]
+struct Node {
+    ty: HandlerTypeHandle,
+    user: u64,
+    description: Arc<str>,
+    /// `[key, key_last]` while registered.
+    range: Option<(u64, u64)>,
+    /// Aliases undone by `reset_aliased_page` without accounting since the count was last
+    /// zeroed: the only history the model keeps (see the crate docs).
+    stale_aliases: u32,
+}
+
+/// What backs an aliased MMIO page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Alias {
+    /// `page_alias_mmio2`: the MMIO2 page's backing and page id.
+    Mmio2 { host_phys: u64, page_id: u32 },
+    /// `page_alias_hc`: an arbitrary host page, no page id.
+    Host { host_phys: u64 },
+}
+
+/// The reference model. See the crate docs for what it stores and what it derives.
+#[derive(Debug, Clone)]
+pub struct Model {
+    config: ManagerConfig,
+    capacity: u32,
+    layout: MemoryLayout,
+    types: Vec<(HandlerTypeHandle, HandlerTypeConfig)>,
+    nodes: Vec<Option<Node>>,
+    /// Page bases turned off by `page_temp_off` and not re-armed since.
+    temp_off: BTreeSet<u64>,
+    /// Page bases currently aliased, with their backing.
+    aliases: BTreeMap<u64, Alias>,
+    events: Vec<PlatformEvent>,
+    all_pages_mapped: bool,
+}
+
+impl Model {
+    /// A model over `layout`; `InvalidParameter` for a bad layout or capacity, as the
+    /// production constructor.
+    pub fn new(layout: MemoryLayout, config: ManagerConfig) -> Result<Self, Error> {
+        layout.validate()?;
+        let capacity = config.capacity()?;
+        Ok(Model {
+            config,
+            capacity,
+            layout,
+            types: Vec::new(),
+            nodes: Vec::new(),
+            temp_off: BTreeSet::new(),
+            aliases: BTreeMap::new(),
+            events: Vec::new(),
+            all_pages_mapped: false,
+        })
+    }
+
+    /// Tells the model whether the platform reports every page as mapped, so that every
+    /// upgrade loop that updated a shadow PTE ends with `FlushAllTlbs` (true for
+    /// `RecordingPlatform::mapped()`, false for a platform that maps nothing).
+    pub fn set_all_pages_mapped(&mut self, mapped: bool) {
+        self.all_pages_mapped = mapped;
+    }
+
+    /// The platform events recorded since the last call.
+    pub fn take_events(&mut self) -> Vec<PlatformEvent> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Handler capacity.
+    pub fn capacity(&self) -> u32 {
+        self.capacity
+    }
+
+    /// The id of the registered handler containing `addr`.
+    pub fn handler_id_at(&self, addr: u64) -> Option<HandlerId> {
+        self.containing(addr).map(|i| HandlerId(i as u64))
+    }
+
+    /// What the production `check_sync` must report: one `AliasedCount` per handler whose
+    /// count is stale after `reset_aliased_page` without accounting, in address order.
+    pub fn expected_sync_mismatches(&self) -> Vec<Mismatch> {
+        self.registered_sorted()
+            .into_iter()
+            .filter_map(|i| {
+                let node = self.nodes[i].as_ref()?;
+                let (key, last) = node.range?;
+                (node.stale_aliases != 0).then(|| Mismatch::AliasedCount {
+                    handler: key,
+                    kept: self.aliased_count(i),
+                    found: self.aliases.range(page_of(key)..=last).count() as u32,
+                })
+            })
+            .collect()
+    }
+
+    // ----- derivations -------------------------------------------------------------------
+
+    fn node(&self, id: HandlerId) -> Result<&Node, Error> {
+        let index = usize::try_from(id.0).map_err(|_| Error::InvalidHandle)?;
+        self.nodes
+            .get(index)
+            .and_then(Option::as_ref)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    fn type_of(&self, ty: HandlerTypeHandle) -> Result<&HandlerTypeConfig, Error> {
+        self.types
+            .iter()
+            .find(|(h, _)| *h == ty)
+            .map(|(_, c)| c)
+            .ok_or(Error::InvalidHandle)
+    }
+
+    /// Kind and not-in-HM flag of a node (its type always exists: types are never freed).
+    fn kind_of(&self, node: &Node) -> (HandlerKind, bool) {
+        self.type_of(node.ty)
+            .map_or((HandlerKind::All, false), |c| (c.kind, c.not_in_hm))
+    }
+
+    fn live(&self) -> u32 {
+        self.nodes.iter().flatten().count() as u32
+    }
+
+    /// Registered handlers as `(index, key, last)`, in id order.
+    fn registered(&self) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+        self.nodes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, n)| n.as_ref()?.range.map(|(k, l)| (i, k, l)))
+    }
+
+    fn registered_sorted(&self) -> Vec<usize> {
+        let mut v: Vec<(u64, usize)> = self.registered().map(|(i, k, _)| (k, i)).collect();
+        v.sort();
+        v.into_iter().map(|(_, i)| i).collect()
+    }
+
+    /// The registered handler whose range contains `addr`.
+    fn containing(&self, addr: u64) -> Option<usize> {
+        self.registered()
+            .find(|&(_, k, l)| k <= addr && addr <= l)
+            .map(|(i, _, _)| i)
+    }
+
+    /// The registered handler starting exactly at `addr` (`NotFound` otherwise, including an
+    /// address merely inside a handler: SPEC deliberate difference 1).
+    fn starting_at(&self, addr: u64) -> Result<usize, Error> {
+        match self.containing(addr) {
+            Some(i) if self.range_of(i).0 == addr => Ok(i),
+            _ => Err(Error::NotFound),
+        }
+    }
+
+    fn range_of(&self, i: usize) -> (u64, u64) {
+        self.nodes[i]
+            .as_ref()
+            .and_then(|n| n.range)
+            .unwrap_or((NIL_GC_PHYS, NIL_GC_PHYS))
+    }
+
+    fn kind_at(&self, i: usize) -> (HandlerKind, bool) {
+        self.nodes[i]
+            .as_ref()
+            .map_or((HandlerKind::All, false), |n| self.kind_of(n))
+    }
+
+    /// Registered handlers with at least one byte in the page at `page`.
+    fn touching(&self, page: u64) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+        self.registered()
+            .filter(move |&(_, k, l)| k <= page + OFFSET_MASK && l >= page)
+    }
+
+    /// The derived handler state of a page: `Disabled` if temp-off or aliased, else the
+    /// maximum state of the handlers touching it.
+    fn handler_state(&self, page: u64) -> HandlerState {
+        if self.temp_off.contains(&page) || self.aliases.contains_key(&page) {
+            return HandlerState::Disabled;
+        }
+        self.touching(page)
+            .map(|(i, _, _)| self.kind_at(i).0.page_state())
+            .max()
+            .unwrap_or(HandlerState::None)
+    }
+
+    fn aliased_count(&self, i: usize) -> u32 {
+        let Some(node) = self.nodes[i].as_ref() else {
+            return 0;
+        };
+        let Some((key, last)) = node.range else {
+            return 0;
+        };
+        self.aliases.range(page_of(key)..=last).count() as u32 + node.stale_aliases
+    }
+
+    fn temp_off_count(&self, i: usize) -> u32 {
+        match self.nodes[i].as_ref().and_then(|n| n.range) {
+            Some((key, last)) => self.temp_off.range(page_of(key)..=last).count() as u32,
+            None => 0,
+        }
+    }
+
+    fn info(&self, i: usize) -> Option<HandlerInfo> {
+        let node = self.nodes[i].as_ref()?;
+        let (kind, _) = self.kind_of(node);
+        let (key, key_last, page_count) = match node.range {
+            Some((k, l)) => (k, l, pages(k, l).count() as u32),
+            None => (NIL_GC_PHYS, NIL_GC_PHYS, 0),
+        };
+        Some(HandlerInfo {
+            key,
+            key_last,
+            page_count,
+            aliased_pages: self.aliased_count(i),
+            temp_off_pages: self.temp_off_count(i),
+            ty: node.ty,
+            kind,
+            user: node.user,
+            description: node.description.clone(),
+        })
+    }
+
+    /// The RAM range containing `addr` and the page's index in it.
+    fn locate(&self, addr: u64) -> Option<(&pgmsim::layout::RamRangeSpec, u32)> {
+        let range = self.layout.ram_ranges.iter().find(|r| r.contains(addr))?;
+        Some((range, ((addr - range.first) >> 12) as u32))
+    }
+
+    /// The derived descriptor of the page containing `addr`.
+    fn descriptor(&self, addr: u64) -> Option<PageDescriptor> {
+        let (range, index) = self.locate(addr)?;
+        let page = page_of(addr);
+        let mut d = self.layout.initial_page(range, index);
+        match self.aliases.get(&page) {
+            Some(Alias::Mmio2 { host_phys, page_id }) => {
+                d = PageDescriptor::new(
+                    PageType::Mmio2AliasMmio,
+                    PageState::Allocated,
+                    *host_phys,
+                    *page_id,
+                );
+            }
+            Some(Alias::Host { host_phys }) => {
+                d = PageDescriptor::new(
+                    PageType::SpecialAliasMmio,
+                    PageState::Allocated,
+                    *host_phys,
+                    NIL_PAGE_ID,
+                );
+            }
+            None => {}
+        }
+        // Pages shared by several handlers only have plain Write handlers (no not-in-HM),
+        // so "any handler touching the page is not-in-HM" is the one handler's flag.
+        let not_in_hm = self.touching(page).any(|(i, _, _)| self.kind_at(i).1);
+        d.set_handler_state(self.handler_state(page), not_in_hm);
+        Some(d)
+    }
+
+    // ----- effects -----------------------------------------------------------------------
+
+    fn emit(&mut self, event: PlatformEvent) {
+        self.events.push(event);
+    }
+
+    fn emit_update(&mut self, page: u64, flush_ptes: bool) {
+        let state = self.handler_state(page);
+        self.emit(PlatformEvent::UpdateShadowPtes {
+            gc_phys: page,
+            state,
+            flush_ptes,
+        });
+    }
+
+    /// Undoes the alias of `page` (the seed's `pgmHandlerPhysicalResetAliasedPage`): shadow
+    /// PTEs flushed first (with the page still in its aliased state), all TLBs flushed
+    /// unconditionally, the page-map entry dropped, optionally the emulator's TLBs.
+    fn undo_alias(&mut self, page: u64, flush_emulator: bool) {
+        self.emit_update(page, true);
+        self.emit(PlatformEvent::FlushAllTlbs);
+        self.aliases.remove(&page);
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        if flush_emulator {
+            self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
+        }
+    }
+
+    /// Shadow-PTE updates for the pages of `[key, last]` whose state rose from `before`,
+    /// then one TLB flush if any was updated and pages are mapped. Returns the indices (in
+    /// the handler) of the pages raised, for the dirty bitmap.
+    fn emit_upgrades(&mut self, key: u64, last: u64, before: &[HandlerState]) -> Vec<usize> {
+        let mut raised = Vec::new();
+        for (i, page) in pages(key, last).enumerate() {
+            if self.handler_state(page) > before[i] {
+                self.emit_update(page, false);
+                raised.push(i);
+            }
+        }
+        if !raised.is_empty() && self.all_pages_mapped {
+            self.emit(PlatformEvent::FlushAllTlbs);
+        }
+        raised
+    }
+
+    fn states(&self, key: u64, last: u64) -> Vec<HandlerState> {
+        pages(key, last).map(|p| self.handler_state(p)).collect()
+    }
+
+    /// Range checks of registration in the production order.
+    fn validate_range(
+        &self,
+        config: &HandlerTypeConfig,
+        first: u64,
+        last: u64,
+    ) -> Result<(), Error> {
+        if first > last || last - first >= 1 << 32 {
+            return Err(Error::InvalidParameter);
+        }
+        let whole_only = config.kind != HandlerKind::Write || config.not_in_hm;
+        if whole_only && !whole_pages(first, last) {
+            return Err(Error::InvalidParameter);
+        }
+        match self.layout.ram_ranges.iter().find(|r| r.contains(first)) {
+            Some(r) if last <= r.last() => {}
+            _ => return Err(Error::NoRamRange),
+        }
+        if self.registered().any(|(_, k, l)| k <= last && l >= first) {
+            return Err(Error::Conflict);
+        }
+        Ok(())
+    }
+
+    fn allocate(&mut self, node: Node) -> Result<HandlerId, Error> {
+        if self.live() >= self.capacity {
+            return Err(Error::OutOfResources);
+        }
+        self.nodes.push(Some(node));
+        Ok(HandlerId((self.nodes.len() - 1) as u64))
+    }
+
+    /// Links a validated range: pages whose state rises get their shadow PTEs updated.
+    fn commit(&mut self, i: usize, first: u64, last: u64) -> Status {
+        let before = self.states(first, last);
+        if let Some(node) = self.nodes[i].as_mut() {
+            node.range = Some((first, last));
+        }
+        self.emit_upgrades(first, last, &before);
+        Status::Success
+    }
+
+    /// Unlinks a registered handler: its aliases are undone (emulator TLBs flushed each
+    /// time), its temp-off pages forgotten, then each partial edge page is recomputed from
+    /// the handlers left on it, below first and above second, as the seed walks them.
+    fn unregister(&mut self, i: usize) {
+        let (key, last) = self.range_of(i);
+        for page in pages(key, last) {
+            if self.aliases.contains_key(&page) {
+                self.undo_alias(page, true);
+            }
+            self.temp_off.remove(&page);
+        }
+        if let Some(node) = self.nodes[i].as_mut() {
+            node.range = None;
+            node.stale_aliases = 0;
+        }
+        // Every page of the handler is now `None` in the seed; an edge page is raised again
+        // by the neighbours on one side, then (if higher) by those on the other side.
+        let state_of = |m: &Model, page: u64, below: bool| {
+            m.touching(page)
+                .filter(|&(_, k, l)| if below { l < key } else { k > last })
+                .map(|(j, _, _)| m.kind_at(j).0.page_state())
+                .max()
+                .unwrap_or(HandlerState::None)
+        };
+        let mut first_edge = None;
+        if key & OFFSET_MASK != 0 {
+            let page = page_of(key);
+            let s = state_of(self, page, true);
+            if s != HandlerState::None {
+                self.emit_edge_update(page, s);
+                first_edge = Some((page, s));
+            }
+        }
+        if last & OFFSET_MASK != OFFSET_MASK {
+            let page = page_of(last);
+            let current = match first_edge {
+                Some((p, s)) if p == page => s,
+                _ => HandlerState::None,
+            };
+            let s = state_of(self, page, false);
+            if s > current {
+                self.emit_edge_update(page, s);
+            }
+        }
+    }
+
+    fn emit_edge_update(&mut self, page: u64, state: HandlerState) {
+        self.emit(PlatformEvent::UpdateShadowPtes {
+            gc_phys: page,
+            state,
+            flush_ptes: false,
+        });
+        if self.all_pages_mapped {
+            self.emit(PlatformEvent::FlushAllTlbs);
+        }
+    }
+
+    /// "The page `page` of the Mmio handler starting at `addr`", checked in the production
+    /// order; returns the handler and the page base.
+    fn mmio_handler_page(&self, addr: u64, page: u64) -> Result<(usize, u64), Error> {
+        let i = self.starting_at(addr)?;
+        let (key, last) = self.range_of(i);
+        if page < key || page > last {
+            return Err(Error::InvalidParameter);
+        }
+        if self.kind_at(i).0 != HandlerKind::Mmio {
+            return Err(Error::AccessDenied);
+        }
+        if !whole_pages(key, last) {
+            return Err(Error::InvalidParameter);
+        }
+        Ok((i, page_of(page)))
+    }
+
+    /// Re-arms the temp-off pages of a Write/All handler; returns the raised page indices.
+    fn rearm(&mut self, i: usize) -> Vec<usize> {
+        let (key, last) = self.range_of(i);
+        let before = self.states(key, last);
+        let off: Vec<u64> = self.temp_off.range(page_of(key)..=last).copied().collect();
+        for page in off {
+            self.temp_off.remove(&page);
+        }
+        self.emit_upgrades(key, last, &before)
+    }
+}
+
+impl PhysHandlerApi for Model {
+    fn register_type(&mut self, config: HandlerTypeConfig) -> Result<HandlerTypeHandle, Error> {
+        if self.types.len() >= MAX_TYPES {
+            return Err(Error::OutOfResources);
+        }
+        let handle = HandlerTypeHandle::derive(self.types.len(), self.config.type_salt);
+        self.types.push((handle, config));
+        Ok(handle)
+    }
+
+    fn create(
+        &mut self,
+        ty: HandlerTypeHandle,
+        user: u64,
+        description: Option<&str>,
+    ) -> Result<HandlerId, Error> {
+        let config = self.type_of(ty)?;
+        let description = description.map_or_else(|| config.description.clone(), Arc::from);
+        self.allocate(Node {
+            ty,
+            user,
+            description,
+            range: None,
+            stale_aliases: 0,
+        })
+    }
+
+    fn dup(&mut self, source: HandlerId) -> Result<HandlerId, Error> {
+        let src = self.node(source)?;
+        let node = Node {
+            ty: src.ty,
+            user: src.user,
+            description: src.description.clone(),
+            range: None,
+            stale_aliases: 0,
+        };
+        self.allocate(node)
+    }
+
+    fn register_ex(&mut self, id: HandlerId, first: u64, last: u64) -> OpResult {
+        let node = self.node(id)?;
+        let config = self.type_of(node.ty)?;
+        if node.range.is_some() {
+            return Err(Error::WrongOrder);
+        }
+        self.validate_range(config, first, last)?;
+        Ok(self.commit(id.0 as usize, first, last))
+    }
+
+    fn register(
+        &mut self,
+        first: u64,
+        last: u64,
+        ty: HandlerTypeHandle,
+        user: u64,
+        description: Option<&str>,
+    ) -> OpResult {
+        let config = self.type_of(ty)?;
+        if self.live() >= self.capacity {
+            return Err(Error::OutOfResources);
+        }
+        self.validate_range(config, first, last)?;
+        let id = self.create(ty, user, description)?;
+        Ok(self.commit(id.0 as usize, first, last))
+    }
+
+    fn deregister_ex(&mut self, id: HandlerId) -> OpResult {
+        if self.node(id)?.range.is_none() {
+            return Err(Error::NotFound);
+        }
+        self.unregister(id.0 as usize);
+        Ok(Status::Success)
+    }
+
+    fn destroy(&mut self, id: HandlerId) -> OpResult {
+        if self.node(id)?.range.is_some() {
+            return Err(Error::WrongOrder);
+        }
+        self.nodes[id.0 as usize] = None;
+        Ok(Status::Success)
+    }
+
+    fn deregister(&mut self, addr: u64) -> OpResult {
+        let i = self.starting_at(addr)?;
+        self.unregister(i);
+        self.nodes[i] = None;
+        Ok(Status::Success)
+    }
+
+    fn change_user_arg(&mut self, addr: u64, user: u64) -> OpResult {
+        let i = self.starting_at(addr)?;
+        if let Some(node) = self.nodes[i].as_mut() {
+            node.user = user;
+        }
+        Ok(Status::Success)
+    }
+
+    fn reset(&mut self, addr: u64) -> OpResult {
+        let i = self.starting_at(addr)?;
+        let (key, last) = self.range_of(i);
+        match self.kind_at(i).0 {
+            HandlerKind::Mmio => {
+                // Gated on the (possibly stale) count, as in the seed.
+                if self.aliased_count(i) > 0 {
+                    let aliased: Vec<(u64, Alias)> = self
+                        .aliases
+                        .range(page_of(key)..=last)
+                        .map(|(p, a)| (*p, *a))
+                        .collect();
+                    for &(page, _) in &aliased {
+                        self.undo_alias(page, false);
+                    }
+                    if aliased
+                        .iter()
+                        .any(|(_, a)| matches!(a, Alias::Mmio2 { .. }))
+                    {
+                        self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
+                    }
+                }
+            }
+            HandlerKind::Write | HandlerKind::All => {
+                if self.temp_off_count(i) > 0 {
+                    self.rearm(i);
+                }
+            }
+        }
+        if let Some(node) = self.nodes[i].as_mut() {
+            node.stale_aliases = 0;
+        }
+        Ok(Status::Success)
+    }
+
+    fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
+        let i = self.starting_at(addr)?;
+        if self.kind_at(i).0 != HandlerKind::Write {
+            return Err(Error::WrongType);
+        }
+        let (key, last) = self.range_of(i);
+        let page_count = pages(key, last).count() as u64;
+        if offset as u64 + page_count > bitmap.len() as u64 * 64 {
+            return Err(Error::InvalidParameter);
+        }
+        if self.temp_off_count(i) == 0 {
+            return Ok(Status::Success);
+        }
+        for index in self.rearm(i) {
+            let bit = offset as usize + index;
+            bitmap[bit / 64] |= 1 << (bit % 64);
+        }
+        Ok(Status::Success)
+    }
+
+    fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
+        let i = self.starting_at(addr)?;
+        let (key, last) = self.range_of(i);
+        if page < key || page > last || !whole_pages(key, last) {
+            return Err(Error::InvalidParameter);
+        }
+        if !matches!(self.kind_at(i).0, HandlerKind::Write | HandlerKind::All) {
+            return Err(Error::AccessDenied);
+        }
+        // Already off: a successful no-op (the set ignores the duplicate).
+        self.temp_off.insert(page_of(page));
+        Ok(Status::Success)
+    }
+
+    fn page_alias_mmio2(
+        &mut self,
+        addr: u64,
+        page: u64,
+        region: Mmio2Handle,
+        offset: u64,
+    ) -> OpResult {
+        if self.config.nem == NemMode::Exclusive {
+            return Err(Error::NotSupportedInNemMode);
+        }
+        let spec = self.layout.mmio2_region(region).ok_or(Error::OutOfRange)?;
+        let index = offset >> 12;
+        if index >= spec.pages as u64 {
+            return Err(Error::OutOfRange);
+        }
+        let remap = self.layout.initial_mmio2_page(spec, index as u32);
+        if remap.page_type() != PageType::Mmio2 {
+            return Err(Error::NotMmio2);
+        }
+        let (_, page) = self.mmio_handler_page(addr, page)?;
+        let current = self.descriptor(page).ok_or(Error::Internal)?;
+        match current.page_type() {
+            PageType::Mmio => {}
+            PageType::Mmio2AliasMmio if current.host_phys() == remap.host_phys() => {
+                return Ok(Status::AlreadyAliased)
+            }
+            PageType::Mmio2AliasMmio => {
+                self.undo_alias(page, false);
+                self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
+            }
+            _ => return Err(Error::NotMmio2),
+        }
+        self.aliases.insert(
+            page,
+            Alias::Mmio2 {
+                host_phys: remap.host_phys(),
+                page_id: remap.page_id(),
+            },
+        );
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        Ok(Status::Success)
+    }
+
+    fn page_alias_hc(&mut self, addr: u64, page: u64, host_phys: u64) -> OpResult {
+        if self.config.nem == NemMode::Exclusive {
+            return Err(Error::NotSupportedInNemMode);
+        }
+        let (_, page) = self.mmio_handler_page(addr, page)?;
+        if host_phys > MAX_HOST_PHYS {
+            return Err(Error::InvalidParameter);
+        }
+        match self.descriptor(page).ok_or(Error::Internal)?.page_type() {
+            PageType::Mmio => {}
+            PageType::SpecialAliasMmio => return Ok(Status::AlreadyAliased),
+            _ => return Err(Error::NotMmio2),
+        }
+        self.aliases.insert(
+            page,
+            Alias::Host {
+                host_phys: page_of(host_phys),
+            },
+        );
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        Ok(Status::Success)
+    }
+
+    fn reset_aliased_page(&mut self, page: u64, accounting: bool) -> OpResult {
+        let current = self.descriptor(page).ok_or(Error::InvalidParameter)?;
+        if !current.page_type().is_alias() {
+            return Err(Error::WrongType);
+        }
+        if current.handler_state() != HandlerState::Disabled {
+            return Err(Error::Internal);
+        }
+        let owner = self.containing(page);
+        if accounting {
+            let i = owner.ok_or(Error::NotFound)?;
+            if self.aliased_count(i) == 0 {
+                return Err(Error::Internal);
+            }
+        }
+        self.undo_alias(page_of(page), true);
+        if let (false, Some(i)) = (accounting, owner) {
+            if let Some(node) = self.nodes[i].as_mut() {
+                node.stale_aliases += 1;
+            }
+        }
+        Ok(Status::Success)
+    }
+
+    fn vm_reset(&mut self) -> OpResult {
+        let mut work = Vec::new();
+        for i in self.registered_sorted() {
+            if self.kind_at(i).0 != HandlerKind::Mmio {
+                continue;
+            }
+            let (key, last) = self.range_of(i);
+            let found: Vec<u64> = self
+                .aliases
+                .range(page_of(key)..=last)
+                .map(|(p, _)| *p)
+                .collect();
+            if found.len() as u64 > self.aliased_count(i) as u64 {
+                return Err(Error::Internal);
+            }
+            work.extend(found);
+        }
+        for &page in &work {
+            self.undo_alias(page, false);
+        }
+        if !work.is_empty() {
+            self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
+        }
+        Ok(Status::Success)
+    }
+
+    fn is_registered(&self, addr: u64) -> bool {
+        self.containing(addr).is_some()
+    }
+
+    fn is_all(&self, addr: u64) -> Result<bool, Error> {
+        let i = self.containing(addr).ok_or(Error::NotFound)?;
+        Ok(self.kind_at(i).0 != HandlerKind::Write)
+    }
+
+    fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
+        self.info(self.containing(addr)?)
+    }
+
+    fn handler_info(&self, id: HandlerId) -> Result<HandlerInfo, Error> {
+        self.node(id)?;
+        self.info(id.0 as usize).ok_or(Error::InvalidHandle)
+    }
+
+    fn handlers(&self) -> Vec<HandlerInfo> {
+        self.registered_sorted()
+            .into_iter()
+            .filter_map(|i| self.info(i))
+            .collect()
+    }
+
+    fn live_handlers(&self) -> u32 {
+        self.live()
+    }
+
+    fn page(&self, addr: u64) -> Option<PageDescriptor> {
+        self.descriptor(addr)
+    }
+
+    fn layout(&self) -> &MemoryLayout {
+        &self.layout
+    }
+
+    fn type_config(&self, ty: HandlerTypeHandle) -> Result<HandlerTypeConfig, Error> {
+        self.type_of(ty).cloned()
+    }
+}
