@@ -56,6 +56,18 @@ pub enum Corruption {
         /// Address inside the handler.
         handler: u64,
     },
+    /// Overwrite the stored AVL height of the tree node of the handler containing `handler`.
+    TreeHeight {
+        /// Address inside the handler.
+        handler: u64,
+        /// New height.
+        height: u8,
+    },
+    /// Overwrite the tree's node count.
+    TreeCount {
+        /// New count.
+        count: u32,
+    },
 }
 
 impl<P: Platform> Manager<P> {
@@ -86,6 +98,11 @@ impl<P: Platform> Manager<P> {
                 let slot = self.tree.lookup(handler).ok_or(Error::NotFound)?;
                 self.slab.corrupt_free_bit(slot);
             }
+            Corruption::TreeHeight { handler, height } => {
+                let slot = self.tree.lookup(handler).ok_or(Error::NotFound)?;
+                self.tree.corrupt_height(slot, height);
+            }
+            Corruption::TreeCount { count } => self.tree.corrupt_len(count),
         }
         Ok(())
     }

@@ -197,7 +197,7 @@ impl RangeTree {
                 faults.push(TreeFault::Inverted { slot: s });
             }
             let (hl, hr) = (self.height(n.left), self.height(n.right));
-            if n.height != hl.max(hr) + 1 || hl.abs_diff(hr) > 1 {
+            if u16::from(n.height) != u16::from(hl.max(hr)) + 1 || hl.abs_diff(hr) > 1 {
                 faults.push(TreeFault::Balance { slot: s });
             }
         }
@@ -216,6 +216,18 @@ impl RangeTree {
             n.key = key;
             n.last = last;
         }
+    }
+
+    /// Overwrites a node's stored height: corruption injection for tests.
+    pub(crate) fn corrupt_height(&mut self, slot: u32, height: u8) {
+        if let Some(n) = self.nodes.get_mut(slot as usize) {
+            n.height = height;
+        }
+    }
+
+    /// Overwrites the node count: corruption injection for tests.
+    pub(crate) fn corrupt_len(&mut self, len: u32) {
+        self.len = len;
     }
 
     #[inline]
