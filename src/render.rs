@@ -45,7 +45,7 @@ use std::fmt::{Debug, Write as _};
 
 use crate::addr::{PAGE_SHIFT, PAGE_SIZE};
 use crate::api::PhysHandlerApi;
-use crate::handler::{HandlerInfo, HandlerKind};
+use crate::handler::{HandlerId, HandlerInfo, HandlerKind};
 use crate::layout::{MemoryLayout, RangeKind};
 use crate::page::{NemProtection, PageState, PageType, PageView, NIL_PAGE_ID};
 use crate::platform::PlatformEvent;
@@ -56,9 +56,10 @@ pub const PAGES_PER_LINE: usize = 64;
 pub const PAGES_PER_GROUP: usize = 8;
 
 /// The legend printed under page maps.
-pub const LEGEND: &str = "legend: state . none, d disabled, W write, A all, - no page | \
-type (blank) RAM, m MMIO, 2 MMIO2, a MMIO2 alias, h special alias (host page), r ROM, s shadow ROM, ? invalid | \
-nohm n not-in-HM";
+pub const LEGEND: &str = "\
+legend: state  . none  d disabled  W write  A all  - no page
+        type   (blank) RAM  m MMIO  2 MMIO2  a MMIO2 alias  h special alias (host page)  r ROM  s shadow ROM  ? invalid
+        nohm   n not-in-HM";
 
 /// One character for a page type in the `type` row of a page map (RAM is a blank).
 pub const fn type_glyph(page_type: PageType) -> char {
@@ -77,6 +78,11 @@ pub const fn type_glyph(page_type: PageType) -> char {
 /// A guest- or host-physical address, at least eight hex digits (`0x00012000`).
 pub fn addr(a: u64) -> String {
     format!("{a:#010x}")
+}
+
+/// A handler node id as `node <slot> gen <generation>` (stable across runs).
+pub fn handler_id(id: HandlerId) -> String {
+    format!("node {} gen {}", id.slot(), id.0 >> 32)
 }
 
 /// NEM protection as `rwx` letters (`---` for none).
@@ -105,7 +111,11 @@ pub fn event_line(event: &PlatformEvent) -> String {
             flush_ptes,
         } => {
             if flush_ptes {
-                format!("flush PTEs  {} (page now {})", addr(gc_phys), state.glyph())
+                format!(
+                    "flush PTEs  {} (page still {})",
+                    addr(gc_phys),
+                    state.glyph()
+                )
             } else {
                 format!("update PTEs {} -> {}", addr(gc_phys), state.glyph())
             }
@@ -240,6 +250,7 @@ pub struct StateView {
     /// Allocated handler nodes, registered or not.
     pub live_nodes: u32,
     mmio2: Vec<(u64, u32)>,
+    zero_page: u64,
 }
 
 fn range_kind_text(kind: &RangeKind) -> String {
@@ -289,11 +300,16 @@ impl StateView {
             handlers,
             live_nodes: api.live_handlers(),
             mmio2,
+            zero_page: layout.zero_page,
         }
     }
 
-    /// Describes a host page: `MMIO2 #n page i` when it backs an MMIO2 region.
+    /// Describes a host page: the zero page, `MMIO2 #n page i` when it backs an MMIO2 region,
+    /// else its address.
     fn host_text(&self, host: u64) -> String {
+        if host == self.zero_page {
+            return format!("zero page (host {})", addr(host));
+        }
         for (i, &(base, pages)) in self.mmio2.iter().enumerate() {
             if host >= base && host < base + ((pages as u64) << PAGE_SHIFT) {
                 return format!(

@@ -13,11 +13,20 @@ use std::fmt::Debug;
 use insta::{assert_snapshot, Settings};
 use pgmsim::render::{self, TransitionTable};
 use pgmsim::{
-    Error, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig, MemoryLayout,
-    Mmio2Handle, NemMode, OpResult, RecordingPlatform, ShadowUpdate,
+    Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
+    MemoryLayout, Mmio2Handle, NemMode, OpResult, RecordingPlatform, ShadowUpdate,
 };
 
 type M = Manager<RecordingPlatform>;
+
+/// A result shown verbatim (for batch steps and formatted query answers).
+struct Shown(String);
+
+impl Debug for Shown {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 const K: u64 = 0x1000;
 
@@ -100,7 +109,12 @@ impl Scenario {
                 "{text}: check_sync reports {mismatches:?}"
             );
             for m in mismatches {
-                self.table.note(format!("check_sync: {m:?}"));
+                // Pretty hex Debug, folded onto one line: addresses read as addresses.
+                let text = format!("{m:#x?}")
+                    .split_whitespace()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+                self.table.note(format!("check_sync: {text}"));
             }
         }
         r
@@ -136,6 +150,23 @@ impl Scenario {
             last.changes.is_empty(),
             "{text}: a failed operation changed the rendering"
         );
+    }
+
+    /// Runs and records an operation that must create a node; the table shows the id as
+    /// `node <slot> gen <generation>`.
+    fn new_node(
+        &mut self,
+        text: &str,
+        f: impl FnOnce(&mut M) -> Result<HandlerId, Error>,
+    ) -> HandlerId {
+        let mut created = None;
+        self.op(text, |m| {
+            let r = f(m);
+            created = r.ok();
+            r.map(|id| Shown(render::handler_id(id)))
+        })
+        .expect(text);
+        created.expect(text)
     }
 
     fn note(&mut self, line: impl Into<String>) {
@@ -468,11 +499,9 @@ fn temp_off_then_reset_all() {
     sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| {
         m.reset(0x1000)
     });
-    sc.ok(
-        "temp-off 0x2000, then deregister with a page off",
-        Ok(pgmsim::Status::Success),
-        |m| m.page_temp_off(0x1000, 0x2000),
-    );
+    sc.ok("temp-off 0x2000", Ok(pgmsim::Status::Success), |m| {
+        m.page_temp_off(0x1000, 0x2000)
+    });
     sc.ok(
         "deregister 0x1000 (PTEs untouched)",
         Ok(pgmsim::Status::Success),
@@ -1156,9 +1185,14 @@ fn deregister_and_query_failures_leave_state_unchanged() {
         |m| m.is_all(0x3000),
     );
     let q = sc.op("lookup(0x2fff)", |m| {
-        m.lookup(0x2fff).map(|h| (h.key, h.key_last, h.user))
+        m.lookup(0x2fff).map(|h| {
+            Shown(format!(
+                "{:#x}..={:#x} user {:#x}",
+                h.key, h.key_last, h.user
+            ))
+        })
     });
-    assert_eq!(q, Some((0x1000, 0x2fff, 0x11)));
+    assert_eq!(q.map(|s| s.0).as_deref(), Some("0x1000..=0x2fff user 0x11"));
     settings().bind(|| {
         assert_snapshot!(
             "deregister_and_query_failures_leave_state_unchanged",
@@ -1175,17 +1209,13 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
     let a = sc.ty(HandlerKind::All, false, "all");
-    let h1 = sc
-        .op("create All user 0x1 \"first\"", |m| {
-            m.create(a, 1, Some("first"))
-        })
-        .unwrap();
-    let h2 = sc.op("dup first", |m| m.dup(h1)).unwrap();
-    let h3 = sc
-        .op("create Write user 0x3 (type description)", |m| {
-            m.create(w, 3, None)
-        })
-        .unwrap();
+    let h1 = sc.new_node("create All user 0x1 \"first\"", |m| {
+        m.create(a, 1, Some("first"))
+    });
+    let h2 = sc.new_node("dup first", |m| m.dup(h1));
+    let h3 = sc.new_node("create Write user 0x3 (type description)", |m| {
+        m.create(w, 3, None)
+    });
     sc.fails("create with a made-up type", Error::InvalidHandle, |m| {
         m.create(HandlerTypeHandle(7), 0, None)
     });
@@ -1250,12 +1280,11 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
     });
     let info = sc.op("handler_info of the unregistered Write node", |m| {
         m.handler_info(h3).map(|i| {
-            (
-                i.key == pgmsim::addr::NIL_GC_PHYS,
-                i.kind,
-                i.user,
-                i.description,
-            )
+            let registered = i.key != pgmsim::addr::NIL_GC_PHYS;
+            Shown(format!(
+                "registered {registered}, {:?}, user {:#x}, {:?}",
+                i.kind, i.user, i.description
+            ))
         })
     });
     assert!(info.is_ok());
@@ -1283,12 +1312,20 @@ fn allocator_exhaustion_capacity_32() {
         RecordingPlatform::mapped(),
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
-    let results = sc.op("register 32 one-page Write handlers on pages 0-31", |m| {
-        (0..32u64)
-            .map(|p| m.register(p * K, p * K + K - 1, w, p, None))
-            .collect::<Vec<_>>()
-    });
-    assert!(results.iter().all(|r| *r == Ok(pgmsim::Status::Success)));
+    let all_ok = sc.op(
+        "register 32 one-page Write handlers on pages 0-31 (one batch step)",
+        |m| {
+            let results: Vec<OpResult> = (0..32u64)
+                .map(|p| m.register(p * K, p * K + K - 1, w, p, None))
+                .collect();
+            let ok = results
+                .iter()
+                .filter(|r| **r == Ok(pgmsim::Status::Success))
+                .count();
+            Shown(format!("{ok} of {} Ok(Success)", results.len()))
+        },
+    );
+    assert_eq!(all_ok.0, "32 of 32 Ok(Success)");
     sc.fails("register a 33rd on page 40", Error::OutOfResources, |m| {
         m.register(40 * K, 41 * K - 1, w, 40, None)
     });
@@ -1381,6 +1418,48 @@ fn nem_notify_register_and_deregister() {
         m.deregister(0x5000)
     });
     settings().bind(|| assert_snapshot!("nem_notify_register_and_deregister", sc.render()));
+}
+
+#[test]
+fn nem_notify_sub_page_handlers_inside_one_page() {
+    let mut sc = Scenario::nem(
+        "NEM: deregistering a handler whose only page is still shared tells NEM nothing",
+        ram(8),
+        NemMode::Notify,
+    );
+    let w = sc.ty(HandlerKind::Write, false, "write");
+    sc.ok(
+        "register A 0x2000..=0x23ff",
+        Ok(pgmsim::Status::Success),
+        |m| m.register(0x2000, 0x23ff, w, 1, Some("A")),
+    );
+    sc.ok(
+        "register B 0x2400..=0x27ff",
+        Ok(pgmsim::Status::Success),
+        |m| m.register(0x2400, 0x27ff, w, 2, Some("B")),
+    );
+    sc.ok(
+        "register C 0x2800..=0x3fff (page 3 whole)",
+        Ok(pgmsim::Status::Success),
+        |m| m.register(0x2800, 0x3fff, w, 3, Some("C")),
+    );
+    sc.ok(
+        "deregister B (page 2 still shared: no NEM deregistration)",
+        Ok(pgmsim::Status::Success),
+        |m| m.deregister(0x2400),
+    );
+    sc.ok(
+        "deregister C (page 2 still A's: NEM told page 3 only)",
+        Ok(pgmsim::Status::Success),
+        |m| m.deregister(0x2800),
+    );
+    sc.ok(
+        "deregister A (page 2 free: NEM told page 2)",
+        Ok(pgmsim::Status::Success),
+        |m| m.deregister(0x2000),
+    );
+    settings()
+        .bind(|| assert_snapshot!("nem_notify_sub_page_handlers_inside_one_page", sc.render()));
 }
 
 #[test]
