@@ -47,7 +47,7 @@ use crate::addr::{PAGE_SHIFT, PAGE_SIZE};
 use crate::api::PhysHandlerApi;
 use crate::handler::{HandlerId, HandlerInfo, HandlerKind};
 use crate::layout::{MemoryLayout, RangeKind};
-use crate::page::{NemProtection, PageState, PageType, PageView, NIL_PAGE_ID};
+use crate::page::{NemProtection, PageDescriptor, PageState, PageType, PageView, NIL_PAGE_ID};
 use crate::platform::PlatformEvent;
 
 /// Pages per page-map line.
@@ -274,10 +274,11 @@ impl StateView {
                 pages: (0..spec.pages as u64)
                     .map(|i| {
                         let a = spec.first + (i << PAGE_SHIFT);
-                        api.page(a).map_or_else(
-                            || layout.initial_page(spec, i as u32).into(),
-                            PageView::from,
-                        )
+                        // A page the layout has but the API cannot show renders as an
+                        // invalid page (`?`), never as a plausible one.
+                        let missing =
+                            PageDescriptor::new(PageType::Invalid, PageState::Zero, 0, NIL_PAGE_ID);
+                        PageView::from(api.page(a).unwrap_or(missing))
                     })
                     .collect(),
             })
