@@ -269,7 +269,7 @@ impl ReferenceStateMachine for Reference {
             6 => start_s(s, None).prop_map(|addr| Op::Deregister { addr }),
             1 => (start_s(s, None), user).prop_map(|(addr, user)| Op::ChangeUserArg { addr, user }),
             4 => start_s(s, None).prop_map(|addr| Op::Reset { addr }),
-            3 => (start_s(s, Some(HandlerKind::Write)), 0..4usize, select(vec![0u32, 1, 3, 60, 64, 100, 200]))
+            3 => (start_s(s, Some(HandlerKind::Write)), 0..4usize, select(vec![0u32, 1, 3, 60, 64, 100, 200, u32::MAX]))
                 .prop_map(|(addr, words, offset)| Op::ResetMmio2WithBitmap { addr, words, offset }),
             7 => prop_oneof![
                     3 => handler_page_s(s, Some(HandlerKind::Write)),
@@ -342,7 +342,8 @@ impl StateMachineTest for ManagerUnderTest {
 
 prop_state_machine! {
     #![proptest_config(ProptestConfig {
-        cases: 256,
+        // 256 by default; PROPTEST_CASES=N for a longer soak.
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(256),
         max_shrink_iters: 20_000,
         // Integration tests have no lib.rs beside them, so name the file (relative to model/).
         failure_persistence: Some(Box::new(FileFailurePersistence::Direct("proptest-regressions/differential.txt"))),
