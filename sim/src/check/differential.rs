@@ -1,0 +1,69 @@
+//! Invariant 4 (state part): production and model hold the same page descriptors and the
+//! same handler list. Results, events and access outcomes are compared where they happen
+//! (`World::both`, the step loop and the access engine).
+
+use pgmsim::PhysHandlerApi;
+
+use super::{Failure, Invariant};
+use crate::world::World;
+
+/// Descriptors of touched pages (or all pages) are equal on both sides (NEM bits excluded:
+/// they belong to the platform).
+pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
+    let fail = |page: u64, a, b| {
+        Failure::new(
+            world.step,
+            Invariant::Differential,
+            format!("page {page:#x}: production {a:?}, model {b:?}"),
+        )
+    };
+    if full {
+        for range in world.prod.memory().ranges() {
+            for (i, p) in range.pages.iter().enumerate() {
+                let addr = range.first + ((i as u64) << 12);
+                let m = world.model.page(addr);
+                if m != Some(p.without_nem_state()) {
+                    return Err(fail(addr, Some(p.without_nem_state()), m));
+                }
+            }
+        }
+        return Ok(());
+    }
+    for &page in &world.touched.pages {
+        let a = world.prod.memory().page(page).map(|d| d.without_nem_state());
+        let b = world.model.page(page);
+        if a != b {
+            return Err(fail(page, a, b));
+        }
+    }
+    Ok(())
+}
+
+/// Handler lists and live node counts are equal.
+pub fn handlers(world: &World) -> Result<(), Failure> {
+    let a = world.prod.handlers();
+    let b = world.model.handlers();
+    if a != b {
+        let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        return Err(Failure::new(
+            world.step,
+            Invariant::Differential,
+            format!(
+                "handler lists differ at #{first}: production {:?}, model {:?} ({} vs {} handlers)",
+                a.get(first),
+                b.get(first),
+                a.len(),
+                b.len()
+            ),
+        ));
+    }
+    let (la, lb) = (PhysHandlerApi::live_handlers(&world.prod), world.model.live_handlers());
+    if la != lb {
+        return Err(Failure::new(
+            world.step,
+            Invariant::Differential,
+            format!("live handler nodes: production {la}, model {lb}"),
+        ));
+    }
+    Ok(())
+}

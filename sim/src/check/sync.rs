@@ -1,0 +1,145 @@
+//! Invariants 1–3: page states against handlers (forward and reverse) and accounting.
+//!
+//! The full variant runs the production manager's own `check_sync` and demands exactly the
+//! mismatches the model predicts (none, unless an alias was reset without accounting); the
+//! incremental variant re-derives the state of every touched page here, from the handler
+//! list, so a bug in `check_sync` itself cannot hide a bug in the manager.
+
+use pgmsim::{HandlerState, Mismatch, PhysHandlerApi, PAGE_SHIFT, PAGE_SIZE};
+
+use super::{Failure, Invariant};
+use crate::world::World;
+
+fn invariant_of(m: &Mismatch) -> Invariant {
+    match m {
+        Mismatch::PageState { .. } | Mismatch::NotInHm { .. } => Invariant::ForwardSync,
+        Mismatch::StrayState { .. } | Mismatch::MissingState { .. } => Invariant::ReverseSync,
+        _ => Invariant::Accounting,
+    }
+}
+
+/// The production `check_sync` reports exactly what the model expects.
+pub fn production_check_sync(world: &World) -> Result<(), Failure> {
+    let got = world.prod.check_sync();
+    let expected = world.model.expected_sync_mismatches();
+    if let Some(m) = got.iter().find(|m| !expected.contains(m)) {
+        return Err(Failure::new(world.step, invariant_of(m), format!("check_sync: {m:?} (all: {got:?})")));
+    }
+    if let Some(m) = expected.iter().find(|m| !got.contains(m)) {
+        return Err(Failure::new(
+            world.step,
+            Invariant::Accounting,
+            format!("check_sync missed the expected {m:?} (reported: {got:?})"),
+        ));
+    }
+    Ok(())
+}
+
+/// Forward / reverse state of each touched page (all handler pages when `full`), and the
+/// counts of each handler touching them.
+pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
+    let stale: Vec<u64> = world
+        .model
+        .expected_sync_mismatches()
+        .iter()
+        .filter_map(|m| match m {
+            Mismatch::AliasedCount { handler, .. } => Some(*handler),
+            _ => None,
+        })
+        .collect();
+    let pages: Vec<u64> = if full {
+        world
+            .prod
+            .handlers()
+            .iter()
+            .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT))
+            .collect()
+    } else {
+        world.touched.pages.clone()
+    };
+    let mut handlers_seen: Vec<u64> = Vec::new();
+    for page in pages {
+        let Some(desc) = world.prod.memory().page(page) else { continue };
+        let mut expected = HandlerState::None;
+        let mut first_not_in_hm = None;
+        let mut at = page;
+        while let Some(h) = world.prod.lookup_matching_or_above(at) {
+            if h.key > page + PAGE_SIZE - 1 {
+                break;
+            }
+            let ty = world.prod.type_config(h.ty).map_err(|e| {
+                Failure::new(world.step, Invariant::Accounting, format!("handler {:#x} has bad type: {e:?}", h.key))
+            })?;
+            expected = expected.max(h.kind.page_state());
+            first_not_in_hm.get_or_insert(ty.not_in_hm);
+            if !handlers_seen.contains(&h.key) {
+                handlers_seen.push(h.key);
+            }
+            match h.key_last.checked_add(1) {
+                Some(n) => at = n,
+                None => break,
+            }
+        }
+        let actual = desc.handler_state();
+        match first_not_in_hm {
+            None if actual != HandlerState::None || desc.not_in_hm() => {
+                return Err(Failure::new(
+                    world.step,
+                    Invariant::ReverseSync,
+                    format!("page {page:#x} has state {actual:?} (not-in-HM {}) but no handler", desc.not_in_hm()),
+                ));
+            }
+            None => {}
+            Some(_) if actual == HandlerState::None => {
+                return Err(Failure::new(
+                    world.step,
+                    Invariant::ReverseSync,
+                    format!("page {page:#x} is covered by a handler but has state None"),
+                ));
+            }
+            Some(flag) => {
+                if actual != expected && actual != HandlerState::Disabled {
+                    return Err(Failure::new(
+                        world.step,
+                        Invariant::ForwardSync,
+                        format!("page {page:#x}: expected state {expected:?} (or Disabled), found {actual:?}"),
+                    ));
+                }
+                if desc.not_in_hm() != flag {
+                    return Err(Failure::new(
+                        world.step,
+                        Invariant::ForwardSync,
+                        format!("page {page:#x}: not-in-HM {} but the handler's type says {flag}", desc.not_in_hm()),
+                    ));
+                }
+            }
+        }
+    }
+    for key in handlers_seen {
+        if stale.contains(&key) {
+            continue;
+        }
+        let Some(h) = world.prod.lookup(key) else { continue };
+        let (mut aliased, mut off) = (0u32, 0u32);
+        for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
+            if let Some(d) = world.prod.memory().page(p << PAGE_SHIFT) {
+                if d.page_type().is_alias() {
+                    aliased += 1;
+                } else if d.handler_state() == HandlerState::Disabled {
+                    off += 1;
+                }
+            }
+        }
+        if aliased != h.aliased_pages || off != h.temp_off_pages {
+            return Err(Failure::new(
+                world.step,
+                Invariant::Accounting,
+                format!(
+                    "handler {:#x}: counts aliased={} temp_off={} but pages show aliased={aliased} disabled={off}",
+                    h.key, h.aliased_pages, h.temp_off_pages
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

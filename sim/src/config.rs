@@ -1,0 +1,303 @@
+//! The run configuration, drawn from the seed ("swarm testing"): every seed gets its own RAM
+//! layout, vCPU count, TLB geometry, reverse-map capacity, paging mode, enabled operation
+//! kinds and weights, and device behaviours, so a sweep explores many worlds instead of one.
+//! Every knob can be forced from the command line; the configuration is printed and stored in
+//! every trace.
+
+use pgmsim::{HandlerKind, MemoryLayout, PAGE_SHIFT};
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+use crate::mmu::Mode;
+
+/// What a handler type's device does when a handler of that type is invoked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Behaviour {
+    /// Record the call and let the access proceed by default.
+    Record,
+    /// An emulated device register: reads return a deterministic value, writes are absorbed.
+    Register,
+    /// MMIO2 dirty tracking: temp-off the written page, mark it dirty, write by default.
+    DirtyTrack,
+    /// Alias an MMIO2 page over the touched MMIO page on first access.
+    AliasOnAccess,
+}
+
+/// One handler type of the run.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct TypeSpec {
+    /// Kind.
+    pub kind: HandlerKind,
+    /// Not-in-HM flag.
+    pub not_in_hm: bool,
+    /// Keep-lock flag.
+    pub keep_lock: bool,
+    /// Device behaviour behind the callbacks.
+    pub behaviour: Behaviour,
+    /// Description.
+    pub description: String,
+}
+
+/// Relative weights of the operation families (0 disables one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Weights {
+    /// Create + register in one call.
+    pub register: u32,
+    /// Deregister by address.
+    pub deregister: u32,
+    /// create / dup / register_ex / deregister_ex / destroy.
+    pub ex_api: u32,
+    /// reset and reset_mmio2_with_bitmap.
+    pub reset: u32,
+    /// page_temp_off.
+    pub temp_off: u32,
+    /// page_alias_mmio2 and page_alias_hc.
+    pub alias: u32,
+    /// reset_aliased_page (with accounting).
+    pub reset_alias: u32,
+    /// Queries and change_user_arg.
+    pub query: u32,
+    /// Deliberately invalid manager calls.
+    pub invalid: u32,
+    /// Guest kernel: map / unmap / protect / CR3 switch.
+    pub kernel: u32,
+    /// Guest accesses.
+    pub access: u32,
+    /// Dirty-bitmap harvest.
+    pub harvest: u32,
+    /// VM reset.
+    pub vm_reset: u32,
+}
+
+impl Weights {
+    /// The default mix.
+    pub const DEFAULT: Weights = Weights {
+        register: 8,
+        deregister: 5,
+        ex_api: 4,
+        reset: 3,
+        temp_off: 4,
+        alias: 4,
+        reset_alias: 1,
+        query: 3,
+        invalid: 4,
+        kernel: 10,
+        access: 40,
+        harvest: 2,
+        vm_reset: 1,
+    };
+}
+
+/// Everything that defines a world; stored in every trace.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct SimConfig {
+    /// Guest-physical layout.
+    pub layout: MemoryLayout,
+    /// Handler capacity.
+    pub max_handlers: u32,
+    /// Number of vCPUs (1..=8).
+    pub vcpus: u8,
+    /// Shadow paging or NEM.
+    pub mode: Mode,
+    /// In NEM mode: exclusive NEM, where aliasing is not supported.
+    pub nem_exclusive: bool,
+    /// TLB sets.
+    pub tlb_sets: u16,
+    /// TLB ways.
+    pub tlb_ways: u8,
+    /// Reverse-map references per guest page before overflow.
+    pub revmap_capacity: u8,
+    /// Guest address spaces (page-table roots).
+    pub address_spaces: u8,
+    /// Size of the simulated virtual window, in pages.
+    pub va_pages: u32,
+    /// Pages at the start of the first RAM range reserved for guest page tables.
+    pub pt_pool_pages: u32,
+    /// Handler types, registered in this order on both sides.
+    pub types: Vec<TypeSpec>,
+    /// Register a dirty-tracking handler over every mapped MMIO2 range at start.
+    pub dirty_tracking: bool,
+    /// Operation weights.
+    pub weights: Weights,
+    /// Full invariant check every this many steps in incremental mode.
+    pub full_check_every: u32,
+}
+
+/// Command-line overrides of the drawn configuration.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Overrides {
+    /// Force the vCPU count.
+    pub vcpus: Option<u8>,
+    /// Force the mode.
+    pub mode: Option<Mode>,
+    /// Force the size of the main RAM range, in MiB (e.g. 4096 for a 4 GiB guest).
+    pub ram_mib: Option<u32>,
+    /// Force the handler capacity.
+    pub max_handlers: Option<u32>,
+    /// Force the reverse-map capacity.
+    pub revmap_capacity: Option<u8>,
+    /// Force the TLB geometry (sets, ways).
+    pub tlb: Option<(u16, u8)>,
+    /// Force the full-check interval.
+    pub full_check_every: Option<u32>,
+}
+
+const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
+
+/// The standard handler types; the generator picks which to use.
+pub fn standard_types() -> Vec<TypeSpec> {
+    let t = |kind, not_in_hm, keep_lock, behaviour, d: &str| TypeSpec {
+        kind,
+        not_in_hm,
+        keep_lock,
+        behaviour,
+        description: d.to_string(),
+    };
+    vec![
+        t(HandlerKind::Write, false, false, Behaviour::Record, "write monitor"),
+        t(HandlerKind::Write, true, true, Behaviour::Record, "write monitor (not in HM)"),
+        t(HandlerKind::All, false, true, Behaviour::Register, "all-access device"),
+        t(HandlerKind::Mmio, false, false, Behaviour::Register, "MMIO device"),
+        t(HandlerKind::Mmio, false, true, Behaviour::AliasOnAccess, "MMIO with MMIO2 alias"),
+        t(HandlerKind::Write, false, true, Behaviour::DirtyTrack, "MMIO2 dirty page tracing"),
+        t(HandlerKind::Write, false, false, Behaviour::Register, "sub-page register"),
+    ]
+}
+
+impl SimConfig {
+    /// Draws the configuration of `seed`, then applies `ov`.
+    pub fn from_seed(seed: u64, ov: &Overrides) -> SimConfig {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CONFIG_STREAM);
+        let layout = draw_layout(&mut rng, ov.ram_mib);
+        let mode = ov.mode.unwrap_or(if rng.random_bool(0.25) { Mode::Nem } else { Mode::Shadow });
+        let pick = |rng: &mut ChaCha8Rng, w: u32| if rng.random_bool(0.85) { rng.random_range(1..=w.max(1)) } else { 0 };
+        let d = Weights::DEFAULT;
+        let weights = Weights {
+            register: pick(&mut rng, d.register).max(1),
+            deregister: pick(&mut rng, d.deregister),
+            ex_api: pick(&mut rng, d.ex_api),
+            reset: pick(&mut rng, d.reset),
+            temp_off: pick(&mut rng, d.temp_off),
+            alias: pick(&mut rng, d.alias),
+            reset_alias: pick(&mut rng, d.reset_alias),
+            query: pick(&mut rng, d.query),
+            invalid: pick(&mut rng, d.invalid),
+            kernel: pick(&mut rng, d.kernel).max(1),
+            access: pick(&mut rng, d.access).max(1),
+            harvest: pick(&mut rng, d.harvest),
+            vm_reset: pick(&mut rng, d.vm_reset),
+        };
+        let sets = [4u16, 8, 16, 32][rng.random_range(0..4)];
+        let ways = [1u8, 2, 4][rng.random_range(0..3)];
+        let mut cfg = SimConfig {
+            layout,
+            max_handlers: [32u32, 64, 256][rng.random_range(0..3)],
+            vcpus: rng.random_range(1..=8),
+            mode,
+            nem_exclusive: mode == Mode::Nem && rng.random_bool(0.3),
+            tlb_sets: sets,
+            tlb_ways: ways,
+            revmap_capacity: [1u8, 2, 4, 8][rng.random_range(0..4)],
+            address_spaces: rng.random_range(1..=3),
+            va_pages: [64u32, 256, 1024][rng.random_range(0..3)],
+            pt_pool_pages: 24,
+            types: standard_types(),
+            dirty_tracking: rng.random_bool(0.7),
+            weights,
+            full_check_every: 64,
+        };
+        cfg.apply(ov);
+        cfg
+    }
+
+    /// Applies command-line overrides.
+    pub fn apply(&mut self, ov: &Overrides) {
+        if let Some(v) = ov.vcpus {
+            self.vcpus = v.clamp(1, 8);
+        }
+        if let Some(m) = ov.mode {
+            self.mode = m;
+            if m == Mode::Shadow {
+                self.nem_exclusive = false;
+            }
+        }
+        if let Some(n) = ov.max_handlers {
+            self.max_handlers = n;
+        }
+        if let Some(r) = ov.revmap_capacity {
+            self.revmap_capacity = r.max(1);
+        }
+        if let Some((s, w)) = ov.tlb {
+            self.tlb_sets = s.max(1);
+            self.tlb_ways = w.max(1);
+        }
+        if let Some(n) = ov.full_check_every {
+            self.full_check_every = n.max(1);
+        }
+    }
+
+    /// One-line summary for logs.
+    pub fn summary(&self) -> String {
+        let ram: u64 = self.layout.total_pages() << PAGE_SHIFT;
+        format!(
+            "mode={:?}{} vcpus={} tlb={}x{} revmap={} spaces={} va_pages={} handlers<={} ranges={} mmio2={} guest={} KiB dirty_tracking={} weights={:?}",
+            self.mode,
+            if self.nem_exclusive { "(exclusive)" } else { "" },
+            self.vcpus,
+            self.tlb_sets,
+            self.tlb_ways,
+            self.revmap_capacity,
+            self.address_spaces,
+            self.va_pages,
+            self.max_handlers,
+            self.layout.ram_ranges.len(),
+            self.layout.mmio2_regions.len(),
+            ram >> 10,
+            self.dirty_tracking,
+            self.weights
+        )
+    }
+}
+
+fn draw_layout(rng: &mut ChaCha8Rng, ram_mib: Option<u32>) -> MemoryLayout {
+    let main_pages = match ram_mib {
+        Some(mib) => (mib.max(1) as u64 * 256).min(1 << 22) as u32,
+        None => rng.random_range(48..=192),
+    };
+    let mut b = MemoryLayout::builder().ram(0, main_pages);
+    let mut next = ((main_pages as u64) << PAGE_SHIFT) + rng.random_range(1..=16u64) * 0x1000;
+    for _ in 0..rng.random_range(1..=3) {
+        let pages = rng.random_range(4..=64);
+        b = b.ram(next, pages);
+        next += ((pages as u64) << PAGE_SHIFT) + rng.random_range(0..=8u64) * 0x1000;
+    }
+    for _ in 0..rng.random_range(1..=2) {
+        let pages = rng.random_range(2..=32);
+        b = b.mmio(next, pages);
+        next += ((pages as u64) << PAGE_SHIFT) + rng.random_range(1..=8u64) * 0x1000;
+    }
+    let regions = rng.random_range(1..=3);
+    let mut high = None;
+    for i in 0..regions {
+        let pages = rng.random_range(2..=24);
+        let (nb, h) = b.mmio2_region(pages);
+        b = nb;
+        // The first region is mapped above 4 GiB (the seed's historic 32-bit-mask bug), the
+        // second below the high one; a third stays unmapped (an alias source only).
+        if i == 0 {
+            high = Some((h, pages));
+        } else if i == 1 {
+            b = b.map_mmio2(h, next);
+            next += ((pages as u64) << PAGE_SHIFT) + 0x1000;
+        }
+    }
+    if let Some((h, _)) = high {
+        b = b.map_mmio2(h, next.max(0x1_0000_0000) + rng.random_range(0..16u64) * 0x1000);
+    }
+    match b.build() {
+        Ok(l) => l,
+        Err(_) => MemoryLayout::builder().ram(0, 64).mmio(0x10_0000, 8).build().expect("fallback layout is valid"),
+    }
+}

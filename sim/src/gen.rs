@@ -1,0 +1,452 @@
+//! The operation generator: one generator, driven either by a `ChaCha8Rng` (seeded runs)
+//! or by fuzzer bytes (through [`Entropy`]), biased toward the places bugs live: handler
+//! edges, shared sub-page pages, neighbours of existing handlers, first and last pages of
+//! RAM ranges, aliased and temp-off pages.
+
+use pgmsim::{HandlerInfo, HandlerKind, PageType, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
+use rand::RngCore;
+use rand_chacha::ChaCha8Rng;
+
+use crate::config::Behaviour;
+use crate::mmu::guest_pt::va_of;
+use crate::op::{AccessKind, Op};
+use crate::world::World;
+
+/// A source of randomness: a seeded RNG or fuzzer bytes (which read as zeros when exhausted).
+pub trait Entropy {
+    /// The next 64 random bits.
+    fn next_u64(&mut self) -> u64;
+}
+
+impl Entropy for ChaCha8Rng {
+    fn next_u64(&mut self) -> u64 {
+        RngCore::next_u64(self)
+    }
+}
+
+/// Helpers over an entropy source.
+pub struct Draw<'a> {
+    e: &'a mut dyn Entropy,
+}
+
+impl<'a> Draw<'a> {
+    /// Wraps a source.
+    pub fn new(e: &'a mut dyn Entropy) -> Self {
+        Draw { e }
+    }
+    /// Uniform in `0..n` (0 when `n == 0`).
+    pub fn below(&mut self, n: u64) -> u64 {
+        if n == 0 {
+            0
+        } else {
+            self.e.next_u64() % n
+        }
+    }
+    /// True with probability `percent`/100.
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    /// A uniformly chosen element.
+    pub fn pick<'b, T>(&mut self, items: &'b [T]) -> Option<&'b T> {
+        if items.is_empty() {
+            None
+        } else {
+            items.get(self.below(items.len() as u64) as usize)
+        }
+    }
+    /// Raw bits.
+    pub fn bits(&mut self) -> u64 {
+        self.e.next_u64()
+    }
+}
+
+/// Everything the generator looks at, gathered once per step.
+struct View {
+    handlers: Vec<HandlerInfo>,
+    ranges: Vec<(u64, u64, RangeKind)>,
+    pool: (u64, u64),
+}
+
+impl View {
+    fn of(world: &World) -> View {
+        View {
+            handlers: world
+                .model
+                .handlers()
+                .into_iter()
+                .filter(|h| !world.devices.is_tracked(h.key))
+                .collect(),
+            ranges: world.config.layout.ram_ranges.iter().map(|r| (r.first, r.last(), r.kind)).collect(),
+            pool: world.pool.range(),
+        }
+    }
+}
+
+const FAMILIES: usize = 13;
+
+/// Draws the next operation for `world`.
+pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
+    let mut d = Draw::new(e);
+    let view = View::of(world);
+    let w = world.config.weights;
+    let mapped: usize = world.mappings.iter().map(|m| m.len()).sum();
+    if mapped < 4 && d.chance(70) {
+        return map_op(world, &view, &mut d);
+    }
+    let weights: [u32; FAMILIES] = [
+        w.register,
+        w.deregister,
+        w.ex_api,
+        w.reset,
+        w.temp_off,
+        w.alias,
+        w.reset_alias,
+        w.query,
+        w.invalid,
+        w.kernel,
+        w.access,
+        w.harvest,
+        w.vm_reset,
+    ];
+    let total: u64 = weights.iter().map(|&x| x as u64).sum();
+    let mut roll = d.below(total.max(1));
+    let mut family = FAMILIES - 1;
+    for (i, &wt) in weights.iter().enumerate() {
+        if roll < wt as u64 {
+            family = i;
+            break;
+        }
+        roll -= wt as u64;
+    }
+    match family {
+        0 => register_op(world, &view, &mut d),
+        1 => deregister_op(&view, &mut d),
+        2 => ex_op(world, &view, &mut d),
+        3 => reset_op(&view, &mut d),
+        4 => temp_off_op(&view, &mut d),
+        5 => alias_op(world, &view, &mut d),
+        6 => reset_alias_op(world, &view, &mut d),
+        7 => query_op(&view, &mut d),
+        8 => invalid_op(world, &view, &mut d),
+        9 => kernel_op(world, &view, &mut d),
+        10 => access_op(world, &mut d),
+        11 => Op::Harvest { tracker: d.below(world.devices.trackers.len().max(1) as u64 + 1) as u8 },
+        _ => Op::VmReset,
+    }
+}
+
+/// A page-aligned address inside a RAM range, away from the page-table pool and the tracked
+/// ranges, biased to range edges.
+fn some_page(world: &World, view: &View, d: &mut Draw, want: Option<RangeFilter>) -> Option<u64> {
+    let candidates: Vec<&(u64, u64, RangeKind)> = view
+        .ranges
+        .iter()
+        .filter(|r| !world.devices.is_tracked(r.0))
+        .filter(|r| match want {
+            Some(RangeFilter::Mmio) => matches!(r.2, RangeKind::Mmio),
+            Some(RangeFilter::NotMmio) => !matches!(r.2, RangeKind::Mmio),
+            None => true,
+        })
+        .collect();
+    let &&(first, last, _) = d.pick(&candidates)?;
+    let lo = if first == view.pool.0 { view.pool.1 + 1 } else { first };
+    if lo > last {
+        return None;
+    }
+    let pages = ((last - lo) >> PAGE_SHIFT) + 1;
+    let idx = match d.below(8) {
+        0 => 0,
+        1 => pages - 1,
+        _ => d.below(pages),
+    };
+    Some(lo + (idx << PAGE_SHIFT))
+}
+
+#[derive(Clone, Copy)]
+enum RangeFilter {
+    Mmio,
+    NotMmio,
+}
+
+fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec<u8> {
+    world
+        .config
+        .types
+        .iter()
+        .enumerate()
+        .filter(|(_, t)| pred(t.kind, t.behaviour))
+        .map(|(i, _)| i as u8)
+        .collect()
+}
+
+/// A range for a handler of type `ty`, biased to neighbours of existing handlers.
+fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
+    let spec = &world.config.types[ty as usize % world.config.types.len()];
+    let whole = spec.kind != HandlerKind::Write || spec.not_in_hm;
+    let filter = match spec.kind {
+        HandlerKind::Mmio => Some(RangeFilter::Mmio),
+        _ => Some(RangeFilter::NotMmio),
+    };
+    // Neighbourhood of an existing handler: adjacent, or sharing its edge page.
+    if !view.handlers.is_empty() && d.chance(50) {
+        let h = d.pick(&view.handlers).cloned().expect("non-empty");
+        if whole {
+            let len = (d.below(3) + 1) << PAGE_SHIFT;
+            return if d.chance(50) {
+                let first = ((h.key_last >> PAGE_SHIFT) + 1) << PAGE_SHIFT;
+                (first, first + len - 1)
+            } else {
+                let last = (h.key & !(PAGE_SIZE - 1)).wrapping_sub(1);
+                (last.wrapping_sub(len - 1), last)
+            };
+        }
+        let gap = d.below(3) * 8;
+        let len = d.below(0x300) + 1;
+        return if d.chance(50) {
+            let first = h.key_last.wrapping_add(1 + gap);
+            (first, first.wrapping_add(len - 1))
+        } else {
+            let last = h.key.wrapping_sub(1 + gap);
+            (last.wrapping_sub(len - 1), last)
+        };
+    }
+    let page = some_page(world, view, d, filter).unwrap_or(0x1000);
+    if whole {
+        let pages = match d.below(10) {
+            0 => d.below(32) + 1,
+            _ => d.below(3) + 1,
+        };
+        (page, page + (pages << PAGE_SHIFT) - 1)
+    } else if d.chance(60) {
+        // Sub-page: part of one page, often a quarter so several can share it.
+        let quarter = d.below(4) * 0x400;
+        let len = [0x400, 0x200, 0x100, 1][d.below(4) as usize];
+        (page + quarter, page + quarter + len - 1)
+    } else {
+        let start = page + d.below(PAGE_SIZE);
+        let len = d.below(3 * PAGE_SIZE) + 1;
+        (start, start + len - 1)
+    }
+}
+
+fn register_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack || world.devices.trackers.is_empty());
+    let ty = *d.pick(&tys).unwrap_or(&0);
+    let (first, last) = range_for(world, view, d, ty);
+    Op::Register { first, last, ty, user: d.below(1 << 16) }
+}
+
+fn handler_start(view: &View, d: &mut Draw) -> u64 {
+    match d.pick(&view.handlers) {
+        Some(h) => match d.below(10) {
+            0 => h.key + 1,
+            1 => h.key_last,
+            _ => h.key,
+        },
+        None => d.below(1 << 20) << PAGE_SHIFT,
+    }
+}
+
+fn deregister_op(view: &View, d: &mut Draw) -> Op {
+    Op::Deregister { addr: handler_start(view, d) }
+}
+
+fn ex_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let nodes = world.nodes.len() as u64;
+    let node = |d: &mut Draw| if nodes == 0 || d.chance(5) { d.below(nodes + 3) as u32 } else { d.below(nodes) as u32 };
+    match d.below(6) {
+        0 | 1 => {
+            let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack);
+            Op::Create { ty: *d.pick(&tys).unwrap_or(&0), user: d.below(1 << 16) }
+        }
+        2 => Op::Dup { h: node(d) },
+        3 => {
+            let h = node(d);
+            let ty = world
+                .nodes
+                .get(h as usize)
+                .and_then(|n| world.model.handler_info(n.1).ok())
+                .map(|i| i.ty.slot() as u8)
+                .unwrap_or(0);
+            let (first, last) = range_for(world, view, d, ty);
+            Op::RegisterEx { h, first, last }
+        }
+        4 => Op::DeregisterEx { h: node(d) },
+        _ => Op::Destroy { h: node(d) },
+    }
+}
+
+fn reset_op(view: &View, d: &mut Draw) -> Op {
+    let addr = handler_start(view, d);
+    if d.chance(25) {
+        Op::ResetBitmap { addr, words: d.below(4) as u32, offset: d.below(100) as u32 }
+    } else {
+        Op::Reset { addr }
+    }
+}
+
+fn whole_page_handlers(view: &View, kinds: &[HandlerKind]) -> Vec<HandlerInfo> {
+    view.handlers
+        .iter()
+        .filter(|h| kinds.contains(&h.kind) && h.key & 0xfff == 0 && h.key_last & 0xfff == 0xfff)
+        .cloned()
+        .collect()
+}
+
+fn page_in(h: &HandlerInfo, d: &mut Draw) -> u64 {
+    let pages = ((h.key_last - h.key) >> PAGE_SHIFT) + 1;
+    match d.below(20) {
+        0 => h.key_last + 1,
+        1 => h.key.wrapping_sub(PAGE_SIZE),
+        _ => h.key + (d.below(pages) << PAGE_SHIFT) + d.below(PAGE_SIZE),
+    }
+}
+
+fn temp_off_op(view: &View, d: &mut Draw) -> Op {
+    let hs = whole_page_handlers(view, &[HandlerKind::Write, HandlerKind::All]);
+    match d.pick(&hs) {
+        Some(h) => Op::TempOff { addr: h.key, page: page_in(h, d) },
+        None => Op::TempOff { addr: handler_start(view, d), page: handler_start(view, d) },
+    }
+}
+
+fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let hs = whole_page_handlers(view, &[HandlerKind::Mmio]);
+    let regions = world.config.layout.mmio2_regions.len() as u64;
+    let Some(h) = d.pick(&hs).cloned() else {
+        return Op::AliasHc { addr: handler_start(view, d), page: handler_start(view, d), host: 0x7000_0000 };
+    };
+    let page = page_in(&h, d);
+    if d.chance(25) {
+        let host = (0x4000_0000 + (d.below(16) << PAGE_SHIFT)) | if d.chance(5) { 1 << 60 } else { 0 };
+        return Op::AliasHc { addr: h.key, page, host };
+    }
+    let region = if d.chance(5) { d.below(regions + 2) as u32 } else { d.below(regions) as u32 + 1 };
+    let pages = world.config.layout.mmio2_regions.get(region as usize - 1).map_or(4, |r| r.pages as u64);
+    let offset = if d.chance(5) { (pages + d.below(4)) << PAGE_SHIFT } else { d.below(pages) << PAGE_SHIFT };
+    Op::AliasMmio2 { addr: h.key, page, region, offset }
+}
+
+fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let mut aliased = Vec::new();
+    for h in whole_page_handlers(view, &[HandlerKind::Mmio]) {
+        for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
+            if world.model.page(p << PAGE_SHIFT).is_some_and(|pd| pd.page_type().is_alias()) {
+                aliased.push(p << PAGE_SHIFT);
+            }
+        }
+    }
+    let page = d.pick(&aliased).copied().unwrap_or_else(|| handler_start(view, d));
+    Op::ResetAliased { page, accounting: !d.chance(3) }
+}
+
+fn query_op(view: &View, d: &mut Draw) -> Op {
+    if d.chance(30) {
+        if let Some(h) = d.pick(&view.handlers) {
+            return Op::ChangeUserArg { addr: h.key, user: d.below(1 << 16) };
+        }
+    }
+    Op::Query { addr: handler_start(view, d).wrapping_add(d.below(0x2000)) }
+}
+
+fn invalid_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let h = handler_start(view, d);
+    match d.below(10) {
+        0 => Op::Register { first: h + 0x100, last: h, ty: 0, user: 0 },
+        1 => Op::Register { first: h, last: h + 0x2000, ty: 200, user: 0 },
+        2 => Op::Register { first: u64::MAX - 0xfff, last: u64::MAX, ty: 2, user: 0 },
+        3 => Op::Register { first: 0, last: 0x1_0000_0000, ty: 0, user: 0 },
+        4 => {
+            let (first, last) = view.ranges.first().map_or((0, 0xfff), |r| (r.1 - 0xfff, r.1 + 0x1000));
+            Op::Register { first, last, ty: 2, user: 0 }
+        }
+        5 => Op::Destroy { h: d.below(world.nodes.len() as u64 + 2) as u32 },
+        6 => Op::TempOff { addr: h, page: u64::MAX },
+        7 => Op::AliasMmio2 { addr: h, page: h, region: 0, offset: u64::MAX },
+        8 => Op::ResetBitmap { addr: h, words: 0, offset: u32::MAX },
+        _ => Op::Deregister { addr: h.wrapping_add(1) },
+    }
+}
+
+fn map_target(world: &World, view: &View, d: &mut Draw) -> u64 {
+    // Bias toward pages that handlers cover, and toward MMIO / MMIO2 / aliasable pages.
+    if !view.handlers.is_empty() && d.chance(50) {
+        let h = d.pick(&view.handlers).expect("non-empty");
+        let pages = ((h.key_last >> PAGE_SHIFT) - (h.key >> PAGE_SHIFT)) + 1;
+        return ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
+    }
+    if !world.devices.trackers.is_empty() && d.chance(25) {
+        let t = d.pick(&world.devices.trackers).expect("non-empty");
+        return t.first + (d.below(t.pages() as u64) << PAGE_SHIFT);
+    }
+    if d.chance(3) {
+        return 0x7_0000_0000 + (d.below(16) << PAGE_SHIFT); // in no RAM range
+    }
+    some_page(world, view, d, None).unwrap_or(0x10_0000)
+}
+
+fn map_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let space = d.below(world.spaces.len() as u64) as u8;
+    Op::Map {
+        space,
+        vpi: d.below(world.config.va_pages as u64) as u32,
+        gp: map_target(world, view, d),
+        write: d.chance(80),
+        exec: d.chance(30),
+    }
+}
+
+fn mapped_vpi(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
+    let m = &world.mappings[space];
+    if m.is_empty() {
+        return None;
+    }
+    let i = d.below(m.len() as u64) as usize;
+    m.keys().nth(i).copied()
+}
+
+fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
+    let space = d.below(world.spaces.len() as u64) as usize;
+    match d.below(10) {
+        0..=3 => map_op(world, view, d),
+        4 | 5 => match mapped_vpi(world, space, d) {
+            Some(vpi) => Op::Protect { space: space as u8, vpi, write: d.chance(50), exec: d.chance(30) },
+            None => map_op(world, view, d),
+        },
+        6 | 7 => match mapped_vpi(world, space, d) {
+            Some(vpi) => Op::Unmap { space: space as u8, vpi },
+            None => map_op(world, view, d),
+        },
+        _ => Op::SwitchCr3 { vcpu: d.below(world.vcpus() as u64) as u8, space: space as u8 },
+    }
+}
+
+fn access_op(world: &World, d: &mut Draw) -> Op {
+    let vcpu = d.below(world.vcpus() as u64) as u8;
+    let space = world.vcpu_space[vcpu as usize] as usize;
+    let vpi = match mapped_vpi(world, space, d) {
+        Some(v) if d.chance(92) => v,
+        _ => d.below(world.config.va_pages as u64) as u32,
+    };
+    let size = [1u8, 2, 4, 8][d.below(4) as usize];
+    // Offsets near quarter-page boundaries hit sub-page handler edges.
+    let offset = match d.below(4) {
+        0 => (d.below(4) * 0x400).wrapping_sub(d.below(size as u64 + 1)) & 0xfff,
+        _ => d.below(PAGE_SIZE),
+    };
+    let offset = offset.min(PAGE_SIZE - size as u64);
+    let kind = match d.below(20) {
+        0..=9 => AccessKind::Read,
+        10..=17 => AccessKind::Write,
+        _ => AccessKind::Exec,
+    };
+    let _ = PageType::Ram;
+    Op::Access { vcpu, va: va_of(vpi) + offset, size, kind, value: d.bits() }
+}
+
+impl World {
+    /// Whether the model currently holds any handler (for callers that bias on emptiness).
+    pub fn has_handlers(&self) -> bool {
+        !self.model.handlers().is_empty()
+    }
+}

@@ -1,0 +1,1 @@
+fn main() { std::process::exit(pgmsim_sim::cli::main_entry()) }

@@ -1,0 +1,49 @@
+//! Host memory: the bytes behind every host page (RAM, MMIO2, aliases, page tables).
+//!
+//! One store serves both sides of the differential run: the production path and the model's
+//! prediction must *resolve* an access to the same host address, so only one copy of the
+//! bytes is needed. Pages are created on first write; unwritten pages read as zeros.
+
+use std::collections::BTreeMap;
+
+use pgmsim::{PAGE_OFFSET_MASK, PAGE_SIZE};
+
+/// Sparse host-physical memory.
+#[derive(Debug, Clone, Default)]
+pub struct HostMemory {
+    pages: BTreeMap<u64, Box<[u8; PAGE_SIZE as usize]>>,
+}
+
+impl HostMemory {
+    /// Reads `size` (1, 2, 4 or 8) little-endian bytes at `addr`; the bytes never cross a page.
+    pub fn read(&self, addr: u64, size: u8) -> u64 {
+        let base = addr & !PAGE_OFFSET_MASK;
+        let off = (addr & PAGE_OFFSET_MASK) as usize;
+        let Some(page) = self.pages.get(&base) else { return 0 };
+        let mut v = 0u64;
+        for i in (0..size as usize).rev() {
+            v = (v << 8) | page[(off + i) & (PAGE_SIZE as usize - 1)] as u64;
+        }
+        v
+    }
+
+    /// Writes the low `size` bytes of `value` at `addr`, little-endian, within one page.
+    pub fn write(&mut self, addr: u64, size: u8, value: u64) {
+        let base = addr & !PAGE_OFFSET_MASK;
+        let off = (addr & PAGE_OFFSET_MASK) as usize;
+        let page = self.pages.entry(base).or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
+        for i in 0..size as usize {
+            page[(off + i) & (PAGE_SIZE as usize - 1)] = (value >> (8 * i)) as u8;
+        }
+    }
+
+    /// Zeroes a whole page (fresh page-table pages).
+    pub fn zero_page(&mut self, base: u64) {
+        self.pages.remove(&(base & !PAGE_OFFSET_MASK));
+    }
+
+    /// Number of materialised pages.
+    pub fn resident_pages(&self) -> usize {
+        self.pages.len()
+    }
+}

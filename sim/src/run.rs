@@ -1,0 +1,170 @@
+//! Running a world: from a seed through the generator, or from a trace; the report every
+//! command prints.
+
+use std::collections::BTreeMap;
+
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::check::{self, CheckMode, Failure};
+use crate::config::{Overrides, SimConfig};
+use crate::gen::{next_op, Entropy};
+use crate::op::Op;
+use crate::trace::{Trace, TraceHasher};
+use crate::world::{Stats, World};
+
+/// What a run did.
+#[derive(Debug, Clone)]
+pub struct RunReport {
+    /// Seed, if the run came from one.
+    pub seed: Option<u64>,
+    /// Check mode.
+    pub check: CheckMode,
+    /// The world's configuration.
+    pub config: SimConfig,
+    /// The operations applied (the failing one last, if any).
+    pub ops: Vec<Op>,
+    /// Counters.
+    pub stats: Stats,
+    /// The failure, if an invariant broke.
+    pub failure: Option<Failure>,
+    /// Hash of every step's operation and result.
+    pub trace_hash: u64,
+}
+
+/// The JSON summary of `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary<'a> {
+    /// Seed.
+    pub seed: Option<u64>,
+    /// Steps applied.
+    pub steps: usize,
+    /// Configuration.
+    pub config: &'a SimConfig,
+    /// Operations per kind.
+    pub ops: &'a BTreeMap<&'static str, u64>,
+    /// Errors per kind.
+    pub errors: &'a BTreeMap<String, u64>,
+    /// Guest accesses.
+    pub accesses: u64,
+    /// Handler callbacks.
+    pub handler_calls: u64,
+    /// Guest faults.
+    pub guest_faults: u64,
+    /// TLB hits.
+    pub tlb_hits: u64,
+    /// TLB misses.
+    pub tlb_misses: u64,
+    /// Shadow syncs (NEM: combined-TLB fills).
+    pub shadow_syncs: u64,
+    /// Invariant checks.
+    pub invariant_checks: u64,
+    /// Full checks.
+    pub full_checks: u64,
+    /// Number of failures (0 or 1: a run stops at its first).
+    pub failures: usize,
+    /// The failure.
+    pub failure: Option<&'a Failure>,
+    /// Trace hash, hex.
+    pub trace_hash: String,
+}
+
+impl RunReport {
+    /// The `--json` summary.
+    pub fn summary(&self) -> Summary<'_> {
+        Summary {
+            seed: self.seed,
+            steps: self.ops.len(),
+            config: &self.config,
+            ops: &self.stats.ops,
+            errors: &self.stats.errors,
+            accesses: self.stats.accesses,
+            handler_calls: self.stats.handler_calls,
+            guest_faults: self.stats.guest_faults,
+            tlb_hits: self.stats.tlb_hits,
+            tlb_misses: self.stats.tlb_misses,
+            shadow_syncs: self.stats.shadow_syncs,
+            invariant_checks: self.stats.invariant_checks,
+            full_checks: self.stats.full_checks,
+            failures: usize::from(self.failure.is_some()),
+            failure: self.failure.as_ref(),
+            trace_hash: format!("{:016x}", self.trace_hash),
+        }
+    }
+
+    /// The run as a trace (with its failure noted).
+    pub fn trace(&self) -> Trace {
+        let mut t = Trace::new(self.seed, self.check, self.config.clone(), self.ops.clone());
+        t.failure = self.failure.clone();
+        t
+    }
+}
+
+/// Applies operations from `next` until it returns `None`, a failure, or `steps` steps.
+fn execute(
+    config: SimConfig,
+    seed: Option<u64>,
+    check: CheckMode,
+    steps: usize,
+    mut next: impl FnMut(&World) -> Option<Op>,
+) -> RunReport {
+    let mut report = RunReport {
+        seed,
+        check,
+        config: config.clone(),
+        ops: Vec::new(),
+        stats: Stats::default(),
+        failure: None,
+        trace_hash: 0,
+    };
+    let mut hasher = TraceHasher::default();
+    let mut world = match World::new(config) {
+        Ok(w) => w,
+        Err(f) => {
+            report.failure = Some(f);
+            return report;
+        }
+    };
+    for _ in 0..steps {
+        let Some(op) = next(&world) else { break };
+        let r = world.apply(&op, check);
+        report.ops.push(op);
+        match r {
+            Ok(result) => {
+                hasher.add(report.ops.last().expect("just pushed"));
+                hasher.add(&result);
+            }
+            Err(f) => {
+                report.failure = Some(f);
+                break;
+            }
+        }
+    }
+    if report.failure.is_none() {
+        if let Err(f) = check::full_check(&mut world) {
+            report.failure = Some(f);
+        }
+    }
+    report.stats = world.stats.clone();
+    report.trace_hash = std::hash::Hasher::finish(&hasher);
+    report
+}
+
+/// Runs `steps` generated steps of `seed`.
+pub fn run_seed(seed: u64, steps: usize, overrides: &Overrides, check: CheckMode) -> RunReport {
+    let config = SimConfig::from_seed(seed, overrides);
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    execute(config, Some(seed), check, steps, |w| Some(next_op(w, &mut rng)))
+}
+
+/// Runs `steps` steps drawn from any entropy source (fuzzer bytes) in the world of `config`.
+pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -> RunReport {
+    execute(config, None, CheckMode::Incremental, steps, |w| Some(next_op(w, entropy)))
+}
+
+/// Replays a trace.
+pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
+    let mut it = trace.ops.iter().cloned();
+    execute(trace.config.clone(), trace.seed, check, trace.ops.len(), |_| it.next())
+}

@@ -1,0 +1,150 @@
+//! Shrinking: a failing trace is minimised to one that fails the same invariant: truncate
+//! after the failing step, delta-debug the operation list, simplify operands one at a time,
+//! then simplify the configuration. Every candidate is judged by replaying it.
+
+use crate::check::{CheckMode, Invariant};
+use crate::op::{AccessKind, Op};
+use crate::run::replay;
+use crate::trace::Trace;
+
+/// Outcome of a shrink.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The minimised trace (it still fails the same invariant).
+    pub trace: Trace,
+    /// Replays spent.
+    pub replays: u64,
+}
+
+struct Judge {
+    invariant: Invariant,
+    check: CheckMode,
+    replays: u64,
+    budget: u64,
+}
+
+impl Judge {
+    fn fails(&mut self, t: &Trace) -> Option<Trace> {
+        if self.replays >= self.budget {
+            return None;
+        }
+        self.replays += 1;
+        let r = replay(t, self.check);
+        match &r.failure {
+            Some(f) if f.invariant == self.invariant => {
+                let mut out = t.clone();
+                out.ops.truncate(r.ops.len());
+                out.failure = r.failure.clone();
+                Some(out)
+            }
+            _ => None,
+        }
+    }
+}
+
+/// Minimises `trace`, which must fail when replayed; `None` if it does not.
+pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
+    let first = replay(trace, trace.check);
+    let failure = first.failure?;
+    let mut judge = Judge { invariant: failure.invariant, check: trace.check, replays: 1, budget };
+    let mut best = trace.clone();
+    best.ops.truncate(first.ops.len());
+    best.failure = Some(failure);
+
+    // Delta debugging over operations: remove chunks, halving the chunk size.
+    let mut chunk = best.ops.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        while i < best.ops.len() {
+            let mut cand = best.clone();
+            let end = (i + chunk).min(cand.ops.len());
+            cand.ops.drain(i..end);
+            match judge.fails(&cand) {
+                Some(t) => best = t,
+                None => i += chunk,
+            }
+        }
+        if chunk == 1 {
+            break;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+
+    // Operand simplification.
+    for i in 0..best.ops.len() {
+        for simpler in simplify(&best.ops[i]) {
+            if i >= best.ops.len() {
+                break;
+            }
+            let mut cand = best.clone();
+            cand.ops[i] = simpler;
+            if let Some(t) = judge.fails(&cand) {
+                best = t;
+            }
+        }
+    }
+
+    // Configuration simplification.
+    let mut tries: Vec<Trace> = Vec::new();
+    let mut c = best.clone();
+    c.config.vcpus = 1;
+    tries.push(c);
+    let mut c = best.clone();
+    c.config.address_spaces = 1;
+    tries.push(c);
+    let mut c = best.clone();
+    c.config.tlb_sets = 1;
+    c.config.tlb_ways = 1;
+    tries.push(c);
+    let mut c = best.clone();
+    c.config.revmap_capacity = 8;
+    tries.push(c);
+    let mut c = best.clone();
+    c.config.dirty_tracking = false;
+    tries.push(c);
+    for cand in tries {
+        let mut cand = cand;
+        cand.ops = best.ops.clone();
+        if cand.config != best.config {
+            if let Some(t) = judge.fails(&cand) {
+                best = t;
+            }
+        }
+    }
+    Some(Shrunk { trace: best, replays: judge.replays })
+}
+
+/// Simpler variants of an operation, simplest first.
+fn simplify(op: &Op) -> Vec<Op> {
+    let mut v = Vec::new();
+    match *op {
+        Op::Access { vcpu, va, size, kind, value } => {
+            if value != 0 {
+                v.push(Op::Access { vcpu, va, size, kind, value: 0 });
+            }
+            if size != 1 {
+                v.push(Op::Access { vcpu, va, size: 1, kind, value });
+            }
+            if vcpu != 0 {
+                v.push(Op::Access { vcpu: 0, va, size, kind, value });
+            }
+            if kind == AccessKind::Exec {
+                v.push(Op::Access { vcpu, va, size, kind: AccessKind::Read, value });
+            }
+        }
+        Op::Register { first, last, ty, user } if user != 0 => v.push(Op::Register { first, last, ty, user: 0 }),
+        Op::Create { ty, user } if user != 0 => v.push(Op::Create { ty, user: 0 }),
+        Op::ChangeUserArg { addr, user } if user != 0 => v.push(Op::ChangeUserArg { addr, user: 0 }),
+        Op::Map { space, vpi, gp, write, exec } => {
+            if space != 0 {
+                v.push(Op::Map { space: 0, vpi, gp, write, exec });
+            }
+            if exec {
+                v.push(Op::Map { space, vpi, gp, write, exec: false });
+            }
+        }
+        Op::SwitchCr3 { vcpu, space } if vcpu != 0 => v.push(Op::SwitchCr3 { vcpu: 0, space }),
+        _ => {}
+    }
+    v
+}

@@ -1,0 +1,176 @@
+//! Traces: a run as JSON (configuration + operation list), self-contained so replaying needs
+//! no seed and no generator, and the trace hash that fingerprints a run.
+
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{CheckMode, Failure};
+use crate::config::SimConfig;
+use crate::op::Op;
+
+/// Format marker of trace files.
+pub const TRACE_FORMAT: &str = "pgmsim-trace";
+/// Current trace version.
+pub const TRACE_VERSION: u32 = 1;
+
+/// A replayable run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Trace {
+    /// Always [`TRACE_FORMAT`].
+    pub format: String,
+    /// [`TRACE_VERSION`].
+    pub version: u32,
+    /// The seed the run came from, if any (informational: replay does not use it).
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Check mode the run used.
+    pub check: CheckMode,
+    /// The world.
+    pub config: SimConfig,
+    /// The steps.
+    pub ops: Vec<Op>,
+    /// The failure seen when the trace was written (informational).
+    #[serde(default)]
+    pub failure: Option<Failure>,
+}
+
+/// Why a trace file could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TraceError {
+    /// The file could not be read or written.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: std::io::Error,
+    },
+    /// Not valid JSON for a trace.
+    #[error("{path}: not a pgmsim trace: {source}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// The cause.
+        source: serde_json::Error,
+    },
+    /// Valid JSON but not a usable trace.
+    #[error("{path}: {reason}")]
+    Invalid {
+        /// The file.
+        path: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl Trace {
+    /// A trace of `ops` in the world of `config`.
+    pub fn new(seed: Option<u64>, check: CheckMode, config: SimConfig, ops: Vec<Op>) -> Trace {
+        Trace { format: TRACE_FORMAT.into(), version: TRACE_VERSION, seed, check, config, ops, failure: None }
+    }
+
+    /// Parses and validates trace JSON; `path` only names the source in errors.
+    pub fn from_json(text: &str, path: &str) -> Result<Trace, TraceError> {
+        let t: Trace =
+            serde_json::from_str(text).map_err(|source| TraceError::Parse { path: path.into(), source })?;
+        t.validate().map_err(|reason| TraceError::Invalid { path: path.into(), reason })?;
+        Ok(t)
+    }
+
+    /// Checks what serde cannot: format, version and a buildable configuration.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format != TRACE_FORMAT {
+            return Err(format!("format is {:?}, expected {TRACE_FORMAT:?}", self.format));
+        }
+        if self.version != TRACE_VERSION {
+            return Err(format!("version {} is not supported (this build reads {TRACE_VERSION})", self.version));
+        }
+        self.config.layout.validate().map_err(|e| format!("bad layout: {e}"))?;
+        let c = &self.config;
+        if c.vcpus == 0 || c.vcpus > 8 {
+            return Err(format!("vcpus must be 1..=8, not {}", c.vcpus));
+        }
+        if c.va_pages == 0 || c.va_pages > 1 << 20 {
+            return Err(format!("va_pages must be 1..=1048576, not {}", c.va_pages));
+        }
+        if c.tlb_sets == 0 || c.tlb_ways == 0 || c.revmap_capacity == 0 || c.address_spaces == 0 {
+            return Err("tlb_sets, tlb_ways, revmap_capacity and address_spaces must be at least 1".into());
+        }
+        if c.address_spaces > 16 || c.pt_pool_pages < c.address_spaces as u32 || c.pt_pool_pages > 1 << 16 {
+            return Err("address_spaces must be at most 16 and fit the page-table pool".into());
+        }
+        if c.types.len() > pgmsim::handler::MAX_HANDLER_TYPES {
+            return Err(format!("at most {} handler types", pgmsim::handler::MAX_HANDLER_TYPES));
+        }
+        if c.layout.total_pages() > 1 << 22 {
+            return Err("guest larger than 16 GiB".into());
+        }
+        Ok(())
+    }
+
+    /// Reads a trace file.
+    pub fn load(path: &Path) -> Result<Trace, TraceError> {
+        let name = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io { path: name.clone(), source })?;
+        Trace::from_json(&text, &name)
+    }
+
+    /// Writes the trace as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<(), TraceError> {
+        let name = path.display().to_string();
+        if let Some(dir) = path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|source| TraceError::Io { path: name.clone(), source })?;
+            }
+        }
+        let text = serde_json::to_string_pretty(self).expect("traces always serialise");
+        std::fs::write(path, text + "\n").map_err(|source| TraceError::Io { path: name, source })
+    }
+}
+
+/// FNV-1a, 64-bit: a stable hash (unlike `DefaultHasher`, whose algorithm may change between
+/// Rust releases) so the same run hashes the same on every machine and toolchain.
+#[derive(Debug, Clone, Copy)]
+pub struct TraceHasher(u64);
+
+impl Default for TraceHasher {
+    fn default() -> Self {
+        TraceHasher(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl Hasher for TraceHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 ^= b as u64;
+            self.0 = self.0.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    fn write_u64(&mut self, v: u64) {
+        self.write(&v.to_le_bytes());
+    }
+    fn write_u32(&mut self, v: u32) {
+        self.write(&v.to_le_bytes());
+    }
+    fn write_u16(&mut self, v: u16) {
+        self.write(&v.to_le_bytes());
+    }
+    fn write_usize(&mut self, v: usize) {
+        self.write(&(v as u64).to_le_bytes());
+    }
+    fn write_isize(&mut self, v: isize) {
+        self.write(&(v as i64).to_le_bytes());
+    }
+}
+
+impl TraceHasher {
+    /// Folds one value in.
+    pub fn add<T: Hash>(&mut self, v: &T) {
+        v.hash(self);
+    }
+}
