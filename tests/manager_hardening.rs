@@ -125,7 +125,17 @@ impl W {
         assert_eq!(reg, self.m.lookup(addr).is_some());
         assert_eq!(reg, self.m.is_all(addr).is_ok());
         assert_eq!(reg, self.m.lookup_range(addr).is_some());
-        let _ = self.m.lookup_matching_or_above(addr);
+        // The hinted fast path agrees with a plain tree walk.
+        let by_tree = self
+            .m
+            .lookup_matching_or_above(addr)
+            .filter(|h| h.key <= addr)
+            .map(|h| h.key);
+        assert_eq!(
+            self.m.lookup(addr).map(|h| h.key),
+            by_tree,
+            "lookup({addr:#x})"
+        );
         let _ = self.m.lookup_matching_or_below(addr);
         let _ = self.m.handler_id_at(addr);
         let _ = self.m.page(addr);

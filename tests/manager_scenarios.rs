@@ -900,3 +900,33 @@ fn regression_check_sync_tree_height_255_does_not_panic() {
         "{m:?}"
     );
 }
+
+/// The per-page lookup hint must never hide a handler: after the hinted handler of a shared
+/// page goes, lookups on that page still find the others (through the tree).
+#[test]
+fn lookup_hint_on_shared_page_survives_deregistration_of_either_handler() {
+    let mut w = world();
+    ok!(w, w.m.register(0x1000, 0x13ff, w.write, 1, None));
+    ok!(w, w.m.register(0x1400, 0x17ff, w.write, 2, None));
+    ok!(w, w.m.register(0x1800, 0x1fff, w.write, 3, None));
+    for (a, user) in [
+        (0x1000, 1),
+        (0x13ff, 1),
+        (0x1400, 2),
+        (0x17ff, 2),
+        (0x1800, 3),
+        (0x1fff, 3),
+    ] {
+        assert_eq!(w.m.lookup_range(a).map(|r| r.3), Some(user));
+    }
+    ok!(w, w.m.deregister(0x1800)); // the last registered: the page's hint
+    assert_eq!(w.m.lookup_range(0x1000).map(|r| r.3), Some(1));
+    assert_eq!(w.m.lookup_range(0x17ff).map(|r| r.3), Some(2));
+    assert_eq!(w.m.lookup_range(0x1800), None);
+    assert!(!w.m.is_registered(0x1fff));
+    ok!(w, w.m.deregister(0x1000));
+    assert_eq!(w.m.is_all(0x1400), Ok(false));
+    ok!(w, w.m.register(0x1800, 0x1fff, w.write, 4, None));
+    assert_eq!(w.m.lookup(0x1abc).unwrap().user, 4);
+    assert_eq!(w.m.lookup(0x1500).unwrap().user, 2);
+}

@@ -65,6 +65,9 @@ impl<P: Platform> Manager<P> {
         let Some(rec) = self.slab.by_slot(slot) else { return };
         let (key, last) = (rec.key, rec.key_last);
         let kind = self.kind_of(rec).0;
+        if let Ok((r, count)) = self.page_span(key, rec.page_count) {
+            self.set_hints(r, count, slot, true);
+        }
         self.tree.remove(slot);
         self.reset_page_states(slot);
         if self.config.nem.notifies() {

@@ -19,7 +19,7 @@ impl<P: Platform> Manager<P> {
 
     /// Whether a registered handler contains `addr`.
     pub fn is_registered(&self, addr: u64) -> bool {
-        self.tree.lookup(addr).is_some()
+        self.find_slot(addr).is_some()
     }
 
     /// Whether the handler containing `addr` traps reads too (any kind but Write).
@@ -28,14 +28,14 @@ impl<P: Platform> Manager<P> {
     /// `NotFound` when no handler contains `addr` (the seed asserts and answers `true`:
     /// deliberate difference 1).
     pub fn is_all(&self, addr: u64) -> Result<bool, Error> {
-        let slot = self.tree.lookup(addr).ok_or(Error::NotFound)?;
+        let slot = self.find_slot(addr).ok_or(Error::NotFound)?;
         Ok(self.kind_of(self.record(slot)?).0 != HandlerKind::Write)
     }
 
     /// The handler containing `addr`.
     #[inline]
     pub fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
-        let slot = self.tree.lookup(addr)?;
+        let slot = self.find_slot(addr)?;
         self.slab.by_slot(slot).map(|r| self.info_of(r))
     }
 
@@ -43,7 +43,7 @@ impl<P: Platform> Manager<P> {
     /// the trap-dispatch path of a VMM.
     #[inline]
     pub fn lookup_range(&self, addr: u64) -> Option<(u64, u64, HandlerKind, u64)> {
-        let slot = self.tree.lookup(addr)?;
+        let slot = self.find_slot(addr)?;
         let r = self.slab.by_slot(slot)?;
         Some((r.key, r.key_last, self.kind_of(r).0, r.user))
     }

@@ -117,6 +117,9 @@ impl<P: Platform> Manager<P> {
             rec.key_last = last;
             rec.page_count = pages_touched(first, last);
         }
+        if let Ok((r, count)) = self.page_span(first, pages_touched(first, last)) {
+            self.set_hints(r, count, slot, false);
+        }
         let resync = self.set_page_states(slot, None);
         if self.config.nem.notifies() {
             let kind = self.state_kind(slot);
