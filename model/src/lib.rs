@@ -5,6 +5,21 @@
 //! believed rather than to be fast. It is the oracle of the differential tests: when the two
 //! disagree, one of them is wrong, and this one is short enough to check by hand.
 //!
+//! ```
+//! use pgmsim::{HandlerKind, HandlerState, HandlerTypeConfig, ManagerConfig, MemoryLayout};
+//! use pgmsim::{PhysHandlerApi, Status};
+//! use pgmsim_model::Model;
+//!
+//! let layout = MemoryLayout::builder().ram(0, 4).build().unwrap();
+//! let mut m = Model::new(layout, ManagerConfig::default()).unwrap();
+//! let w = m.register_type(HandlerTypeConfig::new(HandlerKind::Write, "w")).unwrap();
+//! assert_eq!(m.register(0x1000, 0x17ff, w, 0, None), Ok(Status::Success));
+//! assert_eq!(m.register(0x1800, 0x1fff, w, 0, None), Ok(Status::Success));
+//! assert_eq!(m.deregister(0x1000), Ok(Status::Success));
+//! // The neighbour still on the shared page keeps it armed.
+//! assert_eq!(m.page(0x1000).unwrap().handler_state(), HandlerState::Write);
+//! ```
+//!
 //! ## Shape
 //!
 //! * Handler nodes live in a `Vec<Option<Node>>`; a [`HandlerId`] is the index. Ids are never
