@@ -115,6 +115,9 @@ struct RunArgs {
     seed: u64,
     #[command(flatten)]
     world: WorldArgs,
+    /// Also write the run's trace here (passing or not).
+    #[arg(long)]
+    save_trace: Option<PathBuf>,
     /// Print one JSON object.
     #[arg(long)]
     json: bool,
@@ -318,6 +321,12 @@ fn cmd_run(a: RunArgs) -> i32 {
     }
     let r = run_seed(a.seed, a.world.steps, &ov, a.world.check.into());
     print_report(&r, a.json);
+    if let Some(path) = &a.save_trace {
+        if let Err(e) = r.trace().save(path) {
+            eprintln!("pgmsim: {e}");
+            return 2;
+        }
+    }
     if r.failure.is_some() {
         return report_failure(&r, &a.world.out, a.world.shrink_budget);
     }

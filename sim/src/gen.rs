@@ -3,7 +3,7 @@
 //! edges, shared sub-page pages, neighbours of existing handlers, first and last pages of
 //! RAM ranges, aliased and temp-off pages.
 
-use pgmsim::{HandlerInfo, HandlerKind, PageType, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerInfo, HandlerKind, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
@@ -129,7 +129,7 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         7 => query_op(&view, &mut d),
         8 => invalid_op(world, &view, &mut d),
         9 => kernel_op(world, &view, &mut d),
-        10 => access_op(world, &mut d),
+        10 => access_op(world, &view, &mut d),
         11 => Op::Harvest { tracker: d.below(world.devices.trackers.len().max(1) as u64 + 1) as u8 },
         _ => Op::VmReset,
     }
@@ -421,17 +421,36 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
     }
 }
 
-fn access_op(world: &World, d: &mut Draw) -> Op {
+fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let vcpu = d.below(world.vcpus() as u64) as u8;
     let space = world.vcpu_space[vcpu as usize] as usize;
-    let vpi = match mapped_vpi(world, space, d) {
-        Some(v) if d.chance(92) => v,
+    // Prefer virtual pages that map a page some handler covers: a few cheap samples.
+    let mut vpi = None;
+    if d.chance(60) {
+        for _ in 0..8 {
+            let Some(v) = mapped_vpi(world, space, d) else { break };
+            let gp = world.mappings[space].get(&v).copied().unwrap_or(0);
+            let i = view.handlers.partition_point(|h| h.key_last < gp);
+            if view.handlers.get(i).is_some_and(|h| h.key <= gp + PAGE_SIZE - 1) {
+                vpi = Some(v);
+                break;
+            }
+        }
+    }
+    let vpi = match vpi.or_else(|| mapped_vpi(world, space, d)) {
+        Some(v) if d.chance(95) => v,
         _ => d.below(world.config.va_pages as u64) as u32,
     };
     let size = [1u8, 2, 4, 8][d.below(4) as usize];
-    // Offsets near quarter-page boundaries hit sub-page handler edges.
-    let offset = match d.below(4) {
-        0 => (d.below(4) * 0x400).wrapping_sub(d.below(size as u64 + 1)) & 0xfff,
+    // Offsets near handler edges and quarter-page boundaries hit sub-page handler edges.
+    let gp = world.mappings[space].get(&vpi).copied().unwrap_or(0);
+    let i = view.handlers.partition_point(|h| h.key_last < gp);
+    let offset = match (d.below(4), view.handlers.get(i)) {
+        (0, Some(h)) if h.key <= gp + PAGE_SIZE - 1 => {
+            let edge = if d.chance(50) { h.key } else { h.key_last + 1 };
+            edge.wrapping_sub(d.below(size as u64 + 1)) & (PAGE_SIZE - 1)
+        }
+        (1, _) => (d.below(4) * 0x400).wrapping_sub(d.below(size as u64 + 1)) & 0xfff,
         _ => d.below(PAGE_SIZE),
     };
     let offset = offset.min(PAGE_SIZE - size as u64);
@@ -440,7 +459,6 @@ fn access_op(world: &World, d: &mut Draw) -> Op {
         10..=17 => AccessKind::Write,
         _ => AccessKind::Exec,
     };
-    let _ = PageType::Ram;
     Op::Access { vcpu, va: va_of(vpi) + offset, size, kind, value: d.bits() }
 }
 
