@@ -322,7 +322,9 @@ fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
         return Op::AliasHc { addr: h.key, page, host };
     }
     let region = if d.chance(5) { d.below(regions + 2) as u32 } else { d.below(regions) as u32 + 1 };
-    let pages = world.config.layout.mmio2_regions.get(region as usize - 1).map_or(4, |r| r.pages as u64);
+    // Region 0 (and one past the end) is a deliberately invalid handle: no region, no size.
+    let spec = (region as usize).checked_sub(1).and_then(|i| world.config.layout.mmio2_regions.get(i));
+    let pages = spec.map_or(4, |r| r.pages as u64);
     let offset = if d.chance(5) { (pages + d.below(4)) << PAGE_SHIFT } else { d.below(pages) << PAGE_SHIFT };
     Op::AliasMmio2 { addr: h.key, page, region, offset }
 }
