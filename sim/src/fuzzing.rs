@@ -50,7 +50,7 @@ pub fn fuzz_config(bytes: &[u8]) -> SimConfig {
     let n = bytes.len().min(8);
     seed[..n].copy_from_slice(&bytes[..n]);
     let ov = Overrides {
-        full_check_every: Some(16),
+        full_check_every: Some(u32::MAX),
         ..Overrides::default()
     };
     let mut config = SimConfig::from_seed(u64::from_le_bytes(seed), &ov);
