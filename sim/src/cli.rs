@@ -433,6 +433,8 @@ fn load_or_exit(path: &Path) -> Result<Trace, i32> {
 }
 
 fn cmd_replay(a: ReplayArgs) -> i32 {
+    // With --fuzz, the converted trace is what `shrink` takes.
+    let mut shrink_path = a.trace.clone();
     let trace = match &a.fuzz {
         Some(_) => {
             let bytes = match std::fs::read(&a.trace) {
@@ -449,6 +451,7 @@ fn cmd_replay(a: ReplayArgs) -> i32 {
                 return 2;
             }
             eprintln!("fuzz input converted to {} ({} steps)", out.display(), t.ops.len());
+            shrink_path = out;
             t
         }
         None => match load_or_exit(&a.trace) {
@@ -461,7 +464,7 @@ fn cmd_replay(a: ReplayArgs) -> i32 {
     print_report(&r, a.json);
     if let Some(f) = &r.failure {
         eprintln!("FAILURE: {f}");
-        eprintln!("  shrink with: cargo run --release -p pgmsim-sim -- shrink {}", a.trace.display());
+        eprintln!("  shrink with: cargo run --release -p pgmsim-sim -- shrink {}", shrink_path.display());
         return 1;
     }
     0
