@@ -1588,3 +1588,30 @@ fn render_page_map_wraps_and_marks_types() {
     sc.note(format!("page_map_range(0xfe000, 8):\n{window}"));
     settings().bind(|| assert_snapshot!("render_page_map_wraps_and_marks_types", sc.render()));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Simulator summaries: the JSON summary (with `trace_hash`) of fixed seeds, so any change to the
+// generator, the world or the step loop is a visible, reviewed diff.
+// ---------------------------------------------------------------------------------------------
+
+fn sim_summary(seed: u64, mode: pgmsim_sim::mmu::Mode) -> String {
+    let ov = pgmsim_sim::config::Overrides { mode: Some(mode), ..Default::default() };
+    let r = pgmsim_sim::run_seed(seed, 1500, &ov, pgmsim_sim::CheckMode::Incremental);
+    assert!(r.failure.is_none(), "seed {seed}: {:?}", r.failure);
+    serde_json::to_string_pretty(&r.summary()).expect("summary serialises")
+}
+
+#[test]
+fn sim_summary_seed_1_shadow() {
+    settings().bind(|| assert_snapshot!("sim_summary_seed_1_shadow", sim_summary(1, pgmsim_sim::mmu::Mode::Shadow)));
+}
+
+#[test]
+fn sim_summary_seed_2_nem() {
+    settings().bind(|| assert_snapshot!("sim_summary_seed_2_nem", sim_summary(2, pgmsim_sim::mmu::Mode::Nem)));
+}
+
+#[test]
+fn sim_summary_seed_3_shadow() {
+    settings().bind(|| assert_snapshot!("sim_summary_seed_3_shadow", sim_summary(3, pgmsim_sim::mmu::Mode::Shadow)));
+}

@@ -70,8 +70,9 @@ struct View {
 impl View {
     fn of(world: &World) -> View {
         View {
+            // The production list is the cheap one; the step loop proves it equals the model's.
             handlers: world
-                .model
+                .prod
                 .handlers()
                 .into_iter()
                 .filter(|h| !world.devices.is_tracked(h.key))
@@ -462,11 +463,4 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
         _ => AccessKind::Exec,
     };
     Op::Access { vcpu, va: va_of(vpi) + offset, size, kind, value: d.bits() }
-}
-
-impl World {
-    /// Whether the model currently holds any handler (for callers that bias on emptiness).
-    pub fn has_handlers(&self) -> bool {
-        !self.model.handlers().is_empty()
-    }
 }

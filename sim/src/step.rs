@@ -68,6 +68,9 @@ impl World {
         self.begin_step();
         *self.stats.ops.entry(op.name()).or_default() += 1;
         let result = self.apply_op(op)?;
+        if self.touched.large_span && !matches!(result, StepResult::Manager(Err(_)) | StepResult::Harvest(Err(_))) {
+            self.touched.all = true;
+        }
         if let StepResult::Manager(Err(e)) | StepResult::Harvest(Err(e)) = &result {
             *self.stats.errors.entry(format!("{e:?}")).or_default() += 1;
         }
@@ -181,7 +184,17 @@ impl World {
             }
             Op::VmReset => {
                 self.touched.manager = true;
-                self.touched.all = true;
+                // VM reset only changes aliased pages, which lie in Mmio handlers.
+                let mmio: Vec<(u64, u64)> = self
+                    .model
+                    .handlers()
+                    .iter()
+                    .filter(|h| h.kind == pgmsim::HandlerKind::Mmio)
+                    .map(|h| (h.key, h.key_last))
+                    .collect();
+                for (first, last) in mmio {
+                    self.touched.span(first, last);
+                }
                 Ok(M(self.both("vm_reset", |m| m.vm_reset())?))
             }
             Op::Query { addr } => {

@@ -55,6 +55,10 @@ pub struct Touched {
     pub all: bool,
     /// A manager operation ran (handler list and events must be compared).
     pub manager: bool,
+    /// A span was too large to list page by page; only its edges were listed. If the
+    /// operation succeeded the step is checked in full, if it failed (and so changed nothing)
+    /// the edges suffice.
+    pub large_span: bool,
 }
 
 impl Touched {
@@ -64,7 +68,10 @@ impl Touched {
         let lo = (first >> PAGE_SHIFT).saturating_sub(1);
         let hi = (last >> PAGE_SHIFT).saturating_add(1);
         if hi - lo > 4096 {
-            self.all = true;
+            self.large_span = true;
+            for p in [lo, lo + 1, lo + 2, hi - 2, hi - 1, hi] {
+                self.pages.push(p << PAGE_SHIFT);
+            }
             return;
         }
         for p in lo..=hi {
@@ -77,6 +84,7 @@ impl Touched {
         self.vpages.clear();
         self.all = false;
         self.manager = false;
+        self.large_span = false;
     }
 }
 
