@@ -228,9 +228,9 @@ pub fn main_entry() -> i32 {
 }
 
 fn default_sweep() -> i32 {
-    eprintln!("pgmsim: no command given: running the default sweep (seeds 0..400, 2000 steps each; see `pgmsim --help`)");
+    eprintln!("pgmsim: no command given: running the default sweep (seeds 0..10000, 2000 steps each, all cores; see `pgmsim --help`)");
     let args = SweepArgs {
-        seeds: (0, 400),
+        seeds: (0, 10_000),
         shard: None,
         jobs: None,
         keep_going: false,
@@ -372,11 +372,11 @@ fn cmd_sweep(a: SweepArgs) -> i32 {
                     t.2 += r.stats.invariant_checks;
                 }
                 let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if r.failure.is_some() {
+                if let Some(f) = &r.failure {
                     if let Some(b) = &bar {
-                        b.println(format!("seed {seed}: FAILED: {}", r.failure.as_ref().expect("failed")));
+                        b.println(format!("seed {seed}: FAILED: {f}"));
                     } else if !a.json {
-                        eprintln!("seed {seed}: FAILED: {}", r.failure.as_ref().expect("failed"));
+                        eprintln!("seed {seed}: FAILED: {f}");
                     }
                     failures.lock().expect("failures lock").push(r);
                     if !a.keep_going {
@@ -384,7 +384,7 @@ fn cmd_sweep(a: SweepArgs) -> i32 {
                     }
                 } else if let Some(b) = &bar {
                     b.inc(1);
-                } else if !a.json && (n % 50 == 0 || n as usize == seeds.len()) {
+                } else if !a.json && (n.is_multiple_of((seeds.len() as u64 / 20).max(50)) || n as usize == seeds.len()) {
                     eprintln!("{n}/{} seeds done", seeds.len());
                 }
             });

@@ -434,7 +434,7 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
             let Some(v) = mapped_vpi(world, space, d) else { break };
             let gp = world.mappings[space].get(&v).copied().unwrap_or(0);
             let i = view.handlers.partition_point(|h| h.key_last < gp);
-            if view.handlers.get(i).is_some_and(|h| h.key <= gp + PAGE_SIZE - 1) {
+            if view.handlers.get(i).is_some_and(|h| h.key < gp + PAGE_SIZE) {
                 vpi = Some(v);
                 break;
             }
@@ -449,7 +449,7 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let gp = world.mappings[space].get(&vpi).copied().unwrap_or(0);
     let i = view.handlers.partition_point(|h| h.key_last < gp);
     let offset = match (d.below(4), view.handlers.get(i)) {
-        (0, Some(h)) if h.key <= gp + PAGE_SIZE - 1 => {
+        (0, Some(h)) if h.key < gp + PAGE_SIZE => {
             let edge = if d.chance(50) { h.key } else { h.key_last + 1 };
             edge.wrapping_sub(d.below(size as u64 + 1)) & (PAGE_SIZE - 1)
         }

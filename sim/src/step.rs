@@ -279,11 +279,11 @@ impl World {
                 Some(gp) => {
                     self.mappings[s].insert(vpi, gp & !0xfff);
                 }
-                None if matches!(self.mappings[s].get(&vpi), Some(_)) => {
-                    // protect keeps the mapping; unmap removes it (decided by the walk).
-                    if guest_pt::walk(&self.mem, &self.pool, cr3, va_of(vpi)).is_none() {
-                        self.mappings[s].remove(&vpi);
-                    }
+                // protect keeps the mapping; unmap removes it (decided by the walk).
+                None if self.mappings[s].contains_key(&vpi)
+                    && guest_pt::walk(&self.mem, &self.pool, cr3, va_of(vpi)).is_none() =>
+                {
+                    self.mappings[s].remove(&vpi);
                 }
                 None => {}
             }

@@ -75,7 +75,7 @@ pub enum CheckMode {
 pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     let full = mode == CheckMode::Full
         || world.touched.all
-        || (world.step + 1) % world.config.full_check_every.max(1) as u64 == 0;
+        || (world.step + 1).is_multiple_of(world.config.full_check_every.max(1) as u64);
     if full {
         return full_check(world);
     }
