@@ -1,8 +1,6 @@
 //! Running a world: from a seed through the generator, or from a trace; the report every
 //! command prints.
 
-use std::collections::BTreeMap;
-
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
@@ -33,7 +31,9 @@ pub struct RunReport {
     pub trace_hash: u64,
 }
 
-/// The JSON summary of `--json`.
+/// The JSON summary of `--json`: seed, steps, configuration, every counter of [`Stats`]
+/// (ops and errors per kind, accesses, handler calls, guest faults, TLB hits and misses,
+/// shadow syncs, invariant checks), failures and the trace hash.
 #[derive(Debug, Clone, Serialize)]
 pub struct Summary<'a> {
     /// Seed.
@@ -42,26 +42,9 @@ pub struct Summary<'a> {
     pub steps: usize,
     /// Configuration.
     pub config: &'a SimConfig,
-    /// Operations per kind.
-    pub ops: &'a BTreeMap<&'static str, u64>,
-    /// Errors per kind.
-    pub errors: &'a BTreeMap<String, u64>,
-    /// Guest accesses.
-    pub accesses: u64,
-    /// Handler callbacks.
-    pub handler_calls: u64,
-    /// Guest faults.
-    pub guest_faults: u64,
-    /// TLB hits.
-    pub tlb_hits: u64,
-    /// TLB misses.
-    pub tlb_misses: u64,
-    /// Shadow syncs (NEM: combined-TLB fills).
-    pub shadow_syncs: u64,
-    /// Invariant checks.
-    pub invariant_checks: u64,
-    /// Full checks.
-    pub full_checks: u64,
+    /// Counters.
+    #[serde(flatten)]
+    pub stats: &'a Stats,
     /// Number of failures (0 or 1: a run stops at its first).
     pub failures: usize,
     /// The failure.
@@ -77,16 +60,7 @@ impl RunReport {
             seed: self.seed,
             steps: self.ops.len(),
             config: &self.config,
-            ops: &self.stats.ops,
-            errors: &self.stats.errors,
-            accesses: self.stats.accesses,
-            handler_calls: self.stats.handler_calls,
-            guest_faults: self.stats.guest_faults,
-            tlb_hits: self.stats.tlb_hits,
-            tlb_misses: self.stats.tlb_misses,
-            shadow_syncs: self.stats.shadow_syncs,
-            invariant_checks: self.stats.invariant_checks,
-            full_checks: self.stats.full_checks,
+            stats: &self.stats,
             failures: usize::from(self.failure.is_some()),
             failure: self.failure.as_ref(),
             trace_hash: format!("{:016x}", self.trace_hash),
