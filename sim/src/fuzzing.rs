@@ -54,7 +54,11 @@ pub fn fuzz_config(bytes: &[u8]) -> SimConfig {
         ..Overrides::default()
     };
     let mut config = SimConfig::from_seed(u64::from_le_bytes(seed), &ov);
-    config.va_pages = config.va_pages.min(256);
+    // Small worlds: a fuzz input is a few dozen steps, so the per-input cost of building the
+    // world and of the final full check must stay small.
+    config.va_pages = config.va_pages.min(64);
+    config.vcpus = config.vcpus.min(4);
+    config.tlb_sets = config.tlb_sets.min(8);
     config
 }
 

@@ -3,7 +3,7 @@
 //! edges, shared sub-page pages, neighbours of existing handlers, first and last pages of
 //! RAM ranges, aliased and temp-off pages.
 
-use pgmsim::{HandlerInfo, HandlerKind, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerKind, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
@@ -60,9 +60,17 @@ impl<'a> Draw<'a> {
     }
 }
 
+/// A registered handler as the generator sees it.
+#[derive(Debug, Clone, Copy)]
+struct Span {
+    key: u64,
+    key_last: u64,
+    kind: HandlerKind,
+}
+
 /// Everything the generator looks at, gathered once per step.
 struct View {
-    handlers: Vec<HandlerInfo>,
+    handlers: Vec<Span>,
     ranges: Vec<(u64, u64, RangeKind)>,
     pool: (u64, u64),
 }
@@ -73,9 +81,10 @@ impl View {
             // The production list is the cheap one; the step loop proves it equals the model's.
             handlers: world
                 .prod
-                .handlers()
+                .handler_ranges()
                 .into_iter()
-                .filter(|h| !world.devices.is_tracked(h.key))
+                .filter(|&(key, _, _)| !world.devices.is_tracked(key))
+                .map(|(key, key_last, kind)| Span { key, key_last, kind })
                 .collect(),
             ranges: world.config.layout.ram_ranges.iter().map(|r| (r.first, r.last(), r.kind)).collect(),
             pool: world.pool.range(),
@@ -190,7 +199,7 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
     };
     // Neighbourhood of an existing handler: adjacent, or sharing its edge page.
     if !view.handlers.is_empty() && d.chance(50) {
-        let h = d.pick(&view.handlers).cloned().expect("non-empty");
+        let h = *d.pick(&view.handlers).expect("non-empty");
         if whole {
             let len = (d.below(3) + 1) << PAGE_SHIFT;
             return if d.chance(50) {
@@ -286,7 +295,7 @@ fn reset_op(view: &View, d: &mut Draw) -> Op {
     }
 }
 
-fn whole_page_handlers(view: &View, kinds: &[HandlerKind]) -> Vec<HandlerInfo> {
+fn whole_page_handlers(view: &View, kinds: &[HandlerKind]) -> Vec<Span> {
     view.handlers
         .iter()
         .filter(|h| kinds.contains(&h.kind) && h.key & 0xfff == 0 && h.key_last & 0xfff == 0xfff)
@@ -294,7 +303,7 @@ fn whole_page_handlers(view: &View, kinds: &[HandlerKind]) -> Vec<HandlerInfo> {
         .collect()
 }
 
-fn page_in(h: &HandlerInfo, d: &mut Draw) -> u64 {
+fn page_in(h: &Span, d: &mut Draw) -> u64 {
     let pages = ((h.key_last - h.key) >> PAGE_SHIFT) + 1;
     match d.below(20) {
         0 => h.key_last + 1,

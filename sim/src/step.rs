@@ -9,6 +9,26 @@ use crate::mmu::guest_pt::{self, va_of};
 use crate::op::{Op, StepResult};
 use crate::world::World;
 
+/// The variant name of an error (statistics keys), without formatting.
+fn error_name(e: &pgmsim::Error) -> &'static str {
+    use pgmsim::Error::*;
+    match e {
+        InvalidHandle => "InvalidHandle",
+        InvalidParameter => "InvalidParameter",
+        OutOfResources => "OutOfResources",
+        WrongOrder => "WrongOrder",
+        NoRamRange => "NoRamRange",
+        Conflict => "Conflict",
+        NotFound => "NotFound",
+        AccessDenied => "AccessDenied",
+        NotMmio2 => "NotMmio2",
+        OutOfRange => "OutOfRange",
+        WrongType => "WrongType",
+        NotSupportedInNemMode => "NotSupportedInNemMode",
+        Internal => "Internal",
+    }
+}
+
 /// A garbage handle for out-of-range references: never issued by either side.
 const fn garbage_id(h: u32) -> HandlerId {
     HandlerId(0xdead_0000_0000_0000 | h as u64)
@@ -72,7 +92,7 @@ impl World {
             self.touched.all = true;
         }
         if let StepResult::Manager(Err(e)) | StepResult::Harvest(Err(e)) = &result {
-            *self.stats.errors.entry(format!("{e:?}")).or_default() += 1;
+            *self.stats.errors.entry(error_name(e)).or_default() += 1;
         }
         if self.touched.manager {
             self.compare_events()?;

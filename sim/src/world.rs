@@ -25,7 +25,7 @@ pub struct Stats {
     /// Steps applied, per operation kind.
     pub ops: BTreeMap<&'static str, u64>,
     /// Failed manager operations, per error kind (identical on both sides by construction).
-    pub errors: BTreeMap<String, u64>,
+    pub errors: BTreeMap<&'static str, u64>,
     /// Guest accesses.
     pub accesses: u64,
     /// Handler callbacks invoked.

@@ -73,6 +73,16 @@ impl<P: Platform> Manager<P> {
         self.slab.id_of(self.tree.lookup(addr)?)
     }
 
+    /// Start, last byte and kind of every registered handler in ascending address order,
+    /// without copying descriptions (for callers that only need the layout of handlers).
+    pub fn handler_ranges(&self) -> Vec<(u64, u64, HandlerKind)> {
+        self.tree
+            .in_order()
+            .into_iter()
+            .filter_map(|s| self.slab.by_slot(s).map(|r| (r.key, r.key_last, self.kind_of(r).0)))
+            .collect()
+    }
+
     /// Registered handlers in ascending address order.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
         self.tree.in_order().into_iter().filter_map(|s| self.slab.by_slot(s).map(|r| self.info_of(r))).collect()

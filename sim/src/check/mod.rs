@@ -79,6 +79,8 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     if full {
         return full_check(world);
     }
+    world.touched.pages.sort_unstable();
+    world.touched.pages.dedup();
     let n = 4;
     world.stats.invariant_checks += n;
     differential::pages(world, false)?;
