@@ -1,11 +1,13 @@
 //! Running a world: from a seed through the generator, or from a trace; the report every
 //! command prints.
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
-use crate::check::{self, CheckMode, Failure};
+use crate::check::{self, CheckMode, Failure, Invariant};
 use crate::config::{Overrides, SimConfig};
 use crate::gen::{next_op, Entropy};
 use crate::op::Op;
@@ -93,36 +95,63 @@ fn execute(
         trace_hash: 0,
     };
     let mut hasher = TraceHasher::default();
-    let mut world = match World::new(config) {
-        Ok(w) => w,
-        Err(f) => {
+    let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config))) {
+        Ok(Ok(w)) => w,
+        Ok(Err(f)) => {
             report.failure = Some(f);
+            return report;
+        }
+        Err(panic) => {
+            report.failure = Some(panicked(0, "building the world", panic));
             return report;
         }
     };
     for _ in 0..steps {
-        let Some(op) = next(&world) else { break };
-        let r = world.apply(&op, check);
+        let op = match catch_unwind(AssertUnwindSafe(|| next(&world))) {
+            Ok(Some(op)) => op,
+            Ok(None) => break,
+            Err(panic) => {
+                report.failure = Some(panicked(world.step, "generating the next step", panic));
+                break;
+            }
+        };
+        let r = catch_unwind(AssertUnwindSafe(|| world.apply(&op, check)));
         report.ops.push(op);
         match r {
-            Ok(result) => {
+            Ok(Ok(result)) => {
                 hasher.add(report.ops.last().expect("just pushed"));
                 hasher.add(&result);
             }
-            Err(f) => {
+            Ok(Err(f)) => {
                 report.failure = Some(f);
+                break;
+            }
+            Err(panic) => {
+                report.failure = Some(panicked(world.step, "applying the step", panic));
                 break;
             }
         }
     }
     if report.failure.is_none() {
-        if let Err(f) = check::full_check(&mut world) {
-            report.failure = Some(f);
+        match catch_unwind(AssertUnwindSafe(|| check::full_check(&mut world))) {
+            Ok(Ok(())) => {}
+            Ok(Err(f)) => report.failure = Some(f),
+            Err(panic) => report.failure = Some(panicked(world.step, "the final full check", panic)),
         }
     }
     report.stats = world.stats.clone();
     report.trace_hash = std::hash::Hasher::finish(&hasher);
     report
+}
+
+/// A panic turned into a failure, so it gets a trace and a shrink like any other.
+fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
+    let msg = payload
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into());
+    Failure::new(step, Invariant::Panic, format!("panic while {during}: {msg}"))
 }
 
 /// Runs `steps` generated steps of `seed`.
@@ -134,11 +163,37 @@ pub fn run_seed(seed: u64, steps: usize, overrides: &Overrides, check: CheckMode
 
 /// Runs `steps` steps drawn from any entropy source (fuzzer bytes) in the world of `config`.
 pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -> RunReport {
-    execute(config, None, CheckMode::Incremental, steps, |w| Some(next_op(w, entropy)))
+    execute(config, None, CheckMode::Incremental, steps, |w| {
+        Some(next_op(w, entropy))
+    })
 }
 
 /// Replays a trace.
 pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
     let mut it = trace.ops.iter().cloned();
     execute(trace.config.clone(), trace.seed, check, trace.ops.len(), |_| it.next())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_a_failure_with_a_trace() {
+        let config = SimConfig::from_seed(9, &Overrides::default());
+        let mut rng = ChaCha8Rng::seed_from_u64(9);
+        let mut n = 0;
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = execute(config, Some(9), CheckMode::Incremental, 10, |w| {
+            n += 1;
+            assert!(n < 4, "deliberate generator panic");
+            Some(next_op(w, &mut rng))
+        });
+        std::panic::set_hook(previous);
+        let f = r.failure.expect("the panic is reported");
+        assert_eq!(f.invariant, Invariant::Panic);
+        assert!(f.detail.contains("deliberate generator panic"), "{}", f.detail);
+        assert_eq!(r.ops.len(), 3, "the steps before the panic are in the trace");
+    }
 }

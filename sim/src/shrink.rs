@@ -43,10 +43,27 @@ impl Judge {
 }
 
 /// Minimises `trace`, which must fail when replayed; `None` if it does not.
+///
+/// Candidates that panic are judged like any other failure (the run loop turns panics into
+/// [`Invariant::Panic`]); the default panic hook is silenced meanwhile so a shrink of a panic
+/// does not print thousands of backtraces.
 pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = shrink_quietly(trace, budget);
+    std::panic::set_hook(previous);
+    result
+}
+
+fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
     let first = replay(trace, trace.check);
     let failure = first.failure?;
-    let mut judge = Judge { invariant: failure.invariant, check: trace.check, replays: 1, budget };
+    let mut judge = Judge {
+        invariant: failure.invariant,
+        check: trace.check,
+        replays: 1,
+        budget,
+    };
     let mut best = trace.clone();
     best.ops.truncate(first.ops.len());
     best.failure = Some(failure);
@@ -111,36 +128,92 @@ pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
             }
         }
     }
-    Some(Shrunk { trace: best, replays: judge.replays })
+    Some(Shrunk {
+        trace: best,
+        replays: judge.replays,
+    })
 }
 
 /// Simpler variants of an operation, simplest first.
 fn simplify(op: &Op) -> Vec<Op> {
     let mut v = Vec::new();
     match *op {
-        Op::Access { vcpu, va, size, kind, value } => {
+        Op::Access {
+            vcpu,
+            va,
+            size,
+            kind,
+            value,
+        } => {
             if value != 0 {
-                v.push(Op::Access { vcpu, va, size, kind, value: 0 });
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size,
+                    kind,
+                    value: 0,
+                });
             }
             if size != 1 {
-                v.push(Op::Access { vcpu, va, size: 1, kind, value });
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size: 1,
+                    kind,
+                    value,
+                });
             }
             if vcpu != 0 {
-                v.push(Op::Access { vcpu: 0, va, size, kind, value });
+                v.push(Op::Access {
+                    vcpu: 0,
+                    va,
+                    size,
+                    kind,
+                    value,
+                });
             }
             if kind == AccessKind::Exec {
-                v.push(Op::Access { vcpu, va, size, kind: AccessKind::Read, value });
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size,
+                    kind: AccessKind::Read,
+                    value,
+                });
             }
         }
-        Op::Register { first, last, ty, user } if user != 0 => v.push(Op::Register { first, last, ty, user: 0 }),
+        Op::Register { first, last, ty, user } if user != 0 => v.push(Op::Register {
+            first,
+            last,
+            ty,
+            user: 0,
+        }),
         Op::Create { ty, user } if user != 0 => v.push(Op::Create { ty, user: 0 }),
         Op::ChangeUserArg { addr, user } if user != 0 => v.push(Op::ChangeUserArg { addr, user: 0 }),
-        Op::Map { space, vpi, gp, write, exec } => {
+        Op::Map {
+            space,
+            vpi,
+            gp,
+            write,
+            exec,
+        } => {
             if space != 0 {
-                v.push(Op::Map { space: 0, vpi, gp, write, exec });
+                v.push(Op::Map {
+                    space: 0,
+                    vpi,
+                    gp,
+                    write,
+                    exec,
+                });
             }
             if exec {
-                v.push(Op::Map { space, vpi, gp, write, exec: false });
+                v.push(Op::Map {
+                    space,
+                    vpi,
+                    gp,
+                    write,
+                    exec: false,
+                });
             }
         }
         Op::SwitchCr3 { vcpu, space } if vcpu != 0 => v.push(Op::SwitchCr3 { vcpu: 0, space }),

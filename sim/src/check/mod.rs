@@ -30,6 +30,9 @@ pub enum Invariant {
     DirtyTracking,
     /// The world could not be built or the trace is malformed.
     Setup,
+    /// Something panicked: a manager, the model or the simulator itself. No input may make
+    /// the production manager panic, so this is always a bug worth a trace.
+    Panic,
 }
 
 /// A failed invariant: the step, the invariant, and the differing values.
@@ -46,18 +49,30 @@ pub struct Failure {
 impl Failure {
     /// A failure at `step`.
     pub fn new(step: u64, invariant: Invariant, detail: String) -> Failure {
-        Failure { step, invariant, detail }
+        Failure {
+            step,
+            invariant,
+            detail,
+        }
     }
 
     /// A setup failure.
     pub fn setup(detail: String) -> Failure {
-        Failure { step: 0, invariant: Invariant::Setup, detail }
+        Failure {
+            step: 0,
+            invariant: Invariant::Setup,
+            detail,
+        }
     }
 }
 
 impl std::fmt::Display for Failure {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "step {}: invariant {:?} failed: {}", self.step, self.invariant, self.detail)
+        write!(
+            f,
+            "step {}: invariant {:?} failed: {}",
+            self.step, self.invariant, self.detail
+        )
     }
 }
 
