@@ -30,9 +30,7 @@ fn with_handlers(n: u32) -> (Manager, Vec<(u64, u64)>) {
     let write = m
         .register_type(HandlerTypeConfig::new(HandlerKind::Write, "w"))
         .unwrap();
-    let all = m
-        .register_type(HandlerTypeConfig::new(HandlerKind::All, "a"))
-        .unwrap();
+    let all = m.register_type(HandlerTypeConfig::new(HandlerKind::All, "a")).unwrap();
     let mut rng = XorShift(0x9e37_79b9_7f4a_7c15);
     let mut ranges = Vec::new();
     for i in 0..n as u64 {
@@ -110,21 +108,16 @@ fn check_sync(c: &mut Criterion) {
     let write = m
         .register_type(HandlerTypeConfig::new(HandlerKind::Write, "w"))
         .unwrap();
-    let all = m
-        .register_type(HandlerTypeConfig::new(HandlerKind::All, "a"))
-        .unwrap();
+    let all = m.register_type(HandlerTypeConfig::new(HandlerKind::All, "a")).unwrap();
     for i in 0..1000u64 {
         let first = i * 1000 * 0x1000 + 0x5000;
         let ty = if i % 2 == 0 { write } else { all };
-        m.register(first, first + 4 * 0x1000 - 1, ty, 0, None)
-            .unwrap();
+        m.register(first, first + 4 * 0x1000 - 1, ty, 0, None).unwrap();
     }
     assert!(m.check_sync().is_empty());
     g.throughput(Throughput::Elements(pages as u64));
     g.sample_size(20);
-    g.bench_function("4GiB_1000_handlers", |b| {
-        b.iter(|| black_box(m.check_sync()))
-    });
+    g.bench_function("4GiB_1000_handlers", |b| b.iter(|| black_box(m.check_sync())));
     g.finish();
 }
 

@@ -47,7 +47,11 @@ pub struct ManagerConfig {
 
 impl Default for ManagerConfig {
     fn default() -> Self {
-        ManagerConfig { max_handlers: DEFAULT_HANDLERS, nem: NemMode::Off, type_salt: 0x93b7_557e_1937_aa00 }
+        ManagerConfig {
+            max_handlers: DEFAULT_HANDLERS,
+            nem: NemMode::Off,
+            type_salt: 0x93b7_557e_1937_aa00,
+        }
     }
 }
 
@@ -78,8 +82,14 @@ pub trait PhysHandlerApi {
     /// Registers an existing handler over `[first, last]` (`pgmHandlerPhysicalExRegister`).
     fn register_ex(&mut self, id: HandlerId, first: u64, last: u64) -> OpResult;
     /// Creates and registers a handler (`PGMHandlerPhysicalRegister`).
-    fn register(&mut self, first: u64, last: u64, ty: HandlerTypeHandle, user: u64, description: Option<&str>)
-        -> OpResult;
+    fn register(
+        &mut self,
+        first: u64,
+        last: u64,
+        ty: HandlerTypeHandle,
+        user: u64,
+        description: Option<&str>,
+    ) -> OpResult;
     /// Deregisters a handler, keeping its node (`pgmHandlerPhysicalExDeregister`).
     fn deregister_ex(&mut self, id: HandlerId) -> OpResult;
     /// Frees an unregistered handler (`pgmHandlerPhysicalExDestroy`).

@@ -125,8 +125,13 @@ impl<P: Platform> Manager<P> {
                 out.push(Mismatch::Tree(TreeFault::Count));
                 continue;
             };
-            let Some((key, last)) = self.tree.range_of(slot) else { continue };
-            let in_one_range = self.memory.range_index(key).is_some_and(|r| last <= self.memory.ranges()[r].last);
+            let Some((key, last)) = self.tree.range_of(slot) else {
+                continue;
+            };
+            let in_one_range = self
+                .memory
+                .range_index(key)
+                .is_some_and(|r| last <= self.memory.ranges()[r].last);
             if rec.key != key || rec.key_last != last || !in_one_range || key > last {
                 out.push(Mismatch::HandlerRange { handler: rec.key });
                 continue;
@@ -188,12 +193,18 @@ impl<P: Platform> Manager<P> {
                 }
                 let actual = p.handler_state();
                 if actual == HandlerState::None {
-                    out.push(Mismatch::MissingState { page, handler: spans[h].key });
+                    out.push(Mismatch::MissingState {
+                        page,
+                        handler: spans[h].key,
+                    });
                 } else if actual != expected && actual != HandlerState::Disabled {
                     out.push(Mismatch::PageState { page, expected, actual });
                 }
                 if p.not_in_hm() != spans[h].not_in_hm {
-                    out.push(Mismatch::NotInHm { page, expected: spans[h].not_in_hm });
+                    out.push(Mismatch::NotInHm {
+                        page,
+                        expected: spans[h].not_in_hm,
+                    });
                 }
                 if p.page_type().is_alias() && (!mmio_here || actual != HandlerState::Disabled) {
                     out.push(Mismatch::Alias { page });
@@ -207,7 +218,9 @@ impl<P: Platform> Manager<P> {
     fn check_accounting(&self, out: &mut Vec<Mismatch>) {
         for slot in self.tree.in_order() {
             let Some(rec) = self.slab.by_slot(slot) else { continue };
-            let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else { continue };
+            let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else {
+                continue;
+            };
             let (mut aliased, mut off) = (0u32, 0u32);
             for i in 0..count {
                 let p = self.memory.at(Self::nth(first, i));
@@ -218,10 +231,18 @@ impl<P: Platform> Manager<P> {
                 }
             }
             if aliased != rec.aliased_pages {
-                out.push(Mismatch::AliasedCount { handler: rec.key, kept: rec.aliased_pages, found: aliased });
+                out.push(Mismatch::AliasedCount {
+                    handler: rec.key,
+                    kept: rec.aliased_pages,
+                    found: aliased,
+                });
             }
             if off != rec.temp_off_pages {
-                out.push(Mismatch::TempOffCount { handler: rec.key, kept: rec.temp_off_pages, found: off });
+                out.push(Mismatch::TempOffCount {
+                    handler: rec.key,
+                    kept: rec.temp_off_pages,
+                    found: off,
+                });
             }
         }
     }

@@ -112,4 +112,3 @@ impl<P: Platform> Manager<P> {
         self.record_mut(slot)
     }
 }
-

@@ -179,7 +179,11 @@ pub struct LayoutBuilder {
 impl Default for LayoutBuilder {
     fn default() -> Self {
         LayoutBuilder {
-            layout: MemoryLayout { ram_ranges: Vec::new(), mmio2_regions: Vec::new(), zero_page: PAGE_SIZE },
+            layout: MemoryLayout {
+                ram_ranges: Vec::new(),
+                mmio2_regions: Vec::new(),
+                zero_page: PAGE_SIZE,
+            },
             next_host: 0x10_0000,
         }
     }
@@ -196,13 +200,21 @@ impl LayoutBuilder {
     /// Adds a RAM range of allocated pages.
     pub fn ram(mut self, first: u64, pages: u32) -> Self {
         let host_base = self.take_host(pages);
-        self.layout.ram_ranges.push(RamRangeSpec { first, pages, kind: RangeKind::Ram { host_base } });
+        self.layout.ram_ranges.push(RamRangeSpec {
+            first,
+            pages,
+            kind: RangeKind::Ram { host_base },
+        });
         self
     }
 
     /// Adds an MMIO range.
     pub fn mmio(mut self, first: u64, pages: u32) -> Self {
-        self.layout.ram_ranges.push(RamRangeSpec { first, pages, kind: RangeKind::Mmio });
+        self.layout.ram_ranges.push(RamRangeSpec {
+            first,
+            pages,
+            kind: RangeKind::Mmio,
+        });
         self
     }
 
@@ -217,7 +229,11 @@ impl LayoutBuilder {
     /// Maps a whole MMIO2 region at `first` as a RAM range of MMIO2 pages.
     pub fn map_mmio2(mut self, region: Mmio2Handle, first: u64) -> Self {
         let pages = self.layout.mmio2_region(region).map_or(0, |r| r.pages);
-        self.layout.ram_ranges.push(RamRangeSpec { first, pages, kind: RangeKind::Mmio2 { region } });
+        self.layout.ram_ranges.push(RamRangeSpec {
+            first,
+            pages,
+            kind: RangeKind::Mmio2 { region },
+        });
         self
     }
 

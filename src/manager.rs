@@ -7,8 +7,8 @@ use crate::addr::PAGE_SHIFT;
 use crate::api::{ManagerConfig, PhysHandlerApi};
 use crate::error::{Error, OpResult};
 use crate::handler::{
-    HandlerId, HandlerInfo, HandlerKind, HandlerRecord, HandlerSlab, HandlerTypeConfig, HandlerTypeHandle,
-    RangeTree, TypeTable,
+    HandlerId, HandlerInfo, HandlerKind, HandlerRecord, HandlerSlab, HandlerTypeConfig, HandlerTypeHandle, RangeTree,
+    TypeTable,
 };
 use crate::layout::{MemoryLayout, Mmio2Handle};
 use crate::memory::{GuestMemory, PageRef};
@@ -48,7 +48,11 @@ impl<P: Platform> Manager<P> {
         layout.validate()?;
         let capacity = config.capacity()?;
         Ok(Manager {
-            hints: layout.ram_ranges.iter().map(|r| vec![NO_HINT; r.pages as usize]).collect(),
+            hints: layout
+                .ram_ranges
+                .iter()
+                .map(|r| vec![NO_HINT; r.pages as usize])
+                .collect(),
             memory: GuestMemory::new(&layout),
             types: TypeTable::new(config.type_salt),
             slab: HandlerSlab::new(capacity),
@@ -120,7 +124,9 @@ impl<P: Platform> Manager<P> {
 
     #[inline]
     pub(crate) fn state_of_slot(&self, slot: u32) -> HandlerState {
-        self.slab.by_slot(slot).map_or(HandlerState::All, |r| self.kind_of(r).0.page_state())
+        self.slab
+            .by_slot(slot)
+            .map_or(HandlerState::All, |r| self.kind_of(r).0.page_state())
     }
 
     /// Slot of the registered handler whose range *starts* at `addr` (`NotFound` otherwise,
@@ -154,7 +160,9 @@ impl<P: Platform> Manager<P> {
     /// Points the hints of `count` pages from `first` at `slot`, or clears those that point
     /// at `slot` when `slot` is being removed.
     pub(crate) fn set_hints(&mut self, first: PageRef, count: u32, slot: u32, remove: bool) {
-        let Some(hints) = self.hints.get_mut(first.range) else { return };
+        let Some(hints) = self.hints.get_mut(first.range) else {
+            return;
+        };
         let end = (first.index + count as usize).min(hints.len());
         for h in &mut hints[first.index.min(end)..end] {
             if !remove {
@@ -198,7 +206,10 @@ impl<P: Platform> Manager<P> {
     }
 
     pub(crate) fn nth(first: PageRef, i: u32) -> PageRef {
-        PageRef { range: first.range, index: first.index + i as usize }
+        PageRef {
+            range: first.range,
+            index: first.index + i as usize,
+        }
     }
 
     /// Tells NEM a page's protection changed and stores the NEM state it returns.
@@ -208,7 +219,9 @@ impl<P: Platform> Manager<P> {
         }
         let addr = self.memory.addr_of(r);
         let page = *self.memory.at(r);
-        let nem = self.platform.nem_page_protection_changed(addr, &page, page.nem_protection());
+        let nem = self
+            .platform
+            .nem_page_protection_changed(addr, &page, page.nem_protection());
         self.memory.at_mut(r).set_nem_state(nem);
     }
 
@@ -219,7 +232,9 @@ impl<P: Platform> Manager<P> {
         }
         let addr = self.memory.addr_of(r);
         let page = *self.memory.at(r);
-        let nem = self.platform.nem_page_backing_changed(addr, old_host_phys, &page, page.nem_protection());
+        let nem = self
+            .platform
+            .nem_page_backing_changed(addr, old_host_phys, &page, page.nem_protection());
         self.memory.at_mut(r).set_nem_state(nem);
     }
 

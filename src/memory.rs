@@ -108,5 +108,4 @@ impl GuestMemory {
         let index = usize::try_from(offset >> PAGE_SHIFT).ok()?;
         region.get(index)
     }
-
 }

@@ -188,7 +188,11 @@ impl PageDescriptor {
         let word = ((host_phys & FRAME_MASK) & FRAME_MASK)
             | ((state as u64) << PSTATE_SHIFT)
             | ((page_type as u64) << TYPE_SHIFT);
-        PageDescriptor { word, page_id, spare: 0 }
+        PageDescriptor {
+            word,
+            page_id,
+            spare: 0,
+        }
     }
 
     /// Handler state of the page.
@@ -200,9 +204,8 @@ impl PageDescriptor {
     /// Sets the handler state and the not-in-HM flag together (the seed's full setter).
     #[inline]
     pub fn set_handler_state(&mut self, state: HandlerState, not_in_hm: bool) {
-        self.word = (self.word & !(STATE_MASK | NOT_IN_HM_BIT))
-            | state as u64
-            | if not_in_hm { NOT_IN_HM_BIT } else { 0 };
+        self.word =
+            (self.word & !(STATE_MASK | NOT_IN_HM_BIT)) | state as u64 | if not_in_hm { NOT_IN_HM_BIT } else { 0 };
     }
 
     /// Sets only the handler state, keeping the not-in-HM flag (the seed's `_ONLY` setter).
@@ -232,7 +235,10 @@ impl PageDescriptor {
     /// The same descriptor with NEM state 0: the part that is the manager's, not the platform's.
     #[inline]
     pub const fn without_nem_state(self) -> Self {
-        PageDescriptor { word: self.word & !NEM_MASK, ..self }
+        PageDescriptor {
+            word: self.word & !NEM_MASK,
+            ..self
+        }
     }
 
     /// Host-physical address of the backing page.

@@ -166,7 +166,13 @@ pub struct RecordingPlatform {
 impl RecordingPlatform {
     /// A recorder that reports every page as mapped (so state upgrades flush TLBs).
     pub fn mapped() -> Self {
-        RecordingPlatform { events: Vec::new(), answer: ShadowUpdate { flush_tlbs: true, resync: false } }
+        RecordingPlatform {
+            events: Vec::new(),
+            answer: ShadowUpdate {
+                flush_tlbs: true,
+                resync: false,
+            },
+        }
     }
 
     /// Takes the events recorded so far.
@@ -177,7 +183,11 @@ impl RecordingPlatform {
 
 impl Platform for RecordingPlatform {
     fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
-        self.events.push(PlatformEvent::UpdateShadowPtes { gc_phys, state: page.handler_state(), flush_ptes });
+        self.events.push(PlatformEvent::UpdateShadowPtes {
+            gc_phys,
+            state: page.handler_state(),
+            flush_ptes,
+        });
         self.answer
     }
     fn flush_all_tlbs(&mut self) {
@@ -190,10 +200,12 @@ impl Platform for RecordingPlatform {
         self.events.push(PlatformEvent::FlushEmulatorPhysTlbs);
     }
     fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) {
-        self.events.push(PlatformEvent::NemHandlerRegistered { kind, gc_phys, len });
+        self.events
+            .push(PlatformEvent::NemHandlerRegistered { kind, gc_phys, len });
     }
     fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) -> Option<u8> {
-        self.events.push(PlatformEvent::NemHandlerDeregistered { kind, gc_phys, len });
+        self.events
+            .push(PlatformEvent::NemHandlerDeregistered { kind, gc_phys, len });
         None
     }
     fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {

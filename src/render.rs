@@ -111,11 +111,7 @@ pub fn event_line(event: &PlatformEvent) -> String {
             flush_ptes,
         } => {
             if flush_ptes {
-                format!(
-                    "flush PTEs  {} (page still {})",
-                    addr(gc_phys),
-                    state.glyph()
-                )
+                format!("flush PTEs  {} (page still {})", addr(gc_phys), state.glyph())
             } else {
                 format!("update PTEs {} -> {}", addr(gc_phys), state.glyph())
             }
@@ -186,10 +182,7 @@ pub fn bitmap(words: &[u64], bits: usize) -> String {
         }
         out.push('\n');
     }
-    let set: Vec<String> = (0..bits)
-        .filter(|&i| is_set(i))
-        .map(|i| i.to_string())
-        .collect();
+    let set: Vec<String> = (0..bits).filter(|&i| is_set(i)).map(|i| i.to_string()).collect();
     if set.is_empty() {
         out.push_str("  set bits: none\n");
     } else {
@@ -276,8 +269,7 @@ impl StateView {
                         let a = spec.first + (i << PAGE_SHIFT);
                         // A page the layout has but the API cannot show renders as an
                         // invalid page (`?`), never as a plausible one.
-                        let missing =
-                            PageDescriptor::new(PageType::Invalid, PageState::Zero, 0, NIL_PAGE_ID);
+                        let missing = PageDescriptor::new(PageType::Invalid, PageState::Zero, 0, NIL_PAGE_ID);
                         PageView::from(api.page(a).unwrap_or(missing))
                     })
                     .collect(),
@@ -291,11 +283,7 @@ impl StateView {
                 HandlerRow { info, not_in_hm }
             })
             .collect();
-        let mmio2 = layout
-            .mmio2_regions
-            .iter()
-            .map(|r| (r.host_base, r.pages))
-            .collect();
+        let mmio2 = layout.mmio2_regions.iter().map(|r| (r.host_base, r.pages)).collect();
         StateView {
             ranges,
             handlers,
@@ -336,11 +324,7 @@ impl StateView {
                 addr(r.last()),
                 r.pages.len()
             );
-            render_rows(
-                &mut out,
-                r.first,
-                &r.pages.iter().map(|p| Some(*p)).collect::<Vec<_>>(),
-            );
+            render_rows(&mut out, r.first, &r.pages.iter().map(|p| Some(*p)).collect::<Vec<_>>());
         }
         let mut aliases = Vec::new();
         for r in &self.ranges {
@@ -350,11 +334,9 @@ impl StateView {
                     PageType::Mmio2AliasMmio => {
                         aliases.push(format!("  {} -> {}", addr(a), self.host_text(p.host_phys)))
                     }
-                    PageType::SpecialAliasMmio => aliases.push(format!(
-                        "  {} -> special, host {}",
-                        addr(a),
-                        addr(p.host_phys)
-                    )),
+                    PageType::SpecialAliasMmio => {
+                        aliases.push(format!("  {} -> special, host {}", addr(a), addr(p.host_phys)))
+                    }
                     _ => {}
                 }
             }
@@ -380,15 +362,7 @@ impl StateView {
         if self.handlers.is_empty() {
             return out;
         }
-        let header = [
-            "range",
-            "kind",
-            "pages",
-            "aliased",
-            "temp-off",
-            "user",
-            "description",
-        ];
+        let header = ["range", "kind", "pages", "aliased", "temp-off", "user", "description"];
         let rows: Vec<[String; 7]> = self
             .handlers
             .iter()
@@ -429,9 +403,7 @@ impl StateView {
         };
         line(header);
         for row in &rows {
-            line([
-                &row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6],
-            ]);
+            line([&row[0], &row[1], &row[2], &row[3], &row[4], &row[5], &row[6]]);
         }
         out
     }
@@ -454,9 +426,7 @@ impl StateView {
                 let a = r.first + ((i as u64) << PAGE_SHIFT);
                 let d = page_diff(q, p, |h| self.host_text(h));
                 match (&mut run, d) {
-                    (Some((_, last, text)), Some(d)) if *text == d && *last + PAGE_SIZE == a => {
-                        *last = a
-                    }
+                    (Some((_, last, text)), Some(d)) if *text == d && *last + PAGE_SIZE == a => *last = a,
                     (_, d) => {
                         if let Some(done) = run.take() {
                             out.push(run_text(done));
@@ -470,9 +440,7 @@ impl StateView {
             }
         }
         let same = |a: &HandlerRow, b: &HandlerRow| {
-            a.info.key == b.info.key
-                && a.info.key_last == b.info.key_last
-                && a.info.kind == b.info.kind
+            a.info.key == b.info.key && a.info.key_last == b.info.key_last && a.info.kind == b.info.kind
         };
         for old in &before.handlers {
             if !self.handlers.iter().any(|h| same(h, old)) {
@@ -496,44 +464,28 @@ impl StateView {
                     let mut parts = Vec::new();
                     let (n, o) = (&h.info, &old.info);
                     if n.aliased_pages != o.aliased_pages {
-                        parts.push(format!(
-                            "aliased {} -> {}",
-                            o.aliased_pages, n.aliased_pages
-                        ));
+                        parts.push(format!("aliased {} -> {}", o.aliased_pages, n.aliased_pages));
                     }
                     if n.temp_off_pages != o.temp_off_pages {
-                        parts.push(format!(
-                            "temp-off {} -> {}",
-                            o.temp_off_pages, n.temp_off_pages
-                        ));
+                        parts.push(format!("temp-off {} -> {}", o.temp_off_pages, n.temp_off_pages));
                     }
                     if n.user != o.user {
                         parts.push(format!("user {:#x} -> {:#x}", o.user, n.user));
                     }
                     if n.description != o.description {
-                        parts.push(format!(
-                            "description {:?} -> {:?}",
-                            o.description, n.description
-                        ));
+                        parts.push(format!("description {:?} -> {:?}", o.description, n.description));
                     }
                     if n.page_count != o.page_count {
                         parts.push(format!("pages {} -> {}", o.page_count, n.page_count));
                     }
                     if !parts.is_empty() {
-                        out.push(format!(
-                            "~ handler {}: {}",
-                            h.range_text(),
-                            parts.join(", ")
-                        ));
+                        out.push(format!("~ handler {}: {}", h.range_text(), parts.join(", ")));
                     }
                 }
             }
         }
         if self.live_nodes != before.live_nodes {
-            out.push(format!(
-                "nodes allocated {} -> {}",
-                before.live_nodes, self.live_nodes
-            ));
+            out.push(format!("nodes allocated {} -> {}", before.live_nodes, self.live_nodes));
         }
         out
     }
@@ -544,12 +496,7 @@ fn run_text((first, last, text): (u64, u64, String)) -> String {
         format!("page  {}: {}", addr(first), text)
     } else {
         let n = ((last - first) >> PAGE_SHIFT) + 1;
-        format!(
-            "pages {}-{} ({n}): {}",
-            addr(first),
-            addr(last | (PAGE_SIZE - 1)),
-            text
-        )
+        format!("pages {}-{} ({n}): {}", addr(first), addr(last | (PAGE_SIZE - 1)), text)
     }
 }
 
@@ -818,18 +765,12 @@ mod tests {
     #[test]
     fn bitmap_marks_offsets() {
         let text = bitmap(&[0b1010_0000_0001], 16);
-        assert_eq!(
-            text,
-            "  bit    0  10000000 01010000\n  set bits: 0, 9, 11\n"
-        );
+        assert_eq!(text, "  bit    0  10000000 01010000\n  set bits: 0, 9, 11\n");
     }
 
     #[test]
     fn run_text_names_single_pages_and_runs() {
-        assert_eq!(
-            run_text((0x2000, 0x2000, "x".into())),
-            "page  0x00002000: x"
-        );
+        assert_eq!(run_text((0x2000, 0x2000, "x".into())), "page  0x00002000: x");
         assert_eq!(
             run_text((0x2000, 0x3000, "x".into())),
             "pages 0x00002000-0x00003fff (2): x"

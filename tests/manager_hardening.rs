@@ -9,9 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use pgmsim::{
-    Corruption, Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager,
-    ManagerConfig, MemoryLayout, Mmio2Handle, NemMode, OpResult, PhysHandlerApi, RecordingPlatform,
-    ShadowUpdate, Status,
+    Corruption, Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
+    MemoryLayout, Mmio2Handle, NemMode, OpResult, PhysHandlerApi, RecordingPlatform, ShadowUpdate, Status,
 };
 
 const RAM2: u64 = 0x4_0000;
@@ -27,18 +26,11 @@ struct W {
 }
 
 fn world(nem: NemMode, max_handlers: u32) -> W {
-    let b = MemoryLayout::builder()
-        .ram(0, 64)
-        .ram(RAM2, 16)
-        .mmio(MMIO, 16);
+    let b = MemoryLayout::builder().ram(0, 64).ram(RAM2, 16).mmio(MMIO, 16);
     let (b, a) = b.mmio2_region(8);
     let (b, bb) = b.mmio2_region(4);
     let (b, c) = b.mmio2_region(16);
-    let l = b
-        .map_mmio2(a, MMIO2_GPA)
-        .map_mmio2(c, HIGH)
-        .build()
-        .unwrap();
+    let l = b.map_mmio2(a, MMIO2_GPA).map_mmio2(c, HIGH).build().unwrap();
     let cfg = ManagerConfig {
         max_handlers,
         nem,
@@ -103,10 +95,7 @@ impl W {
                     if let Some(h) = self.m.lookup(page) {
                         let count = h.aliased_pages - 1;
                         self.m
-                            .inject(Corruption::AliasedCount {
-                                handler: page,
-                                count,
-                            })
+                            .inject(Corruption::AliasedCount { handler: page, count })
                             .unwrap();
                     }
                 }
@@ -131,11 +120,7 @@ impl W {
             .lookup_matching_or_above(addr)
             .filter(|h| h.key <= addr)
             .map(|h| h.key);
-        assert_eq!(
-            self.m.lookup(addr).map(|h| h.key),
-            by_tree,
-            "lookup({addr:#x})"
-        );
+        assert_eq!(self.m.lookup(addr).map(|h| h.key), by_tree, "lookup({addr:#x})");
         let _ = self.m.lookup_matching_or_below(addr);
         let _ = self.m.handler_id_at(addr);
         let _ = self.m.page(addr);
@@ -235,27 +220,9 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
         ]);
         let mut regions = w.regions.clone();
         regions.extend([Mmio2Handle(0), Mmio2Handle(4), Mmio2Handle(u32::MAX)]);
-        let region_offsets = [
-            0u64,
-            0xfff,
-            0x3000,
-            0x7fff,
-            0x8000,
-            0x10000,
-            1 << 40,
-            u64::MAX,
-        ];
+        let region_offsets = [0u64, 0xfff, 0x3000, 0x7fff, 0x8000, 0x10000, 1 << 40, u64::MAX];
         let host = [0u64, 0x1000, 0xffff_ffff_f000, 1 << 48, u64::MAX];
-        let bitmap_offsets = [
-            0u32,
-            1,
-            63,
-            64,
-            1 << 31,
-            u32::MAX - 64,
-            u32::MAX - 1,
-            u32::MAX,
-        ];
+        let bitmap_offsets = [0u32, 1, 63, 64, 1 << 31, u32::MAX - 64, u32::MAX - 1, u32::MAX];
         let mut errors = 0usize;
         let mut count = |r: bool| errors += r as usize;
 
@@ -274,19 +241,13 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
                 (u64::MAX, u64::MAX),
                 (0x3f000, RAM2 + 0xfff),
             ] {
-                count(
-                    w.run("register_ex", Call::Other, |m| m.register_ex(id, f, l))
-                        .is_err(),
-                );
+                count(w.run("register_ex", Call::Other, |m| m.register_ex(id, f, l)).is_err());
             }
         }
         // Double destroy, destroy while registered, deregister_ex twice.
         for &id in &ids {
             count(w.run("destroy", Call::Other, |m| m.destroy(id)).is_err());
-            count(
-                w.run("destroy again", Call::Other, |m| m.destroy(id))
-                    .is_err(),
-            );
+            count(w.run("destroy again", Call::Other, |m| m.destroy(id)).is_err());
         }
         // Address pairs: every pair for register / temp-off / alias-hc; the MMIO2 alias
         // gets the full region x offset product on a smaller set of pairs.
@@ -304,10 +265,7 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
                             .is_err(),
                     );
                 }
-                count(
-                    w.run("page_temp_off", Call::Other, |m| m.page_temp_off(a, b))
-                        .is_err(),
-                );
+                count(w.run("page_temp_off", Call::Other, |m| m.page_temp_off(a, b)).is_err());
                 let h = host[(a ^ b) as usize % host.len()];
                 count(
                     w.run("page_alias_hc", Call::Other, |m| m.page_alias_hc(a, b, h))
@@ -318,10 +276,8 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
                     region_offsets[(b as usize) % region_offsets.len()],
                 );
                 count(
-                    w.run("page_alias_mmio2", Call::Other, |m| {
-                        m.page_alias_mmio2(a, b, r, o)
-                    })
-                    .is_err(),
+                    w.run("page_alias_mmio2", Call::Other, |m| m.page_alias_mmio2(a, b, r, o))
+                        .is_err(),
                 );
             }
         }
@@ -336,10 +292,8 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
                 for &r in &regions {
                     for &o in &region_offsets {
                         count(
-                            w.run("page_alias_mmio2", Call::Other, |m| {
-                                m.page_alias_mmio2(a, b, r, o)
-                            })
-                            .is_err(),
+                            w.run("page_alias_mmio2", Call::Other, |m| m.page_alias_mmio2(a, b, r, o))
+                                .is_err(),
                         );
                     }
                 }
@@ -348,10 +302,8 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
         // Single addresses.
         for &a in &addrs {
             count(
-                w.run("change_user_arg", Call::Other, |m| {
-                    m.change_user_arg(a, u64::MAX)
-                })
-                .is_err(),
+                w.run("change_user_arg", Call::Other, |m| m.change_user_arg(a, u64::MAX))
+                    .is_err(),
             );
             for len in [0usize, 1, 2, 1 << 10] {
                 for &o in &bitmap_offsets {
@@ -371,11 +323,9 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
                 .is_err(),
             );
             count(
-                w.run(
-                    "reset_aliased_page",
-                    Call::ResetAliasedNoAccounting(a),
-                    |m| m.reset_aliased_page(a, false),
-                )
+                w.run("reset_aliased_page", Call::ResetAliasedNoAccounting(a), |m| {
+                    m.reset_aliased_page(a, false)
+                })
                 .is_err(),
             );
             count(w.run("reset", Call::Other, |m| m.reset(a)).is_err());
@@ -384,29 +334,17 @@ fn hostile_arguments_never_panic_and_failures_change_nothing() {
         count(w.run("vm_reset", Call::Other, |m| m.vm_reset()).is_err());
         // Deregister everything at every hostile address, twice (double deregister).
         for &a in &addrs {
-            count(
-                w.run("deregister", Call::Other, |m| m.deregister(a))
-                    .is_err(),
-            );
-            count(
-                w.run("deregister again", Call::Other, |m| m.deregister(a))
-                    .is_err(),
-            );
+            count(w.run("deregister", Call::Other, |m| m.deregister(a)).is_err());
+            count(w.run("deregister again", Call::Other, |m| m.deregister(a)).is_err());
         }
         for &id in &ids {
-            count(
-                w.run("deregister_ex", Call::Other, |m| m.deregister_ex(id))
-                    .is_err(),
-            );
+            count(w.run("deregister_ex", Call::Other, |m| m.deregister_ex(id)).is_err());
             count(
                 w.run("deregister_ex again", Call::Other, |m| m.deregister_ex(id))
                     .is_err(),
             );
         }
-        assert!(
-            errors > 10_000,
-            "the hostile driver mostly produces errors ({errors})"
-        );
+        assert!(errors > 10_000, "the hostile driver mostly produces errors ({errors})");
     }
 }
 
@@ -501,13 +439,7 @@ impl Sweep {
                 let mut b = self.last_for(a);
                 if self.rng.random() {
                     // A well-formed range, so registrations succeed often enough.
-                    let bases = [
-                        (0u64, 64u64),
-                        (RAM2, 16),
-                        (MMIO, 16),
-                        (MMIO2_GPA, 8),
-                        (HIGH, 16),
-                    ];
+                    let bases = [(0u64, 64u64), (RAM2, 16), (MMIO, 16), (MMIO2_GPA, 8), (HIGH, 16)];
                     let (base, pages) = bases[self.rng.random_range(0..bases.len())];
                     let n = self.rng.random_range(1..4);
                     a = base + self.rng.random_range(0..pages - n + 1) * 0x1000;
@@ -523,9 +455,7 @@ impl Sweep {
             }
             4 => {
                 let ty = self.ty();
-                let r = self
-                    .w
-                    .run(&what, Call::Other, |m| m.create(ty, 0, Some("c")));
+                let r = self.w.run(&what, Call::Other, |m| m.create(ty, 0, Some("c")));
                 if let Ok(id) = r {
                     self.ids.push(id);
                 }
@@ -542,33 +472,23 @@ impl Sweep {
             6 => {
                 let (id, a) = (self.id(), self.addr());
                 let b = self.last_for(a);
-                self.w
-                    .run(&what, Call::Other, |m| m.register_ex(id, a, b))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.register_ex(id, a, b)).map(|_| ())
             }
             7 => {
                 let id = self.id();
-                self.w
-                    .run(&what, Call::Other, |m| m.deregister_ex(id))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.deregister_ex(id)).map(|_| ())
             }
             8 => {
                 let id = self.id();
-                self.w
-                    .run(&what, Call::Other, |m| m.destroy(id))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.destroy(id)).map(|_| ())
             }
             9 | 10 => {
                 let a = self.addr();
-                self.w
-                    .run(&what, Call::Other, |m| m.deregister(a))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.deregister(a)).map(|_| ())
             }
             11 => {
                 let a = self.addr();
-                self.w
-                    .run(&what, Call::Other, |m| m.change_user_arg(a, 1))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.change_user_arg(a, 1)).map(|_| ())
             }
             12 => {
                 let a = self.addr();
@@ -585,9 +505,7 @@ impl Sweep {
                 };
                 let mut bm = vec![0u64; len];
                 self.w
-                    .run(&what, Call::Other, |m| {
-                        m.reset_mmio2_with_bitmap(a, &mut bm, off)
-                    })
+                    .run(&what, Call::Other, |m| m.reset_mmio2_with_bitmap(a, &mut bm, off))
                     .map(|_| ())
             }
             14 | 15 => {
@@ -597,9 +515,7 @@ impl Sweep {
                 } else {
                     self.addr()
                 };
-                self.w
-                    .run(&what, Call::Other, |m| m.page_temp_off(a, p))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.page_temp_off(a, p)).map(|_| ())
             }
             16 => {
                 let a = self.addr();
@@ -632,9 +548,7 @@ impl Sweep {
                 } else {
                     self.rng.random_range(0..1u64 << 40)
                 };
-                self.w
-                    .run(&what, Call::Other, |m| m.page_alias_hc(a, p, h))
-                    .map(|_| ())
+                self.w.run(&what, Call::Other, |m| m.page_alias_hc(a, p, h)).map(|_| ())
             }
             18 => {
                 let p = if self.rng.random() {
@@ -648,9 +562,7 @@ impl Sweep {
                 } else {
                     Call::ResetAliasedNoAccounting(p)
                 };
-                self.w
-                    .run(&what, call, |m| m.reset_aliased_page(p, acc))
-                    .map(|_| ())
+                self.w.run(&what, call, |m| m.reset_aliased_page(p, acc)).map(|_| ())
             }
             _ => {
                 if self.rng.random_range(0..10) == 0 {
@@ -697,13 +609,7 @@ fn seeded_random_sweep_20k_calls() {
         assert_eq!(s.w.m.live_handlers(), 0);
         assert_eq!(s.w.m.check_sync(), vec![]);
         let fresh = world(nem, cap);
-        for (a, b) in
-            s.w.m
-                .memory()
-                .ranges()
-                .iter()
-                .zip(fresh.m.memory().ranges())
-        {
+        for (a, b) in s.w.m.memory().ranges().iter().zip(fresh.m.memory().ranges()) {
             for (i, (p, q)) in a.pages.iter().zip(&b.pages).enumerate() {
                 assert_eq!(
                     p.without_nem_state(),
@@ -751,18 +657,12 @@ fn status_values_seen_by_hostile_driver_are_the_documented_ones() {
         w.m.page_alias_mmio2(MMIO, MMIO + 0x1000, r2a, 0),
         Ok(Status::AlreadyAliased)
     );
-    assert_eq!(
-        w.m.page_alias_hc(MMIO, MMIO + 0x2000, 0),
-        Ok(Status::AlreadyAliased)
-    );
+    assert_eq!(w.m.page_alias_hc(MMIO, MMIO + 0x2000, 0), Ok(Status::AlreadyAliased));
     w.m.platform_mut().answer.resync = true;
     assert_eq!(
         w.m.register(0x9000, 0x9fff, w.types[0], 0, None),
         Ok(Status::GcPhysAliased)
     );
-    assert_eq!(
-        w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut [0], 0),
-        Ok(Status::SyncCr3)
-    );
+    assert_eq!(w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut [0], 0), Ok(Status::SyncCr3));
     assert_eq!(w.m.check_sync(), vec![]);
 }

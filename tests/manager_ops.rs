@@ -8,9 +8,9 @@ use pgmsim::addr::NIL_GC_PHYS;
 use pgmsim::handler::MAX_HANDLER_TYPES;
 use pgmsim::page::NIL_PAGE_ID;
 use pgmsim::{
-    Corruption, Error, HandlerId, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle,
-    Manager, ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, OpResult,
-    PageState, PageType, PhysHandlerApi, PlatformEvent, RecordingPlatform, Status,
+    Corruption, Error, HandlerId, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Manager,
+    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, OpResult, PageState, PageType,
+    PhysHandlerApi, PlatformEvent, RecordingPlatform, Status,
 };
 
 const RAM: u64 = 0; // 64 pages
@@ -30,10 +30,7 @@ struct W {
 }
 
 fn layout() -> (MemoryLayout, Mmio2Handle, Mmio2Handle) {
-    let b = MemoryLayout::builder()
-        .ram(RAM, 64)
-        .ram(RAM2, 16)
-        .mmio(MMIO, 16);
+    let b = MemoryLayout::builder().ram(RAM, 64).ram(RAM2, 16).mmio(MMIO, 16);
     let (b, a) = b.mmio2_region(8);
     let (b, bb) = b.mmio2_region(4);
     (b.map_mmio2(a, MMIO2_GPA).build().unwrap(), a, bb)
@@ -99,17 +96,9 @@ impl W {
             Some(&expected),
             "expected {expected:?}, got {got:?}"
         );
-        assert_eq!(
-            self.m.state_digest(),
-            before,
-            "failed operation changed the state"
-        );
+        assert_eq!(self.m.state_digest(), before, "failed operation changed the state");
         assert_eq!(self.m.live_handlers(), live);
-        assert_eq!(
-            self.m.platform().events,
-            vec![],
-            "failed operation called the platform"
-        );
+        assert_eq!(self.m.platform().events, vec![], "failed operation called the platform");
     }
 
     fn hs(&self, addr: u64) -> HandlerState {
@@ -175,23 +164,14 @@ fn create_success_takes_type_description_or_its_own() {
     let b = w.m.create(w.all, 12, Some("mine")).unwrap();
     let ia = w.m.handler_info(a).unwrap();
     let ib = w.m.handler_info(b).unwrap();
-    assert_eq!(
-        (ia.key, ia.key_last, ia.page_count),
-        (NIL_GC_PHYS, NIL_GC_PHYS, 0)
-    );
+    assert_eq!((ia.key, ia.key_last, ia.page_count), (NIL_GC_PHYS, NIL_GC_PHYS, 0));
     assert_eq!(
         (&*ia.description, ia.user, ia.kind, ia.ty),
         ("write", 11, HandlerKind::Write, w.write)
     );
-    assert_eq!(
-        (&*ib.description, ib.user, ib.kind),
-        ("mine", 12, HandlerKind::All)
-    );
+    assert_eq!((&*ib.description, ib.user, ib.kind), ("mine", 12, HandlerKind::All));
     assert_eq!(w.m.live_handlers(), 2);
-    assert!(
-        w.m.handlers().is_empty(),
-        "created handlers are not registered"
-    );
+    assert!(w.m.handlers().is_empty(), "created handlers are not registered");
     assert_eq!(w.m.check_sync(), vec![]);
 }
 
@@ -207,9 +187,7 @@ fn create_invalid_type_handles() {
         31,
         HandlerTypeHandle::derive(0, 1).0,
     ] {
-        w.fails(Error::InvalidHandle, |m| {
-            m.create(HandlerTypeHandle(bad), 0, None)
-        });
+        w.fails(Error::InvalidHandle, |m| m.create(HandlerTypeHandle(bad), 0, None));
     }
     // A slot that is not registered yet (slot 5) with plausible check bits.
     let salt = ManagerConfig::default().type_salt;
@@ -222,9 +200,7 @@ fn create_invalid_type_handles() {
 fn create_out_of_resources_at_capacity() {
     let mut w = world_with(NemMode::Off, 32);
     assert_eq!(w.m.capacity(), 32);
-    let ids: Vec<_> = (0..32)
-        .map(|i| w.m.create(w.write, i, None).unwrap())
-        .collect();
+    let ids: Vec<_> = (0..32).map(|i| w.m.create(w.write, i, None).unwrap()).collect();
     let ty = w.write;
     w.fails(Error::OutOfResources, |m| m.create(ty, 0, None));
     w.fails(Error::OutOfResources, |m| m.dup(ids[0]));
@@ -299,10 +275,7 @@ fn register_ex_success_raises_pages_and_tells_platform() {
         ]
     );
     let info = w.m.handler_info(id).unwrap();
-    assert_eq!(
-        (info.key, info.key_last, info.page_count),
-        (0x2000, 0x3fff, 2)
-    );
+    assert_eq!((info.key, info.key_last, info.page_count), (0x2000, 0x3fff, 2));
     assert_eq!(w.m.lookup(0x2abc).unwrap(), info);
 }
 
@@ -336,42 +309,26 @@ fn register_ex_errors_in_validation_order() {
     ok!(w, w.m.destroy(stale));
     // InvalidHandle first, even with a bad range.
     w.fails(Error::InvalidHandle, |m| m.register_ex(stale, 5, 4));
-    w.fails(Error::InvalidHandle, |m| {
-        m.register_ex(HandlerId(u64::MAX), 0, 0xfff)
-    });
+    w.fails(Error::InvalidHandle, |m| m.register_ex(HandlerId(u64::MAX), 0, 0xfff));
     // first > last.
-    w.fails(Error::InvalidParameter, |m| {
-        m.register_ex(id, 0x2000, 0x1fff)
-    });
+    w.fails(Error::InvalidParameter, |m| m.register_ex(id, 0x2000, 0x1fff));
     // Longer than 4 GiB comes before alignment and the RAM range.
     w.fails(Error::InvalidParameter, |m| m.register_ex(id, 0, 1 << 32));
     // Whole-page kinds.
-    w.fails(Error::InvalidParameter, |m| {
-        m.register_ex(all, 0x1000, 0x1ffe)
-    });
-    w.fails(Error::InvalidParameter, |m| {
-        m.register_ex(all, 0x1001, 0x1fff)
-    });
+    w.fails(Error::InvalidParameter, |m| m.register_ex(all, 0x1000, 0x1ffe));
+    w.fails(Error::InvalidParameter, |m| m.register_ex(all, 0x1001, 0x1fff));
     w.fails(Error::InvalidParameter, |m| {
         m.register_ex(mmio, MMIO + 0x800, MMIO + 0xfff)
     });
-    w.fails(Error::InvalidParameter, |m| {
-        m.register_ex(nihm, 0x1000, 0x17ff)
-    });
+    w.fails(Error::InvalidParameter, |m| m.register_ex(nihm, 0x1000, 0x17ff));
     // Alignment comes before the RAM-range check.
     w.fails(Error::InvalidParameter, |m| {
         m.register_ex(all, NOWHERE + 1, NOWHERE + 0xfff)
     });
     // NoRamRange: nowhere, crossing into the adjacent range, past the end of a range.
-    w.fails(Error::NoRamRange, |m| {
-        m.register_ex(id, NOWHERE, NOWHERE + 0xfff)
-    });
-    w.fails(Error::NoRamRange, |m| {
-        m.register_ex(id, RAM2 - 0x1000, RAM2 + 0xfff)
-    });
-    w.fails(Error::NoRamRange, |m| {
-        m.register_ex(id, MMIO + 0xf000, MMIO + 0x10fff)
-    });
+    w.fails(Error::NoRamRange, |m| m.register_ex(id, NOWHERE, NOWHERE + 0xfff));
+    w.fails(Error::NoRamRange, |m| m.register_ex(id, RAM2 - 0x1000, RAM2 + 0xfff));
+    w.fails(Error::NoRamRange, |m| m.register_ex(id, MMIO + 0xf000, MMIO + 0x10fff));
     w.fails(Error::NoRamRange, |m| m.register_ex(id, u64::MAX, u64::MAX));
     // Conflict: a single shared byte.
     ok!(w, w.m.register_ex(id, 0x1000, 0x1fff));
@@ -398,15 +355,9 @@ fn register_success_and_errors() {
     w.fails(Error::InvalidHandle, |m| {
         m.register(0x3000, 0x3fff, HandlerTypeHandle::NIL, 0, None)
     });
-    w.fails(Error::InvalidParameter, |m| {
-        m.register(0x3000, 0x2fff, write, 0, None)
-    });
-    w.fails(Error::NoRamRange, |m| {
-        m.register(NOWHERE, NOWHERE + 1, write, 0, None)
-    });
-    w.fails(Error::Conflict, |m| {
-        m.register(0x1800, 0x2fff, write, 0, None)
-    });
+    w.fails(Error::InvalidParameter, |m| m.register(0x3000, 0x2fff, write, 0, None));
+    w.fails(Error::NoRamRange, |m| m.register(NOWHERE, NOWHERE + 1, write, 0, None));
+    w.fails(Error::Conflict, |m| m.register(0x1800, 0x2fff, write, 0, None));
     // A failed register leaks no node (fails() checks the live count too).
     for i in 0..31u64 {
         ok!(
@@ -439,10 +390,7 @@ fn deregister_ex_keeps_node_and_allows_re_register() {
     w.events();
     ok!(w, w.m.deregister_ex(id));
     let info = w.m.handler_info(id).unwrap();
-    assert_eq!(
-        (info.key, info.key_last, info.user),
-        (NIL_GC_PHYS, NIL_GC_PHYS, 3)
-    );
+    assert_eq!((info.key, info.key_last, info.user), (NIL_GC_PHYS, NIL_GC_PHYS, 3));
     assert_eq!(w.hs(0x1000), HandlerState::None);
     assert_eq!(w.hs(0x2000), HandlerState::None);
     assert_eq!(
@@ -474,9 +422,7 @@ fn deregister_ex_errors() {
     ok!(w, w.m.destroy(id));
     w.fails(Error::InvalidHandle, |m| m.deregister_ex(id));
     w.fails(Error::InvalidHandle, |m| m.deregister_ex(HandlerId(0)));
-    w.fails(Error::InvalidHandle, |m| {
-        m.deregister_ex(HandlerId(u64::MAX))
-    });
+    w.fails(Error::InvalidHandle, |m| m.deregister_ex(HandlerId(u64::MAX)));
 }
 
 #[test]
@@ -490,9 +436,7 @@ fn destroy_success_and_errors() {
     assert_eq!(w.m.live_handlers(), 0);
     w.fails(Error::InvalidHandle, |m| m.destroy(id));
     w.fails(Error::InvalidHandle, |m| m.handler_info(id));
-    w.fails(Error::InvalidHandle, |m| {
-        m.destroy(HandlerId(0xdead_beef_0000_0001))
-    });
+    w.fails(Error::InvalidHandle, |m| m.destroy(HandlerId(0xdead_beef_0000_0001)));
 }
 
 #[test]
@@ -576,10 +520,7 @@ fn reset_mmio_undoes_every_alias() {
             (p.page_type(), p.state(), p.handler_state()),
             (PageType::Mmio, PageState::Zero, HandlerState::All)
         );
-        assert_eq!(
-            (p.host_phys(), p.page_id()),
-            (w.m.layout().zero_page, NIL_PAGE_ID)
-        );
+        assert_eq!((p.host_phys(), p.page_id()), (w.m.layout().zero_page, NIL_PAGE_ID));
     }
     let ev = w.events();
     assert_eq!(ev[0], upd(MMIO + 0x1000, HandlerState::Disabled, true));
@@ -619,10 +560,7 @@ fn reset_not_found() {
 #[test]
 fn reset_mmio2_with_bitmap_success_and_errors() {
     let mut w = world();
-    ok!(
-        w,
-        w.m.register(MMIO2_GPA, MMIO2_GPA + 0x7fff, w.write, 0, None)
-    );
+    ok!(w, w.m.register(MMIO2_GPA, MMIO2_GPA + 0x7fff, w.write, 0, None));
     ok!(w, w.m.register(0x1000, 0x1fff, w.all, 0, None));
     let mut bm = vec![0u64; 1];
     // Nothing dirty: success, no bit.
@@ -656,26 +594,17 @@ fn reset_mmio2_with_bitmap_success_and_errors() {
         m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut [0u64; 4], u32::MAX - 7)
     });
     // Exactly enough bits is fine.
-    ok!(
-        w,
-        w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut [0u64; 1], 56)
-    );
+    ok!(w, w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut [0u64; 1], 56));
 }
 
 #[test]
 fn reset_mmio2_with_bitmap_sync_cr3_on_resync() {
     let mut w = world();
-    ok!(
-        w,
-        w.m.register(MMIO2_GPA, MMIO2_GPA + 0x7fff, w.write, 0, None)
-    );
+    ok!(w, w.m.register(MMIO2_GPA, MMIO2_GPA + 0x7fff, w.write, 0, None));
     ok!(w, w.m.page_temp_off(MMIO2_GPA, MMIO2_GPA));
     w.m.platform_mut().answer.resync = true;
     let mut bm = [0u64; 1];
-    assert_eq!(
-        w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut bm, 0),
-        Ok(Status::SyncCr3)
-    );
+    assert_eq!(w.m.reset_mmio2_with_bitmap(MMIO2_GPA, &mut bm, 0), Ok(Status::SyncCr3));
     assert_eq!(bm, [1]);
     assert_eq!(w.m.check_sync(), vec![]);
 }
@@ -712,14 +641,10 @@ fn page_temp_off_errors() {
     w.fails(Error::NotFound, |m| m.page_temp_off(0x5000, 0x5000));
     w.fails(Error::InvalidParameter, |m| m.page_temp_off(0x1000, 0x4000));
     w.fails(Error::InvalidParameter, |m| m.page_temp_off(0x1000, 0xfff));
-    w.fails(Error::InvalidParameter, |m| {
-        m.page_temp_off(0x1000, u64::MAX)
-    });
+    w.fails(Error::InvalidParameter, |m| m.page_temp_off(0x1000, u64::MAX));
     w.fails(Error::AccessDenied, |m| m.page_temp_off(MMIO, MMIO));
     // The page check comes before the kind check.
-    w.fails(Error::InvalidParameter, |m| {
-        m.page_temp_off(MMIO, MMIO + 0x1000)
-    });
+    w.fails(Error::InvalidParameter, |m| m.page_temp_off(MMIO, MMIO + 0x1000));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -740,17 +665,12 @@ fn page_alias_mmio2_success() {
         (p.state(), p.handler_state()),
         (PageState::Allocated, HandlerState::Disabled)
     );
-    assert_eq!(
-        (p.host_phys(), p.page_id()),
-        (remap.host_phys(), remap.page_id())
-    );
+    assert_eq!((p.host_phys(), p.page_id()), (remap.host_phys(), remap.page_id()));
     assert_eq!(w.m.lookup(MMIO).unwrap().aliased_pages, 1);
     assert_eq!(
         w.events(),
         vec![
-            PlatformEvent::InvalidatePageMapEntry {
-                gc_phys: MMIO + 0x1000
-            },
+            PlatformEvent::InvalidatePageMapEntry { gc_phys: MMIO + 0x1000 },
             PlatformEvent::NemBackingChanged {
                 gc_phys: MMIO + 0x1000,
                 old_host_phys: old,
@@ -771,49 +691,29 @@ fn page_alias_mmio2_errors() {
     ok!(w, w.m.register(MMIO, MMIO + 0x3fff, mmio, 0, None));
     ok!(w, w.m.register(0x1000, 0x1fff, w.write, 0, None));
     ok!(w, w.m.register(0x4000, 0x4fff, mmio, 0, None)); // an Mmio handler over RAM pages
-    w.fails(Error::OutOfRange, |m| {
-        m.page_alias_mmio2(MMIO, MMIO, Mmio2Handle(0), 0)
-    });
-    w.fails(Error::OutOfRange, |m| {
-        m.page_alias_mmio2(MMIO, MMIO, Mmio2Handle(3), 0)
-    });
+    w.fails(Error::OutOfRange, |m| m.page_alias_mmio2(MMIO, MMIO, Mmio2Handle(0), 0));
+    w.fails(Error::OutOfRange, |m| m.page_alias_mmio2(MMIO, MMIO, Mmio2Handle(3), 0));
     w.fails(Error::OutOfRange, |m| {
         m.page_alias_mmio2(MMIO, MMIO, Mmio2Handle(u32::MAX), 0)
     });
-    w.fails(Error::OutOfRange, |m| {
-        m.page_alias_mmio2(MMIO, MMIO, r2a, 0x8000)
-    });
-    w.fails(Error::OutOfRange, |m| {
-        m.page_alias_mmio2(MMIO, MMIO, r2a, u64::MAX)
-    });
+    w.fails(Error::OutOfRange, |m| m.page_alias_mmio2(MMIO, MMIO, r2a, 0x8000));
+    w.fails(Error::OutOfRange, |m| m.page_alias_mmio2(MMIO, MMIO, r2a, u64::MAX));
     // The region is checked before the handler.
-    w.fails(Error::OutOfRange, |m| {
-        m.page_alias_mmio2(NOWHERE, MMIO, r2a, 0x8000)
-    });
-    w.fails(Error::NotFound, |m| {
-        m.page_alias_mmio2(NOWHERE, NOWHERE, r2a, 0)
-    });
+    w.fails(Error::OutOfRange, |m| m.page_alias_mmio2(NOWHERE, MMIO, r2a, 0x8000));
+    w.fails(Error::NotFound, |m| m.page_alias_mmio2(NOWHERE, NOWHERE, r2a, 0));
     w.fails(Error::NotFound, |m| {
         m.page_alias_mmio2(MMIO + 0x1000, MMIO + 0x1000, r2a, 0)
     });
     w.fails(Error::InvalidParameter, |m| {
         m.page_alias_mmio2(MMIO, MMIO + 0x4000, r2a, 0)
     });
-    w.fails(Error::InvalidParameter, |m| {
-        m.page_alias_mmio2(MMIO, MMIO - 1, r2a, 0)
-    });
-    w.fails(Error::AccessDenied, |m| {
-        m.page_alias_mmio2(0x1000, 0x1000, r2a, 0)
-    });
+    w.fails(Error::InvalidParameter, |m| m.page_alias_mmio2(MMIO, MMIO - 1, r2a, 0));
+    w.fails(Error::AccessDenied, |m| m.page_alias_mmio2(0x1000, 0x1000, r2a, 0));
     // Not an MMIO page (RAM under an Mmio handler).
-    w.fails(Error::NotMmio2, |m| {
-        m.page_alias_mmio2(0x4000, 0x4000, r2a, 0)
-    });
+    w.fails(Error::NotMmio2, |m| m.page_alias_mmio2(0x4000, 0x4000, r2a, 0));
     // A special (HC) alias cannot be re-aliased to MMIO2.
     ok!(w, w.m.page_alias_hc(MMIO, MMIO + 0x2000, 0x5555_0000));
-    w.fails(Error::NotMmio2, |m| {
-        m.page_alias_mmio2(MMIO, MMIO + 0x2000, r2a, 0)
-    });
+    w.fails(Error::NotMmio2, |m| m.page_alias_mmio2(MMIO, MMIO + 0x2000, r2a, 0));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -840,9 +740,7 @@ fn page_alias_hc_success_and_errors() {
     assert_eq!(
         w.events(),
         vec![
-            PlatformEvent::InvalidatePageMapEntry {
-                gc_phys: MMIO + 0x2000
-            },
+            PlatformEvent::InvalidatePageMapEntry { gc_phys: MMIO + 0x2000 },
             PlatformEvent::NemBackingChanged {
                 gc_phys: MMIO + 0x2000,
                 old_host_phys: zero,
@@ -860,29 +758,19 @@ fn page_alias_hc_success_and_errors() {
     assert_eq!(w.m.state_digest(), d);
     assert_eq!(w.events(), vec![]);
 
-    w.fails(Error::NotFound, |m| {
-        m.page_alias_hc(NOWHERE, NOWHERE, 0x1000)
-    });
+    w.fails(Error::NotFound, |m| m.page_alias_hc(NOWHERE, NOWHERE, 0x1000));
     w.fails(Error::NotFound, |m| {
         m.page_alias_hc(MMIO + 0x1000, MMIO + 0x1000, 0x1000)
     });
     w.fails(Error::InvalidParameter, |m| {
         m.page_alias_hc(MMIO, MMIO + 0x4000, 0x1000)
     });
-    w.fails(Error::AccessDenied, |m| {
-        m.page_alias_hc(0x1000, 0x1000, 0x1000)
-    });
-    w.fails(Error::InvalidParameter, |m| {
-        m.page_alias_hc(MMIO, MMIO, 1 << 48)
-    });
-    w.fails(Error::InvalidParameter, |m| {
-        m.page_alias_hc(MMIO, MMIO, u64::MAX)
-    });
+    w.fails(Error::AccessDenied, |m| m.page_alias_hc(0x1000, 0x1000, 0x1000));
+    w.fails(Error::InvalidParameter, |m| m.page_alias_hc(MMIO, MMIO, 1 << 48));
+    w.fails(Error::InvalidParameter, |m| m.page_alias_hc(MMIO, MMIO, u64::MAX));
     w.fails(Error::NotMmio2, |m| m.page_alias_hc(0x4000, 0x4000, 0x1000));
     ok!(w, w.m.page_alias_mmio2(MMIO, MMIO + 0x3000, r2a, 0));
-    w.fails(Error::NotMmio2, |m| {
-        m.page_alias_hc(MMIO, MMIO + 0x3000, 0x1000)
-    });
+    w.fails(Error::NotMmio2, |m| m.page_alias_hc(MMIO, MMIO + 0x3000, 0x1000));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -904,18 +792,13 @@ fn reset_aliased_page_with_accounting() {
         (p.page_type(), p.state(), p.host_phys()),
         (PageType::Mmio, PageState::Zero, zero)
     );
-    assert_eq!(
-        (p.page_id(), p.handler_state()),
-        (NIL_PAGE_ID, HandlerState::All)
-    );
+    assert_eq!((p.page_id(), p.handler_state()), (NIL_PAGE_ID, HandlerState::All));
     assert_eq!(
         w.events(),
         vec![
             upd(MMIO + 0x1000, HandlerState::Disabled, true),
             PlatformEvent::FlushAllTlbs,
-            PlatformEvent::InvalidatePageMapEntry {
-                gc_phys: MMIO + 0x1000
-            },
+            PlatformEvent::InvalidatePageMapEntry { gc_phys: MMIO + 0x1000 },
             PlatformEvent::FlushEmulatorPhysTlbs,
             PlatformEvent::NemBackingChanged {
                 gc_phys: MMIO + 0x1000,
@@ -932,10 +815,7 @@ fn reset_aliased_page_without_accounting_leaves_count_to_caller() {
     let mut w = world();
     ok!(w, w.m.register(MMIO, MMIO + 0x3fff, w.mmio, 0, None));
     ok!(w, w.m.page_alias_hc(MMIO, MMIO + 0x1000, 0x9000_0000));
-    assert_eq!(
-        w.m.reset_aliased_page(MMIO + 0x1000, false),
-        Ok(Status::Success)
-    );
+    assert_eq!(w.m.reset_aliased_page(MMIO + 0x1000, false), Ok(Status::Success));
     assert_eq!(w.m.lookup(MMIO).unwrap().aliased_pages, 1);
     assert_eq!(
         w.m.check_sync(),
@@ -958,12 +838,8 @@ fn reset_aliased_page_without_accounting_leaves_count_to_caller() {
 fn reset_aliased_page_errors() {
     let mut w = world();
     ok!(w, w.m.register(MMIO, MMIO + 0x3fff, w.mmio, 0, None));
-    w.fails(Error::InvalidParameter, |m| {
-        m.reset_aliased_page(NOWHERE, true)
-    });
-    w.fails(Error::InvalidParameter, |m| {
-        m.reset_aliased_page(u64::MAX, false)
-    });
+    w.fails(Error::InvalidParameter, |m| m.reset_aliased_page(NOWHERE, true));
+    w.fails(Error::InvalidParameter, |m| m.reset_aliased_page(u64::MAX, false));
     w.fails(Error::WrongType, |m| m.reset_aliased_page(MMIO, true));
     w.fails(Error::WrongType, |m| m.reset_aliased_page(MMIO, false));
     w.fails(Error::WrongType, |m| m.reset_aliased_page(0x1000, false));
@@ -974,9 +850,7 @@ fn reset_aliased_page_errors() {
         count: 0,
     })
     .unwrap();
-    w.fails(Error::Internal, |m| {
-        m.reset_aliased_page(MMIO + 0x1000, true)
-    });
+    w.fails(Error::Internal, |m| m.reset_aliased_page(MMIO + 0x1000, true));
     w.m.inject(Corruption::AliasedCount {
         handler: MMIO,
         count: 1,
@@ -988,9 +862,7 @@ fn reset_aliased_page_errors() {
         state: HandlerState::All,
     })
     .unwrap();
-    w.fails(Error::Internal, |m| {
-        m.reset_aliased_page(MMIO + 0x1000, false)
-    });
+    w.fails(Error::Internal, |m| m.reset_aliased_page(MMIO + 0x1000, false));
     w.m.inject(Corruption::PageState {
         page: MMIO + 0x1000,
         state: HandlerState::Disabled,
@@ -1003,19 +875,14 @@ fn reset_aliased_page_errors() {
         last: NOWHERE + 0x3fff,
     })
     .unwrap();
-    w.fails(Error::NotFound, |m| {
-        m.reset_aliased_page(MMIO + 0x1000, true)
-    });
+    w.fails(Error::NotFound, |m| m.reset_aliased_page(MMIO + 0x1000, true));
 }
 
 #[test]
 fn vm_reset_resets_every_alias_with_accounting() {
     let mut w = world();
     ok!(w, w.m.register(MMIO, MMIO + 0x3fff, w.mmio, 0, None));
-    ok!(
-        w,
-        w.m.register(MMIO + 0x8000, MMIO + 0x8fff, w.mmio, 0, None)
-    );
+    ok!(w, w.m.register(MMIO + 0x8000, MMIO + 0x8fff, w.mmio, 0, None));
     ok!(w, w.m.register(0x1000, 0x1fff, w.write, 0, None));
     // Nothing aliased: no platform call at all.
     w.events();
@@ -1023,10 +890,7 @@ fn vm_reset_resets_every_alias_with_accounting() {
     assert_eq!(w.events(), vec![]);
     ok!(w, w.m.page_alias_mmio2(MMIO, MMIO, w.r2a, 0));
     ok!(w, w.m.page_alias_hc(MMIO, MMIO + 0x3000, 0x4444_0000));
-    ok!(
-        w,
-        w.m.page_alias_mmio2(MMIO + 0x8000, MMIO + 0x8000, w.r2b, 0x1000)
-    );
+    ok!(w, w.m.page_alias_mmio2(MMIO + 0x8000, MMIO + 0x8000, w.r2b, 0x1000));
     w.events();
     ok!(w, w.m.vm_reset());
     for h in w.m.handlers() {
@@ -1043,12 +907,7 @@ fn vm_reset_resets_every_alias_with_accounting() {
         1
     );
     assert_eq!(ev.last(), Some(&PlatformEvent::FlushEmulatorPhysTlbs));
-    assert_eq!(
-        ev.iter()
-            .filter(|e| **e == PlatformEvent::FlushAllTlbs)
-            .count(),
-        3
-    );
+    assert_eq!(ev.iter().filter(|e| **e == PlatformEvent::FlushAllTlbs).count(), 3);
 }
 
 #[test]
@@ -1087,10 +946,7 @@ fn is_registered_lookup_any_address_inside() {
     for a in [0x1800, 0x1fff, 0x2000, 0x27ff] {
         assert!(w.m.is_registered(a));
         assert_eq!(w.m.lookup(a).unwrap().key, 0x1800);
-        assert_eq!(
-            w.m.lookup_range(a),
-            Some((0x1800, 0x27ff, HandlerKind::Write, 9))
-        );
+        assert_eq!(w.m.lookup_range(a), Some((0x1800, 0x27ff, HandlerKind::Write, 9)));
     }
     for a in [0, 0x17ff, 0x2800, NOWHERE, u64::MAX] {
         assert!(!w.m.is_registered(a));
@@ -1133,22 +989,14 @@ fn check_sync_is_empty_through_a_full_life_cycle() {
         w.m.memory()
             .ranges()
             .iter()
-            .map(|r| r
-                .pages
-                .iter()
-                .map(|p| p.without_nem_state())
-                .collect::<Vec<_>>())
+            .map(|r| r.pages.iter().map(|p| p.without_nem_state()).collect::<Vec<_>>())
             .collect::<Vec<_>>(),
         fresh
             .m
             .memory()
             .ranges()
             .iter()
-            .map(|r| r
-                .pages
-                .iter()
-                .map(|p| p.without_nem_state())
-                .collect::<Vec<_>>())
+            .map(|r| r.pages.iter().map(|p| p.without_nem_state()).collect::<Vec<_>>())
             .collect::<Vec<_>>(),
         "every page is back to its initial descriptor"
     );
@@ -1212,10 +1060,7 @@ fn difference_1_is_all_with_no_handler_is_not_found() {
 fn difference_1_range_longer_than_4_gib_is_invalid_parameter() {
     // A 4 GiB + 1 page RAM range so the RAM-range check would pass.
     let pages = (1u32 << 20) + 1;
-    let l = MemoryLayout::builder()
-        .ram(0x1_0000_0000, pages)
-        .build()
-        .unwrap();
+    let l = MemoryLayout::builder().ram(0x1_0000_0000, pages).build().unwrap();
     let mut m = Manager::new(l, ManagerConfig::default(), RecordingPlatform::default()).unwrap();
     let ty = m
         .register_type(HandlerTypeConfig::new(HandlerKind::Write, "w"))
@@ -1230,16 +1075,10 @@ fn difference_1_range_longer_than_4_gib_is_invalid_parameter() {
         m.register(base, base + (1 << 32) + 0xfff, ty, 0, None),
         Err(Error::InvalidParameter)
     );
-    assert_eq!(
-        m.register(0, u64::MAX, ty, 0, None),
-        Err(Error::InvalidParameter)
-    );
+    assert_eq!(m.register(0, u64::MAX, ty, 0, None), Err(Error::InvalidParameter));
     assert_eq!(m.state_digest(), d);
     // Exactly 4 GiB is accepted.
-    assert_eq!(
-        m.register(base, base + (1 << 32) - 1, ty, 0, None),
-        Ok(Status::Success)
-    );
+    assert_eq!(m.register(base, base + (1 << 32) - 1, ty, 0, None), Ok(Status::Success));
     assert_eq!(m.lookup(base).unwrap().page_count, 1 << 20);
     assert_eq!(m.check_sync(), vec![]);
 }
@@ -1272,19 +1111,13 @@ fn difference_not_supported_in_nem_mode_exclusive() {
     let mut w = world_with(NemMode::Exclusive, 64);
     let r2a = w.r2a;
     ok!(w, w.m.register(MMIO, MMIO + 0xfff, w.mmio, 0, None));
-    w.fails(Error::NotSupportedInNemMode, |m| {
-        m.page_alias_mmio2(MMIO, MMIO, r2a, 0)
-    });
-    w.fails(Error::NotSupportedInNemMode, |m| {
-        m.page_alias_hc(MMIO, MMIO, 0x1000)
-    });
+    w.fails(Error::NotSupportedInNemMode, |m| m.page_alias_mmio2(MMIO, MMIO, r2a, 0));
+    w.fails(Error::NotSupportedInNemMode, |m| m.page_alias_hc(MMIO, MMIO, 0x1000));
     // Checked first: even with garbage arguments.
     w.fails(Error::NotSupportedInNemMode, |m| {
         m.page_alias_mmio2(u64::MAX, 0, Mmio2Handle(0), u64::MAX)
     });
-    w.fails(Error::NotSupportedInNemMode, |m| {
-        m.page_alias_hc(u64::MAX, 0, u64::MAX)
-    });
+    w.fails(Error::NotSupportedInNemMode, |m| m.page_alias_hc(u64::MAX, 0, u64::MAX));
     // Everything else works in exclusive mode, with NEM notifications.
     w.events();
     ok!(w, w.m.register(0x1000, 0x1fff, w.write, 0, None));
@@ -1302,9 +1135,7 @@ fn difference_2_no_resource_leaks_on_alias_error_paths() {
     let mut w = world();
     let r2a = w.r2a;
     ok!(w, w.m.register(0x4000, 0x4fff, w.mmio, 0, None));
-    w.fails(Error::NotMmio2, |m| {
-        m.page_alias_mmio2(0x4000, 0x4000, r2a, 0)
-    });
+    w.fails(Error::NotMmio2, |m| m.page_alias_mmio2(0x4000, 0x4000, r2a, 0));
     ok!(w, w.m.deregister(0x4000));
     ok!(w, w.m.register(MMIO, MMIO + 0xfff, w.mmio, 0, None));
     ok!(w, w.m.page_alias_mmio2(MMIO, MMIO, r2a, 0));

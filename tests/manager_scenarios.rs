@@ -5,9 +5,9 @@
 use pgmsim::handler::TreeFault;
 use pgmsim::page::NIL_PAGE_ID;
 use pgmsim::{
-    Corruption, Error, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Manager,
-    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, OpResult,
-    PageState, PageType, PhysHandlerApi, PlatformEvent, RecordingPlatform, Status,
+    Corruption, Error, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
+    MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, OpResult, PageState, PageType, PhysHandlerApi,
+    PlatformEvent, RecordingPlatform, Status,
 };
 
 const MMIO: u64 = 0x10_0000; // 16 MMIO pages
@@ -28,11 +28,7 @@ fn world_with(max_handlers: u32) -> W {
     let (b, r2a) = b.mmio2_region(8);
     let (b, r2b) = b.mmio2_region(4);
     let (b, r2c) = b.mmio2_region(100);
-    let l = b
-        .map_mmio2(r2a, MMIO2_GPA)
-        .map_mmio2(r2c, HIGH)
-        .build()
-        .unwrap();
+    let l = b.map_mmio2(r2a, MMIO2_GPA).map_mmio2(r2c, HIGH).build().unwrap();
     let cfg = ManagerConfig {
         max_handlers,
         nem: NemMode::Notify,
@@ -146,14 +142,7 @@ fn two_sub_page_writes_deregister_upper_restores_lower_on_shared_page() {
 #[test]
 fn three_sub_page_writes_sharing_a_page_every_deregistration_order() {
     let ranges = [(0x1000u64, 0x13ffu64), (0x1400, 0x17ff), (0x1800, 0x1bff)];
-    let orders = [
-        [0, 1, 2],
-        [0, 2, 1],
-        [1, 0, 2],
-        [1, 2, 0],
-        [2, 0, 1],
-        [2, 1, 0],
-    ];
+    let orders = [[0, 1, 2], [0, 2, 1], [1, 0, 2], [1, 2, 0], [2, 0, 1], [2, 1, 0]];
     for order in orders {
         let mut w = world();
         for (k, l) in ranges {
@@ -167,11 +156,7 @@ fn three_sub_page_writes_sharing_a_page_every_deregistration_order() {
             let last = n == 2;
             assert_eq!(
                 w.hs(0x1000),
-                if last {
-                    HandlerState::None
-                } else {
-                    HandlerState::Write
-                },
+                if last { HandlerState::None } else { HandlerState::Write },
                 "{order:?}"
             );
             let updates: Vec<_> = ev
@@ -190,11 +175,7 @@ fn three_sub_page_writes_sharing_a_page_every_deregistration_order() {
                 );
             } else {
                 // Recomputed once (the second neighbour finds the page already Write).
-                assert_eq!(
-                    updates,
-                    vec![&upd(0x1000, HandlerState::Write, false)],
-                    "{order:?}"
-                );
+                assert_eq!(updates, vec![&upd(0x1000, HandlerState::Write, false)], "{order:?}");
                 assert!(!ev
                     .iter()
                     .any(|e| matches!(e, PlatformEvent::NemHandlerDeregistered { .. })));
@@ -232,10 +213,7 @@ fn write_over_page_already_all_is_not_downgraded_and_gets_no_pte_update() {
     })
     .unwrap();
     w.events();
-    assert_eq!(
-        w.m.register(0x2000, 0x4fff, w.write, 0, None),
-        Ok(Status::Success)
-    );
+    assert_eq!(w.m.register(0x2000, 0x4fff, w.write, 0, None), Ok(Status::Success));
     assert_eq!(w.hs(0x3000), HandlerState::All);
     assert_eq!(w.hs(0x2000), HandlerState::Write);
     assert_eq!(
@@ -346,10 +324,7 @@ fn re_alias_to_another_mmio2_page_resets_the_old_alias_first() {
         ]
     );
     let p = *w.m.memory().page(g).unwrap();
-    assert_eq!(
-        (p.host_phys(), p.page_id()),
-        (second.host_phys(), second.page_id())
-    );
+    assert_eq!((p.host_phys(), p.page_id()), (second.host_phys(), second.page_id()));
     assert_eq!(w.m.lookup(MMIO).unwrap().aliased_pages, 1);
 
     // Same page again: AlreadyAliased, nothing changes, nothing is called.
@@ -371,14 +346,8 @@ fn alias_hc_on_special_alias_is_already_aliased_and_on_mmio2_alias_is_not_mmio2(
     ok!(w, w.m.page_alias_mmio2(MMIO, MMIO + 0x1000, w.r2a, 0));
     let d = w.m.state_digest();
     w.events();
-    assert_eq!(
-        w.m.page_alias_hc(MMIO, MMIO, 0x6_0000),
-        Ok(Status::AlreadyAliased)
-    );
-    assert_eq!(
-        w.m.page_alias_hc(MMIO, MMIO + 0x1000, 0x6_0000),
-        Err(Error::NotMmio2)
-    );
+    assert_eq!(w.m.page_alias_hc(MMIO, MMIO, 0x6_0000), Ok(Status::AlreadyAliased));
+    assert_eq!(w.m.page_alias_hc(MMIO, MMIO + 0x1000, 0x6_0000), Err(Error::NotMmio2));
     assert_eq!(w.m.state_digest(), d);
     assert_eq!(w.events(), vec![]);
     assert_eq!(w.m.memory().page(MMIO).unwrap().host_phys(), 0x5_0000);
@@ -387,9 +356,7 @@ fn alias_hc_on_special_alias_is_already_aliased_and_on_mmio2_alias_is_not_mmio2(
 #[test]
 fn deregistering_mmio_handler_with_aliases_restores_mmio_zero_pages() {
     let mut w = world();
-    let initial: Vec<_> = (0..4)
-        .map(|i| *w.m.memory().page(MMIO + i * 0x1000).unwrap())
-        .collect();
+    let initial: Vec<_> = (0..4).map(|i| *w.m.memory().page(MMIO + i * 0x1000).unwrap()).collect();
     ok!(w, w.m.register(MMIO, MMIO + 0x3fff, w.mmio, 0, None));
     ok!(w, w.m.page_alias_mmio2(MMIO, MMIO + 0x1000, w.r2a, 0x2000));
     ok!(w, w.m.page_alias_hc(MMIO, MMIO + 0x3000, 0xfee0_0000));
@@ -404,22 +371,14 @@ fn deregistering_mmio_handler_with_aliases_restores_mmio_zero_pages() {
         assert_eq!(p.page_id(), NIL_PAGE_ID);
         assert_eq!(p.handler_state(), HandlerState::None);
         assert!(!p.not_in_hm());
-        assert_eq!(
-            p.without_nem_state(),
-            initial[i as usize].without_nem_state()
-        );
+        assert_eq!(p.without_nem_state(), initial[i as usize].without_nem_state());
     }
     let ev = w.events();
     for g in [MMIO + 0x1000, MMIO + 0x3000] {
         assert!(ev.contains(&upd(g, HandlerState::Disabled, true)));
         assert!(ev.contains(&PlatformEvent::InvalidatePageMapEntry { gc_phys: g }));
     }
-    assert_eq!(
-        ev.iter()
-            .filter(|e| **e == PlatformEvent::FlushAllTlbs)
-            .count(),
-        2
-    );
+    assert_eq!(ev.iter().filter(|e| **e == PlatformEvent::FlushAllTlbs).count(), 2);
     assert_eq!(
         ev.iter()
             .filter(|e| **e == PlatformEvent::FlushEmulatorPhysTlbs)
@@ -458,10 +417,7 @@ fn deregister_ex_of_mmio_handler_with_aliases_then_re_register() {
 #[test]
 fn reset_mmio2_with_bitmap_sets_exactly_the_re_armed_bits_above_4_gib() {
     let mut w = world();
-    ok!(
-        w,
-        w.m.register(HIGH, HIGH + 100 * 0x1000 - 1, w.write, 0, None)
-    );
+    ok!(w, w.m.register(HIGH, HIGH + 100 * 0x1000 - 1, w.write, 0, None));
     let dirty = [0u64, 1, 5, 26, 27, 28, 60, 63, 64, 90, 99];
     for &p in &dirty {
         ok!(w, w.m.page_temp_off(HIGH, HIGH + p * 0x1000 + 0x123));
@@ -471,10 +427,7 @@ fn reset_mmio2_with_bitmap_sets_exactly_the_re_armed_bits_above_4_gib() {
     let mut bm = vec![0u64; 3];
     bm[2] = 1 << 63; // a bit the caller owns stays as it was
     w.events();
-    assert_eq!(
-        w.m.reset_mmio2_with_bitmap(HIGH, &mut bm, offset),
-        Ok(Status::Success)
-    );
+    assert_eq!(w.m.reset_mmio2_with_bitmap(HIGH, &mut bm, offset), Ok(Status::Success));
     let mut expected = vec![0u64, 0, 1 << 63];
     for &p in &dirty {
         let bit = offset as u64 + p;
@@ -509,18 +462,12 @@ fn reset_mmio2_with_bitmap_per_chunk_handlers_share_one_bitmap() {
     // Two chunks of the high region, each with its own Write handler, harvested into one bitmap.
     let mut w = world();
     ok!(w, w.m.register(HIGH, HIGH + 0x31fff, w.write, 0, None)); // 50 pages
-    ok!(
-        w,
-        w.m.register(HIGH + 0x32000, HIGH + 0x63fff, w.write, 0, None)
-    ); // 50 pages
+    ok!(w, w.m.register(HIGH + 0x32000, HIGH + 0x63fff, w.write, 0, None)); // 50 pages
     ok!(w, w.m.page_temp_off(HIGH, HIGH + 49 * 0x1000));
     ok!(w, w.m.page_temp_off(HIGH + 0x32000, HIGH + 0x32000));
     ok!(w, w.m.page_temp_off(HIGH + 0x32000, HIGH + 0x63000));
     let mut bm = vec![0u64; 2];
-    assert_eq!(
-        w.m.reset_mmio2_with_bitmap(HIGH, &mut bm, 0),
-        Ok(Status::Success)
-    );
+    assert_eq!(w.m.reset_mmio2_with_bitmap(HIGH, &mut bm, 0), Ok(Status::Success));
     assert_eq!(
         w.m.reset_mmio2_with_bitmap(HIGH + 0x32000, &mut bm, 50),
         Ok(Status::Success)
@@ -538,10 +485,7 @@ fn allocator_exhaustion_and_recovery_capacity_32() {
     let mut w = world_with(32);
     assert_eq!(w.m.capacity(), 32);
     for i in 0..32u64 {
-        ok!(
-            w,
-            w.m.register(i * 0x1000, i * 0x1000 + 0x7ff, w.write, i, None)
-        );
+        ok!(w, w.m.register(i * 0x1000, i * 0x1000 + 0x7ff, w.write, i, None));
     }
     assert_eq!(w.m.live_handlers(), 32);
     let d = w.m.state_digest();
@@ -577,10 +521,7 @@ fn allocator_exhaustion_and_recovery_capacity_32() {
     }
     assert_eq!(w.m.live_handlers(), 0);
     for i in 0..32u64 {
-        ok!(
-            w,
-            w.m.register(i * 0x1000, i * 0x1000 + 0xfff, w.all, 0, None)
-        );
+        ok!(w, w.m.register(i * 0x1000, i * 0x1000 + 0xfff, w.all, 0, None));
     }
     assert_eq!(w.m.check_sync(), vec![]);
 }
@@ -702,9 +643,7 @@ fn check_sync_reports_page_state_corruptions() {
             page: MMIO + 0x1000,
             state: HandlerState::All
         }),
-        vec![Mismatch::Alias {
-            page: MMIO + 0x1000
-        }]
+        vec![Mismatch::Alias { page: MMIO + 0x1000 }]
     );
 }
 
@@ -768,10 +707,7 @@ fn check_sync_reports_tree_corruptions() {
         key: 0x8000,
         last: 0x8ffe,
     });
-    assert!(
-        m.contains(&Mismatch::HandlerRange { handler: 0x8000 }),
-        "{m:?}"
-    );
+    assert!(m.contains(&Mismatch::HandlerRange { handler: 0x8000 }), "{m:?}");
     // Out of order / overlapping with its neighbour.
     let m = corrupt(Corruption::TreeRange {
         handler: 0x8000,
@@ -779,8 +715,7 @@ fn check_sync_reports_tree_corruptions() {
         last: 0x8fff,
     });
     assert!(
-        m.iter()
-            .any(|x| matches!(x, Mismatch::Tree(TreeFault::Order { .. }))),
+        m.iter().any(|x| matches!(x, Mismatch::Tree(TreeFault::Order { .. }))),
         "{m:?}"
     );
     // Inverted.
@@ -800,8 +735,7 @@ fn check_sync_reports_tree_corruptions() {
         height: 9,
     });
     assert!(
-        m.iter()
-            .any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
+        m.iter().any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
         "{m:?}"
     );
     let m = corrupt(Corruption::TreeHeight {
@@ -809,8 +743,7 @@ fn check_sync_reports_tree_corruptions() {
         height: u8::MAX,
     });
     assert!(
-        m.iter()
-            .any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
+        m.iter().any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
         "{m:?}"
     );
     // Count.
@@ -823,10 +756,7 @@ fn check_sync_reports_tree_corruptions() {
 #[test]
 fn check_sync_reports_allocator_corruption() {
     let m = corrupt(Corruption::FreeBit { handler: 0x4000 });
-    assert!(
-        m.iter().any(|x| matches!(x, Mismatch::Allocator { .. })),
-        "{m:?}"
-    );
+    assert!(m.iter().any(|x| matches!(x, Mismatch::Allocator { .. })), "{m:?}");
 }
 
 #[test]
@@ -895,8 +825,7 @@ fn regression_check_sync_tree_height_255_does_not_panic() {
         height: u8::MAX,
     });
     assert!(
-        m.iter()
-            .any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
+        m.iter().any(|x| matches!(x, Mismatch::Tree(TreeFault::Balance { .. }))),
         "{m:?}"
     );
 }

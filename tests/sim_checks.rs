@@ -10,7 +10,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 fn first_failure(seed: u64, faults: PlatformFaults) -> Option<Invariant> {
-    let ov = Overrides { mode: Some(Mode::Shadow), ..Overrides::default() };
+    let ov = Overrides {
+        mode: Some(Mode::Shadow),
+        ..Overrides::default()
+    };
     let mut world = World::with_faults(SimConfig::from_seed(seed, &ov), faults).ok()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for _ in 0..3000 {
@@ -24,23 +27,38 @@ fn first_failure(seed: u64, faults: PlatformFaults) -> Option<Invariant> {
 
 #[test]
 fn forgotten_tlb_flush_is_caught_by_translation_safety() {
-    let faulty = PlatformFaults { forget_tlb_flushes: true };
-    let caught: Vec<(u64, Invariant)> =
-        (0..40).filter_map(|s| first_failure(s, faulty).map(|i| (s, i))).collect();
-    assert!(!caught.is_empty(), "no seed in 0..40 caught a platform that never flushes TLBs");
+    let faulty = PlatformFaults {
+        forget_tlb_flushes: true,
+    };
+    let caught: Vec<(u64, Invariant)> = (0..40)
+        .filter_map(|s| first_failure(s, faulty).map(|i| (s, i)))
+        .collect();
+    assert!(
+        !caught.is_empty(),
+        "no seed in 0..40 caught a platform that never flushes TLBs"
+    );
     assert!(
         caught.iter().any(|(_, i)| *i == Invariant::TranslationSafety),
         "caught, but not by translation safety: {caught:?}"
     );
     // The same seeds with a correct platform pass.
     for (seed, _) in caught.iter().take(3) {
-        assert_eq!(first_failure(*seed, PlatformFaults::default()), None, "seed {seed} fails even without the fault");
+        assert_eq!(
+            first_failure(*seed, PlatformFaults::default()),
+            None,
+            "seed {seed} fails even without the fault"
+        );
     }
 }
 
 fn first_failure_mode(seed: u64, mode: CheckMode) -> Option<(u64, Invariant)> {
-    let ov = Overrides { mode: Some(Mode::Shadow), ..Overrides::default() };
-    let faults = PlatformFaults { forget_tlb_flushes: true };
+    let ov = Overrides {
+        mode: Some(Mode::Shadow),
+        ..Overrides::default()
+    };
+    let faults = PlatformFaults {
+        forget_tlb_flushes: true,
+    };
     let mut world = World::with_faults(SimConfig::from_seed(seed, &ov), faults).ok()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for _ in 0..3000 {
@@ -58,7 +76,11 @@ fn incremental_and_full_checks_find_the_same_failures() {
     for seed in 0..40 {
         let full = first_failure_mode(seed, CheckMode::Full);
         let inc = first_failure_mode(seed, CheckMode::Incremental);
-        assert_eq!(full.is_some(), inc.is_some(), "seed {seed}: full {full:?}, incremental {inc:?}");
+        assert_eq!(
+            full.is_some(),
+            inc.is_some(),
+            "seed {seed}: full {full:?}, incremental {inc:?}"
+        );
         if let (Some((sf, _)), Some((si, _))) = (full, inc) {
             assert!(si >= sf, "incremental cannot fail before the full check ({si} < {sf})");
             compared += 1;
@@ -71,7 +93,10 @@ fn incremental_and_full_checks_find_the_same_failures() {
 fn both_modes_run_clean_on_a_correct_platform() {
     for mode in [Mode::Shadow, Mode::Nem] {
         for seed in 0..6 {
-            let ov = Overrides { mode: Some(mode), ..Overrides::default() };
+            let ov = Overrides {
+                mode: Some(mode),
+                ..Overrides::default()
+            };
             let r = pgmsim_sim::run_seed(seed, 600, &ov, CheckMode::Incremental);
             assert!(r.failure.is_none(), "{mode:?} seed {seed}: {:?}", r.failure);
             assert!(r.stats.accesses > 0);

@@ -8,7 +8,10 @@ use pgmsim_sim::{replay, run_seed, CheckMode};
 #[test]
 fn same_seed_same_trace_hash() {
     for mode in [Mode::Shadow, Mode::Nem] {
-        let ov = Overrides { mode: Some(mode), ..Overrides::default() };
+        let ov = Overrides {
+            mode: Some(mode),
+            ..Overrides::default()
+        };
         for seed in [0u64, 7, 1234567] {
             let a = run_seed(seed, 500, &ov, CheckMode::Incremental);
             let b = run_seed(seed, 500, &ov, CheckMode::Incremental);

@@ -19,7 +19,12 @@ fn committed_traces_replay_clean() {
         let trace = Trace::load(&path).unwrap_or_else(|e| panic!("{e}"));
         for check in [trace.check, CheckMode::Full] {
             let r = replay(&trace, check);
-            assert!(r.failure.is_none(), "{} ({check:?}): {}", path.display(), r.failure.unwrap());
+            assert!(
+                r.failure.is_none(),
+                "{} ({check:?}): {}",
+                path.display(),
+                r.failure.unwrap()
+            );
             assert_eq!(r.ops.len(), trace.ops.len());
         }
     }
@@ -38,10 +43,14 @@ fn malformed_traces_are_clear_errors() {
     let r = pgmsim_sim::run_seed(3, 5, &Default::default(), CheckMode::Incremental);
     let mut t = r.trace();
     t.version = 99;
-    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "v.json").unwrap_err().to_string();
+    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "v.json")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("version 99"), "{e}");
     let mut t = r.trace();
     t.config.vcpus = 0;
-    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "c.json").unwrap_err().to_string();
+    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "c.json")
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("vcpus"), "{e}");
 }

@@ -13,8 +13,8 @@ use std::fmt::Debug;
 use insta::{assert_snapshot, Settings};
 use pgmsim::render::{self, TransitionTable};
 use pgmsim::{
-    Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
-    MemoryLayout, Mmio2Handle, NemMode, OpResult, RecordingPlatform, ShadowUpdate,
+    Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig, MemoryLayout,
+    Mmio2Handle, NemMode, OpResult, RecordingPlatform, ShadowUpdate,
 };
 
 type M = Manager<RecordingPlatform>;
@@ -48,20 +48,10 @@ struct Scenario {
 
 impl Scenario {
     fn new(title: &str, layout: MemoryLayout) -> Self {
-        Self::with(
-            title,
-            layout,
-            ManagerConfig::default(),
-            RecordingPlatform::mapped(),
-        )
+        Self::with(title, layout, ManagerConfig::default(), RecordingPlatform::mapped())
     }
 
-    fn with(
-        title: &str,
-        layout: MemoryLayout,
-        config: ManagerConfig,
-        platform: RecordingPlatform,
-    ) -> Self {
+    fn with(title: &str, layout: MemoryLayout, config: ManagerConfig, platform: RecordingPlatform) -> Self {
         let pgm = Manager::new(layout, config, platform).expect("valid layout and config");
         let table = TransitionTable::start(title, &pgm);
         Scenario {
@@ -95,25 +85,16 @@ impl Scenario {
 
     /// Runs and records one operation.
     fn op<R: Debug>(&mut self, text: &str, f: impl FnOnce(&mut M) -> R) -> R {
-        assert!(
-            self.pgm.platform().events.is_empty(),
-            "stray events before {text}"
-        );
+        assert!(self.pgm.platform().events.is_empty(), "stray events before {text}");
         let r = f(&mut self.pgm);
         let events = self.pgm.platform_mut().take();
         self.table.record(text, &r, &events, &self.pgm);
         let mismatches = self.pgm.check_sync();
         if !mismatches.is_empty() {
-            assert!(
-                self.allow_mismatches,
-                "{text}: check_sync reports {mismatches:?}"
-            );
+            assert!(self.allow_mismatches, "{text}: check_sync reports {mismatches:?}");
             for m in mismatches {
                 // Pretty hex Debug, folded onto one line: addresses read as addresses.
-                let text = format!("{m:#x?}")
-                    .split_whitespace()
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                let text = format!("{m:#x?}").split_whitespace().collect::<Vec<_>>().join(" ");
                 self.table.note(format!("check_sync: {text}"));
             }
         }
@@ -127,12 +108,7 @@ impl Scenario {
     }
 
     /// Runs an operation that must fail with `expected`, change nothing and call no platform hook.
-    fn fails<T: Debug>(
-        &mut self,
-        text: &str,
-        expected: Error,
-        f: impl FnOnce(&mut M) -> Result<T, Error>,
-    ) {
+    fn fails<T: Debug>(&mut self, text: &str, expected: Error, f: impl FnOnce(&mut M) -> Result<T, Error>) {
         let before = self.pgm.state_digest();
         let r = self.op(text, f);
         assert_eq!(r.as_ref().err(), Some(&expected), "{text}");
@@ -142,10 +118,7 @@ impl Scenario {
             "{text}: a failed operation changed the state"
         );
         let last = self.table.steps().last().expect("just recorded");
-        assert!(
-            last.events.is_empty(),
-            "{text}: a failed operation called the platform"
-        );
+        assert!(last.events.is_empty(), "{text}: a failed operation called the platform");
         assert!(
             last.changes.is_empty(),
             "{text}: a failed operation changed the rendering"
@@ -154,11 +127,7 @@ impl Scenario {
 
     /// Runs and records an operation that must create a node; the table shows the id as
     /// `node <slot> gen <generation>`.
-    fn new_node(
-        &mut self,
-        text: &str,
-        f: impl FnOnce(&mut M) -> Result<HandlerId, Error>,
-    ) -> HandlerId {
+    fn new_node(&mut self, text: &str, f: impl FnOnce(&mut M) -> Result<HandlerId, Error>) -> HandlerId {
         let mut created = None;
         self.op(text, |m| {
             let r = f(m);
@@ -184,10 +153,7 @@ fn ram(pages: u32) -> MemoryLayout {
 
 /// RAM 0x0 (8 pages), MMIO 0x10000 (8 pages), an unmapped MMIO2 region #1 of 4 pages.
 fn alias_world() -> (MemoryLayout, Mmio2Handle) {
-    let (b, region) = MemoryLayout::builder()
-        .ram(0, 8)
-        .mmio(0x10000, 8)
-        .mmio2_region(4);
+    let (b, region) = MemoryLayout::builder().ram(0, 8).mmio(0x10000, 8).mmio2_region(4);
     (b.build().unwrap(), region)
 }
 
@@ -205,11 +171,9 @@ fn dirty_world(pages: u32) -> MemoryLayout {
 fn two_sub_page_handlers(title: &str) -> Scenario {
     let mut sc = Scenario::new(title, ram(8));
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register A 0x1800..=0x27ff Write",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1800, 0x27ff, w, 0xa, Some("A")),
-    );
+    sc.ok("register A 0x1800..=0x27ff Write", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1800, 0x27ff, w, 0xa, Some("A"))
+    });
     sc.ok(
         "register B 0x2800..=0x37ff Write (page 2 already W: no PTE update)",
         Ok(pgmsim::Status::Success),
@@ -220,8 +184,7 @@ fn two_sub_page_handlers(title: &str) -> Scenario {
 
 #[test]
 fn sub_page_two_write_handlers_deregister_low_first() {
-    let mut sc =
-        two_sub_page_handlers("two sub-page Write handlers share page 2; deregister A then B");
+    let mut sc = two_sub_page_handlers("two sub-page Write handlers share page 2; deregister A then B");
     sc.ok(
         "deregister A 0x1800 (page 2 reset, then recalculated from B above)",
         Ok(pgmsim::Status::Success),
@@ -232,18 +195,12 @@ fn sub_page_two_write_handlers_deregister_low_first() {
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x2800),
     );
-    settings().bind(|| {
-        assert_snapshot!(
-            "sub_page_two_write_handlers_deregister_low_first",
-            sc.render()
-        )
-    });
+    settings().bind(|| assert_snapshot!("sub_page_two_write_handlers_deregister_low_first", sc.render()));
 }
 
 #[test]
 fn sub_page_two_write_handlers_deregister_high_first() {
-    let mut sc =
-        two_sub_page_handlers("two sub-page Write handlers share page 2; deregister B then A");
+    let mut sc = two_sub_page_handlers("two sub-page Write handlers share page 2; deregister B then A");
     sc.ok(
         "deregister B 0x2800 (page 2 reset, then recalculated from A below)",
         Ok(pgmsim::Status::Success),
@@ -252,32 +209,21 @@ fn sub_page_two_write_handlers_deregister_high_first() {
     sc.ok("deregister A 0x1800", Ok(pgmsim::Status::Success), |m| {
         m.deregister(0x1800)
     });
-    settings().bind(|| {
-        assert_snapshot!(
-            "sub_page_two_write_handlers_deregister_high_first",
-            sc.render()
-        )
-    });
+    settings().bind(|| assert_snapshot!("sub_page_two_write_handlers_deregister_high_first", sc.render()));
 }
 
 fn three_in_one_page(title: &str) -> Scenario {
     let mut sc = Scenario::new(title, ram(8));
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register A 0x2000..=0x23ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2000, 0x23ff, w, 1, Some("A")),
-    );
-    sc.ok(
-        "register B 0x2400..=0x27ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2400, 0x27ff, w, 2, Some("B")),
-    );
-    sc.ok(
-        "register C 0x2800..=0x2fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2800, 0x2fff, w, 3, Some("C")),
-    );
+    sc.ok("register A 0x2000..=0x23ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2000, 0x23ff, w, 1, Some("A"))
+    });
+    sc.ok("register B 0x2400..=0x27ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2400, 0x27ff, w, 2, Some("B"))
+    });
+    sc.ok("register C 0x2800..=0x2fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2800, 0x2fff, w, 3, Some("C"))
+    });
     sc
 }
 
@@ -289,16 +235,12 @@ fn sub_page_three_handlers_one_page_deregister_middle_low_high() {
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x2400),
     );
-    sc.ok(
-        "deregister A (C still on page 2)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x2000),
-    );
-    sc.ok(
-        "deregister C (page 2 free)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x2800),
-    );
+    sc.ok("deregister A (C still on page 2)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x2000)
+    });
+    sc.ok("deregister C (page 2 free)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x2800)
+    });
     settings().bind(|| {
         assert_snapshot!(
             "sub_page_three_handlers_one_page_deregister_middle_low_high",
@@ -315,16 +257,12 @@ fn sub_page_three_handlers_one_page_deregister_high_low_middle() {
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x2800),
     );
-    sc.ok(
-        "deregister A (walks above: B)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x2000),
-    );
-    sc.ok(
-        "deregister B (page 2 free)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x2400),
-    );
+    sc.ok("deregister A (walks above: B)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x2000)
+    });
+    sc.ok("deregister B (page 2 free)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x2400)
+    });
     settings().bind(|| {
         assert_snapshot!(
             "sub_page_three_handlers_one_page_deregister_high_low_middle",
@@ -340,40 +278,25 @@ fn sub_page_three_chained_handlers_deregister_middle_first() {
         ram(8),
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register A 0x1000..=0x27ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x27ff, w, 1, Some("A")),
-    );
-    sc.ok(
-        "register B 0x2800..=0x47ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2800, 0x47ff, w, 2, Some("B")),
-    );
-    sc.ok(
-        "register C 0x4800..=0x5fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x4800, 0x5fff, w, 3, Some("C")),
-    );
+    sc.ok("register A 0x1000..=0x27ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x27ff, w, 1, Some("A"))
+    });
+    sc.ok("register B 0x2800..=0x47ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2800, 0x47ff, w, 2, Some("B"))
+    });
+    sc.ok("register C 0x4800..=0x5fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x4800, 0x5fff, w, 3, Some("C"))
+    });
     sc.ok(
         "deregister B (pages 2 and 4 recalculated from A below and C above)",
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x2800),
     );
-    sc.ok(
-        "deregister C (page 4 free)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x4800),
-    );
-    sc.ok("deregister A", Ok(pgmsim::Status::Success), |m| {
-        m.deregister(0x1000)
+    sc.ok("deregister C (page 4 free)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x4800)
     });
-    settings().bind(|| {
-        assert_snapshot!(
-            "sub_page_three_chained_handlers_deregister_middle_first",
-            sc.render()
-        )
-    });
+    sc.ok("deregister A", Ok(pgmsim::Status::Success), |m| m.deregister(0x1000));
+    settings().bind(|| assert_snapshot!("sub_page_three_chained_handlers_deregister_middle_first", sc.render()));
 }
 
 #[test]
@@ -383,11 +306,9 @@ fn register_over_pages_already_raised() {
         ram(8),
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register A 0x1000..=0x1bff Write",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x1bff, w, 1, None),
-    );
+    sc.ok("register A 0x1000..=0x1bff Write", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x1bff, w, 1, None)
+    });
     sc.ok(
         "register B 0x1c00..=0x3fff Write (page 1 already W: only pages 2-3 updated)",
         Ok(pgmsim::Status::Success),
@@ -418,23 +339,18 @@ fn not_in_hm_write_handler_sets_and_clears_flag() {
         Error::InvalidParameter,
         |m| m.register(0x1000, 0x17ff, w, 0, None),
     );
-    sc.ok(
-        "register 0x1000..=0x2fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x2fff, w, 0, None),
-    );
-    sc.ok(
-        "temp-off page 0x2000 (flag kept)",
-        Ok(pgmsim::Status::Success),
-        |m| m.page_temp_off(0x1000, 0x2000),
-    );
+    sc.ok("register 0x1000..=0x2fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x2fff, w, 0, None)
+    });
+    sc.ok("temp-off page 0x2000 (flag kept)", Ok(pgmsim::Status::Success), |m| {
+        m.page_temp_off(0x1000, 0x2000)
+    });
     sc.ok(
         "deregister 0x1000 (state and flag cleared)",
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x1000),
     );
-    settings()
-        .bind(|| assert_snapshot!("not_in_hm_write_handler_sets_and_clears_flag", sc.render()));
+    settings().bind(|| assert_snapshot!("not_in_hm_write_handler_sets_and_clears_flag", sc.render()));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -443,16 +359,11 @@ fn not_in_hm_write_handler_sets_and_clears_flag() {
 
 #[test]
 fn temp_off_then_reset_write() {
-    let mut sc = Scenario::new(
-        "Write handler: temp-off pages, then reset re-arms them",
-        ram(8),
-    );
+    let mut sc = Scenario::new("Write handler: temp-off pages, then reset re-arms them", ram(8));
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register 0x2000..=0x5fff Write",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2000, 0x5fff, w, 0, None),
-    );
+    sc.ok("register 0x2000..=0x5fff Write", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2000, 0x5fff, w, 0, None)
+    });
     sc.ok(
         "temp-off 0x3000 (no PTE update, no TLB flush)",
         Ok(pgmsim::Status::Success),
@@ -485,28 +396,22 @@ fn temp_off_then_reset_write() {
 fn temp_off_then_reset_all() {
     let mut sc = Scenario::new("All handler: temp-off, then reset re-arms to All", ram(8));
     let a = sc.ty(HandlerKind::All, false, "all");
-    sc.ok(
-        "register 0x1000..=0x3fff All",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x3fff, a, 0, None),
-    );
+    sc.ok("register 0x1000..=0x3fff All", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x3fff, a, 0, None)
+    });
     sc.ok("temp-off 0x1000", Ok(pgmsim::Status::Success), |m| {
         m.page_temp_off(0x1000, 0x1000)
     });
     sc.ok("temp-off 0x3000", Ok(pgmsim::Status::Success), |m| {
         m.page_temp_off(0x1000, 0x3000)
     });
-    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| {
-        m.reset(0x1000)
-    });
+    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| m.reset(0x1000));
     sc.ok("temp-off 0x2000", Ok(pgmsim::Status::Success), |m| {
         m.page_temp_off(0x1000, 0x2000)
     });
-    sc.ok(
-        "deregister 0x1000 (PTEs untouched)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(0x1000),
-    );
+    sc.ok("deregister 0x1000 (PTEs untouched)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(0x1000)
+    });
     settings().bind(|| assert_snapshot!("temp_off_then_reset_all", sc.render()));
 }
 
@@ -521,21 +426,15 @@ fn temp_off_failures_leave_state_unchanged() {
         Ok(pgmsim::Status::Success),
         |m| m.register(0x1000, 0x27ff, w, 0, None),
     );
-    sc.ok(
-        "register Write 0x4000..=0x5fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x4000, 0x5fff, w, 0, None),
-    );
-    sc.ok(
-        "register Mmio 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, None),
-    );
-    sc.fails(
-        "temp-off via 0x5000 (inside, not the start)",
-        Error::NotFound,
-        |m| m.page_temp_off(0x5000, 0x5000),
-    );
+    sc.ok("register Write 0x4000..=0x5fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x4000, 0x5fff, w, 0, None)
+    });
+    sc.ok("register Mmio 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, None)
+    });
+    sc.fails("temp-off via 0x5000 (inside, not the start)", Error::NotFound, |m| {
+        m.page_temp_off(0x5000, 0x5000)
+    });
     sc.fails(
         "temp-off 0x6000 of handler 0x4000 (outside it)",
         Error::InvalidParameter,
@@ -549,11 +448,9 @@ fn temp_off_failures_leave_state_unchanged() {
     sc.fails("temp-off on the Mmio handler", Error::AccessDenied, |m| {
         m.page_temp_off(0x10000, 0x10000)
     });
-    sc.fails(
-        "reset 0x4800 (no handler starts there)",
-        Error::NotFound,
-        |m| m.reset(0x4800),
-    );
+    sc.fails("reset 0x4800 (no handler starts there)", Error::NotFound, |m| {
+        m.reset(0x4800)
+    });
     settings().bind(|| assert_snapshot!("temp_off_failures_leave_state_unchanged", sc.render()));
 }
 
@@ -564,16 +461,11 @@ fn temp_off_failures_leave_state_unchanged() {
 #[test]
 fn mmio_alias_realias_alias_hc_and_reset() {
     let (layout, region) = alias_world();
-    let mut sc = Scenario::new(
-        "Mmio handler: alias MMIO2, re-alias, alias HC, reset",
-        layout,
-    );
+    let mut sc = Scenario::new("Mmio handler: alias MMIO2, re-alias, alias HC, reset", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x13fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x13fff, mmio, 0, Some("dev")),
-    );
+    sc.ok("register Mmio 0x10000..=0x13fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x13fff, mmio, 0, Some("dev"))
+    });
     sc.ok(
         "alias 0x11000 -> MMIO2 #1 offset 0x0",
         Ok(pgmsim::Status::Success),
@@ -607,11 +499,9 @@ fn mmio_alias_realias_alias_hc_and_reset() {
     sc.fails("alias HC 0x11000 (an MMIO2 alias)", Error::NotMmio2, |m| {
         m.page_alias_hc(0x10000, 0x11000, 0xabc000)
     });
-    sc.fails(
-        "alias MMIO2 0x13000 (a special alias)",
-        Error::NotMmio2,
-        |m| m.page_alias_mmio2(0x10000, 0x13000, region, 0),
-    );
+    sc.fails("alias MMIO2 0x13000 (a special alias)", Error::NotMmio2, |m| {
+        m.page_alias_mmio2(0x10000, 0x13000, region, 0)
+    });
     sc.ok(
         "reset 0x10000 (every alias back to a zero MMIO page in state All)",
         Ok(pgmsim::Status::Success),
@@ -623,35 +513,23 @@ fn mmio_alias_realias_alias_hc_and_reset() {
 #[test]
 fn mmio_reset_with_only_special_alias_skips_emulator_flush() {
     let (layout, _) = alias_world();
-    let mut sc = Scenario::new(
-        "Mmio reset with only an HC alias: no emulator TLB flush",
-        layout,
-    );
+    let mut sc = Scenario::new("Mmio reset with only an HC alias: no emulator TLB flush", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, None)
+    });
     sc.ok(
         "alias HC 0x10000 -> host 0xfee00000",
         Ok(pgmsim::Status::Success),
         |m| m.page_alias_hc(0x10000, 0x10000, 0xfee0_0000),
     );
-    sc.ok("reset 0x10000", Ok(pgmsim::Status::Success), |m| {
-        m.reset(0x10000)
-    });
+    sc.ok("reset 0x10000", Ok(pgmsim::Status::Success), |m| m.reset(0x10000));
     sc.ok(
         "reset 0x10000 again (nothing aliased: no event)",
         Ok(pgmsim::Status::Success),
         |m| m.reset(0x10000),
     );
-    settings().bind(|| {
-        assert_snapshot!(
-            "mmio_reset_with_only_special_alias_skips_emulator_flush",
-            sc.render()
-        )
-    });
+    settings().bind(|| assert_snapshot!("mmio_reset_with_only_special_alias_skips_emulator_flush", sc.render()));
 }
 
 #[test]
@@ -659,11 +537,9 @@ fn mmio_deregister_with_aliases() {
     let (layout, region) = alias_world();
     let mut sc = Scenario::new("Mmio handler deregistered while pages are aliased", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x12fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x12fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x12fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x12fff, mmio, 0, None)
+    });
     sc.ok(
         "register Mmio 0x13000..=0x13fff (neighbour)",
         Ok(pgmsim::Status::Success),
@@ -693,49 +569,35 @@ fn mmio_alias_failures_leave_state_unchanged() {
     let mut sc = Scenario::new("alias failures change nothing", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register Mmio 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, None),
-    );
-    sc.ok(
-        "register Write 0x2000..=0x2fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2000, 0x2fff, w, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, None)
+    });
+    sc.ok("register Write 0x2000..=0x2fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2000, 0x2fff, w, 0, None)
+    });
     sc.fails("alias MMIO2 region #9", Error::OutOfRange, |m| {
         m.page_alias_mmio2(0x10000, 0x10000, Mmio2Handle(9), 0)
     });
-    sc.fails(
-        "alias MMIO2 region #0 (never valid)",
-        Error::OutOfRange,
-        |m| m.page_alias_mmio2(0x10000, 0x10000, Mmio2Handle(0), 0),
-    );
-    sc.fails(
-        "alias MMIO2 #1 offset 0x4000 (past its end)",
-        Error::OutOfRange,
-        |m| m.page_alias_mmio2(0x10000, 0x10000, region, 0x4000),
-    );
-    sc.fails(
-        "alias via 0x11000 (inside, not the start)",
-        Error::NotFound,
-        |m| m.page_alias_mmio2(0x11000, 0x11000, region, 0),
-    );
+    sc.fails("alias MMIO2 region #0 (never valid)", Error::OutOfRange, |m| {
+        m.page_alias_mmio2(0x10000, 0x10000, Mmio2Handle(0), 0)
+    });
+    sc.fails("alias MMIO2 #1 offset 0x4000 (past its end)", Error::OutOfRange, |m| {
+        m.page_alias_mmio2(0x10000, 0x10000, region, 0x4000)
+    });
+    sc.fails("alias via 0x11000 (inside, not the start)", Error::NotFound, |m| {
+        m.page_alias_mmio2(0x11000, 0x11000, region, 0)
+    });
     sc.fails(
         "alias page 0x12000 of handler 0x10000 (outside it)",
         Error::InvalidParameter,
         |m| m.page_alias_mmio2(0x10000, 0x12000, region, 0),
     );
-    sc.fails(
-        "alias MMIO2 into the Write handler",
-        Error::AccessDenied,
-        |m| m.page_alias_mmio2(0x2000, 0x2000, region, 0),
-    );
-    sc.fails(
-        "alias HC into the Write handler",
-        Error::AccessDenied,
-        |m| m.page_alias_hc(0x2000, 0x2000, 0xfee0_0000),
-    );
+    sc.fails("alias MMIO2 into the Write handler", Error::AccessDenied, |m| {
+        m.page_alias_mmio2(0x2000, 0x2000, region, 0)
+    });
+    sc.fails("alias HC into the Write handler", Error::AccessDenied, |m| {
+        m.page_alias_hc(0x2000, 0x2000, 0xfee0_0000)
+    });
     sc.fails(
         "alias HC host 0x1_0000_0000_0000 (over 48 bits)",
         Error::InvalidParameter,
@@ -747,16 +609,11 @@ fn mmio_alias_failures_leave_state_unchanged() {
 #[test]
 fn reset_aliased_page_with_accounting() {
     let (layout, region) = alias_world();
-    let mut sc = Scenario::new(
-        "reset_aliased_page with accounting keeps the count right",
-        layout,
-    );
+    let mut sc = Scenario::new("reset_aliased_page with accounting keeps the count right", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x13fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x13fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x13fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x13fff, mmio, 0, None)
+    });
     sc.ok(
         "alias 0x11000 -> MMIO2 #1 offset 0x0",
         Ok(pgmsim::Status::Success),
@@ -802,11 +659,9 @@ fn reset_aliased_page_without_accounting_leaves_stale_count() {
     );
     sc.allow_mismatches = true;
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x13fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x13fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x13fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x13fff, mmio, 0, None)
+    });
     sc.ok(
         "alias 0x11000 -> MMIO2 #1 offset 0x1000",
         Ok(pgmsim::Status::Success),
@@ -822,33 +677,21 @@ fn reset_aliased_page_without_accounting_leaves_stale_count() {
         Ok(pgmsim::Status::Success),
         |m| m.reset(0x10000),
     );
-    settings().bind(|| {
-        assert_snapshot!(
-            "reset_aliased_page_without_accounting_leaves_stale_count",
-            sc.render()
-        )
-    });
+    settings().bind(|| assert_snapshot!("reset_aliased_page_without_accounting_leaves_stale_count", sc.render()));
 }
 
 #[test]
 fn vm_reset_resets_every_alias() {
     let (layout, region) = alias_world();
-    let mut sc = Scenario::new(
-        "VM reset: every alias of every Mmio handler, with accounting",
-        layout,
-    );
+    let mut sc = Scenario::new("VM reset: every alias of every Mmio handler, with accounting", layout);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register Mmio A 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, Some("A")),
-    );
-    sc.ok(
-        "register Mmio B 0x14000..=0x17fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x14000, 0x17fff, mmio, 0, Some("B")),
-    );
+    sc.ok("register Mmio A 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, Some("A"))
+    });
+    sc.ok("register Mmio B 0x14000..=0x17fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x14000, 0x17fff, mmio, 0, Some("B"))
+    });
     sc.ok(
         "register Write 0x1000..=0x1fff (untouched by VM reset)",
         Ok(pgmsim::Status::Success),
@@ -920,11 +763,9 @@ fn dirty_tracking_harvest_with_bitmap() {
         render::bitmap(&bitmap, 16)
     ));
     let mut bitmap = [0u64; 1];
-    sc.ok(
-        "harvest again with nothing dirty",
-        Ok(pgmsim::Status::Success),
-        |m| m.reset_mmio2_with_bitmap(MMIO2_BASE, &mut bitmap, 0),
-    );
+    sc.ok("harvest again with nothing dirty", Ok(pgmsim::Status::Success), |m| {
+        m.reset_mmio2_with_bitmap(MMIO2_BASE, &mut bitmap, 0)
+    });
     sc.note(format!(
         "bitmap after harvest (offset 0):\n{}",
         render::bitmap(&bitmap, 16)
@@ -959,48 +800,28 @@ fn dirty_tracking_two_chunks_share_one_bitmap() {
         dirty_world(8),
     );
     let w = sc.ty(HandlerKind::Write, false, "mmio2-dirty");
-    sc.ok(
-        "register chunk 0: pages 0-3",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(MMIO2_BASE, MMIO2_BASE + 4 * K - 1, w, 0, Some("chunk0")),
-    );
-    sc.ok(
-        "register chunk 1: pages 4-7",
-        Ok(pgmsim::Status::Success),
-        |m| {
-            m.register(
-                MMIO2_BASE + 4 * K,
-                MMIO2_BASE + 8 * K - 1,
-                w,
-                1,
-                Some("chunk1"),
-            )
-        },
-    );
+    sc.ok("register chunk 0: pages 0-3", Ok(pgmsim::Status::Success), |m| {
+        m.register(MMIO2_BASE, MMIO2_BASE + 4 * K - 1, w, 0, Some("chunk0"))
+    });
+    sc.ok("register chunk 1: pages 4-7", Ok(pgmsim::Status::Success), |m| {
+        m.register(MMIO2_BASE + 4 * K, MMIO2_BASE + 8 * K - 1, w, 1, Some("chunk1"))
+    });
     sc.ok("dirty page 2 (chunk 0)", Ok(pgmsim::Status::Success), |m| {
         m.page_temp_off(MMIO2_BASE, MMIO2_BASE + 2 * K)
     });
-    sc.ok(
-        "dirty page 4 (chunk 1, its page 0)",
-        Ok(pgmsim::Status::Success),
-        |m| m.page_temp_off(MMIO2_BASE + 4 * K, MMIO2_BASE + 4 * K),
-    );
-    sc.ok(
-        "dirty page 7 (chunk 1, its page 3)",
-        Ok(pgmsim::Status::Success),
-        |m| m.page_temp_off(MMIO2_BASE + 4 * K, MMIO2_BASE + 7 * K),
-    );
+    sc.ok("dirty page 4 (chunk 1, its page 0)", Ok(pgmsim::Status::Success), |m| {
+        m.page_temp_off(MMIO2_BASE + 4 * K, MMIO2_BASE + 4 * K)
+    });
+    sc.ok("dirty page 7 (chunk 1, its page 3)", Ok(pgmsim::Status::Success), |m| {
+        m.page_temp_off(MMIO2_BASE + 4 * K, MMIO2_BASE + 7 * K)
+    });
     let mut bitmap = [0u64; 1];
-    sc.ok(
-        "harvest chunk 0 at offset 0",
-        Ok(pgmsim::Status::Success),
-        |m| m.reset_mmio2_with_bitmap(MMIO2_BASE, &mut bitmap, 0),
-    );
-    sc.ok(
-        "harvest chunk 1 at offset 4",
-        Ok(pgmsim::Status::Success),
-        |m| m.reset_mmio2_with_bitmap(MMIO2_BASE + 4 * K, &mut bitmap, 4),
-    );
+    sc.ok("harvest chunk 0 at offset 0", Ok(pgmsim::Status::Success), |m| {
+        m.reset_mmio2_with_bitmap(MMIO2_BASE, &mut bitmap, 0)
+    });
+    sc.ok("harvest chunk 1 at offset 4", Ok(pgmsim::Status::Success), |m| {
+        m.reset_mmio2_with_bitmap(MMIO2_BASE + 4 * K, &mut bitmap, 4)
+    });
     sc.note(format!(
         "shared bitmap after both harvests:\n{}",
         render::bitmap(&bitmap, 8)
@@ -1067,28 +888,17 @@ fn dirty_tracking_failures_and_resync() {
 
 #[test]
 fn register_failures_leave_state_unchanged() {
-    let layout = MemoryLayout::builder()
-        .ram(0, 8)
-        .ram(0x8000, 4)
-        .build()
-        .unwrap();
-    let mut sc = Scenario::new(
-        "register failures, in validation order, change nothing",
-        layout,
-    );
+    let layout = MemoryLayout::builder().ram(0, 8).ram(0x8000, 4).build().unwrap();
+    let mut sc = Scenario::new("register failures, in validation order, change nothing", layout);
     let w = sc.ty(HandlerKind::Write, false, "write");
     let a = sc.ty(HandlerKind::All, false, "all");
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Write 0x2000..=0x27ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2000, 0x27ff, w, 0, None),
-    );
-    sc.fails(
-        "register with a made-up type handle",
-        Error::InvalidHandle,
-        |m| m.register(0x4000, 0x4fff, HandlerTypeHandle(0x1234_5678), 0, None),
-    );
+    sc.ok("register Write 0x2000..=0x27ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2000, 0x27ff, w, 0, None)
+    });
+    sc.fails("register with a made-up type handle", Error::InvalidHandle, |m| {
+        m.register(0x4000, 0x4fff, HandlerTypeHandle(0x1234_5678), 0, None)
+    });
     sc.fails(
         "register 0x4fff..=0x4000 (first > last)",
         Error::InvalidParameter,
@@ -1109,11 +919,9 @@ fn register_failures_leave_state_unchanged() {
         Error::InvalidParameter,
         |m| m.register(0x4800, 0x4fff, mmio, 0, None),
     );
-    sc.fails(
-        "register 0x20000..=0x20fff (no RAM range)",
-        Error::NoRamRange,
-        |m| m.register(0x20000, 0x20fff, w, 0, None),
-    );
+    sc.fails("register 0x20000..=0x20fff (no RAM range)", Error::NoRamRange, |m| {
+        m.register(0x20000, 0x20fff, w, 0, None)
+    });
     sc.fails(
         "register 0x7000..=0x8fff (straddles two RAM ranges)",
         Error::NoRamRange,
@@ -1139,10 +947,7 @@ fn register_failures_leave_state_unchanged() {
 
 #[test]
 fn deregister_and_query_failures_leave_state_unchanged() {
-    let mut sc = Scenario::new(
-        "deregister / change_user_arg failures change nothing; queries",
-        ram(8),
-    );
+    let mut sc = Scenario::new("deregister / change_user_arg failures change nothing; queries", ram(8));
     let w = sc.ty(HandlerKind::Write, false, "write");
     let a = sc.ty(HandlerKind::All, false, "all");
     sc.ok(
@@ -1166,11 +971,9 @@ fn deregister_and_query_failures_leave_state_unchanged() {
     sc.fails("change user arg via 0x1800", Error::NotFound, |m| {
         m.change_user_arg(0x1800, 0x99)
     });
-    sc.ok(
-        "change user arg of 0x1000 to 0x11",
-        Ok(pgmsim::Status::Success),
-        |m| m.change_user_arg(0x1000, 0x11),
-    );
+    sc.ok("change user arg of 0x1000 to 0x11", Ok(pgmsim::Status::Success), |m| {
+        m.change_user_arg(0x1000, 0x11)
+    });
     let q = sc.op("is_registered(0x2abc)", |m| m.is_registered(0x2abc));
     assert!(q);
     let q = sc.op("is_registered(0x3000)", |m| m.is_registered(0x3000));
@@ -1179,26 +982,15 @@ fn deregister_and_query_failures_leave_state_unchanged() {
     assert_eq!(q, Ok(false));
     let q = sc.op("is_all(0x4fff)", |m| m.is_all(0x4fff));
     assert_eq!(q, Ok(true));
-    sc.fails(
-        "is_all(0x3000) (no handler: SPEC difference 1)",
-        Error::NotFound,
-        |m| m.is_all(0x3000),
-    );
+    sc.fails("is_all(0x3000) (no handler: SPEC difference 1)", Error::NotFound, |m| {
+        m.is_all(0x3000)
+    });
     let q = sc.op("lookup(0x2fff)", |m| {
-        m.lookup(0x2fff).map(|h| {
-            Shown(format!(
-                "{:#x}..={:#x} user {:#x}",
-                h.key, h.key_last, h.user
-            ))
-        })
+        m.lookup(0x2fff)
+            .map(|h| Shown(format!("{:#x}..={:#x} user {:#x}", h.key, h.key_last, h.user)))
     });
     assert_eq!(q.map(|s| s.0).as_deref(), Some("0x1000..=0x2fff user 0x11"));
-    settings().bind(|| {
-        assert_snapshot!(
-            "deregister_and_query_failures_leave_state_unchanged",
-            sc.render()
-        )
-    });
+    settings().bind(|| assert_snapshot!("deregister_and_query_failures_leave_state_unchanged", sc.render()));
 }
 
 #[test]
@@ -1209,47 +1001,31 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
     let a = sc.ty(HandlerKind::All, false, "all");
-    let h1 = sc.new_node("create All user 0x1 \"first\"", |m| {
-        m.create(a, 1, Some("first"))
-    });
+    let h1 = sc.new_node("create All user 0x1 \"first\"", |m| m.create(a, 1, Some("first")));
     let h2 = sc.new_node("dup first", |m| m.dup(h1));
-    let h3 = sc.new_node("create Write user 0x3 (type description)", |m| {
-        m.create(w, 3, None)
-    });
+    let h3 = sc.new_node("create Write user 0x3 (type description)", |m| m.create(w, 3, None));
     sc.fails("create with a made-up type", Error::InvalidHandle, |m| {
         m.create(HandlerTypeHandle(7), 0, None)
     });
-    sc.ok(
-        "register_ex first 0x1000..=0x1fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register_ex(h1, 0x1000, 0x1fff),
-    );
-    sc.ok(
-        "register_ex dup 0x3000..=0x3fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register_ex(h2, 0x3000, 0x3fff),
-    );
+    sc.ok("register_ex first 0x1000..=0x1fff", Ok(pgmsim::Status::Success), |m| {
+        m.register_ex(h1, 0x1000, 0x1fff)
+    });
+    sc.ok("register_ex dup 0x3000..=0x3fff", Ok(pgmsim::Status::Success), |m| {
+        m.register_ex(h2, 0x3000, 0x3fff)
+    });
     sc.fails("register_ex first again", Error::WrongOrder, |m| {
         m.register_ex(h1, 0x5000, 0x5fff)
     });
-    sc.fails(
-        "register_ex Write node over dup (conflict)",
-        Error::Conflict,
-        |m| m.register_ex(h3, 0x3800, 0x3fff),
-    );
-    sc.fails("destroy first while registered", Error::WrongOrder, |m| {
-        m.destroy(h1)
+    sc.fails("register_ex Write node over dup (conflict)", Error::Conflict, |m| {
+        m.register_ex(h3, 0x3800, 0x3fff)
     });
-    sc.ok(
-        "deregister_ex first (node kept)",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister_ex(h1),
-    );
-    sc.fails(
-        "deregister_ex first again (not registered)",
-        Error::NotFound,
-        |m| m.deregister_ex(h1),
-    );
+    sc.fails("destroy first while registered", Error::WrongOrder, |m| m.destroy(h1));
+    sc.ok("deregister_ex first (node kept)", Ok(pgmsim::Status::Success), |m| {
+        m.deregister_ex(h1)
+    });
+    sc.fails("deregister_ex first again (not registered)", Error::NotFound, |m| {
+        m.deregister_ex(h1)
+    });
     sc.ok(
         "register_ex first again at 0x5000..=0x6fff",
         Ok(pgmsim::Status::Success),
@@ -1258,14 +1034,10 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
     sc.ok("deregister_ex first", Ok(pgmsim::Status::Success), |m| {
         m.deregister_ex(h1)
     });
-    sc.ok("destroy first", Ok(pgmsim::Status::Success), |m| {
+    sc.ok("destroy first", Ok(pgmsim::Status::Success), |m| m.destroy(h1));
+    sc.fails("destroy first again (stale id)", Error::InvalidHandle, |m| {
         m.destroy(h1)
     });
-    sc.fails(
-        "destroy first again (stale id)",
-        Error::InvalidHandle,
-        |m| m.destroy(h1),
-    );
     sc.fails("dup of the stale id", Error::InvalidHandle, |m| m.dup(h1));
     sc.fails("register_ex with the stale id", Error::InvalidHandle, |m| {
         m.register_ex(h1, 0x5000, 0x5fff)
@@ -1288,9 +1060,7 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
         })
     });
     assert!(info.is_ok());
-    sc.ok("destroy the Write node", Ok(pgmsim::Status::Success), |m| {
-        m.destroy(h3)
-    });
+    sc.ok("destroy the Write node", Ok(pgmsim::Status::Success), |m| m.destroy(h3));
     settings().bind(|| {
         assert_snapshot!(
             "handler_lifecycle_create_dup_register_ex_deregister_ex_destroy",
@@ -1318,10 +1088,7 @@ fn allocator_exhaustion_capacity_32() {
             let results: Vec<OpResult> = (0..32u64)
                 .map(|p| m.register(p * K, p * K + K - 1, w, p, None))
                 .collect();
-            let ok = results
-                .iter()
-                .filter(|r| **r == Ok(pgmsim::Status::Success))
-                .count();
+            let ok = results.iter().filter(|r| **r == Ok(pgmsim::Status::Success)).count();
             Shown(format!("{ok} of {} Ok(Success)", results.len()))
         },
     );
@@ -1335,21 +1102,15 @@ fn allocator_exhaustion_capacity_32() {
         |m| m.register(3 * K, 4 * K - 1, w, 0, None),
     );
     sc.fails("create", Error::OutOfResources, |m| m.create(w, 0, None));
-    sc.ok(
-        "deregister page 5's handler",
-        Ok(pgmsim::Status::Success),
-        |m| m.deregister(5 * K),
-    );
-    sc.ok(
-        "register on page 40 now fits",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(40 * K, 41 * K - 1, w, 40, None),
-    );
-    sc.fails(
-        "register on page 41 (full again)",
-        Error::OutOfResources,
-        |m| m.register(41 * K, 42 * K - 1, w, 41, None),
-    );
+    sc.ok("deregister page 5's handler", Ok(pgmsim::Status::Success), |m| {
+        m.deregister(5 * K)
+    });
+    sc.ok("register on page 40 now fits", Ok(pgmsim::Status::Success), |m| {
+        m.register(40 * K, 41 * K - 1, w, 40, None)
+    });
+    sc.fails("register on page 41 (full again)", Error::OutOfResources, |m| {
+        m.register(41 * K, 42 * K - 1, w, 41, None)
+    });
     settings().bind(|| assert_snapshot!("allocator_exhaustion_capacity_32", sc.render()));
 }
 
@@ -1362,17 +1123,13 @@ fn unmapped_pages_need_no_tlb_flush() {
         RecordingPlatform::default(),
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register 0x1000..=0x2fff Write",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x2fff, w, 0, None),
-    );
+    sc.ok("register 0x1000..=0x2fff Write", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x2fff, w, 0, None)
+    });
     sc.ok("temp-off 0x2000", Ok(pgmsim::Status::Success), |m| {
         m.page_temp_off(0x1000, 0x2000)
     });
-    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| {
-        m.reset(0x1000)
-    });
+    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| m.reset(0x1000));
     settings().bind(|| assert_snapshot!("unmapped_pages_need_no_tlb_flush", sc.render()));
 }
 
@@ -1389,21 +1146,15 @@ fn nem_notify_register_and_deregister() {
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
     let a = sc.ty(HandlerKind::All, false, "all");
-    sc.ok(
-        "register Write A 0x1800..=0x27ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1800, 0x27ff, w, 0, Some("A")),
-    );
-    sc.ok(
-        "register Write B 0x2800..=0x37ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2800, 0x37ff, w, 0, Some("B")),
-    );
-    sc.ok(
-        "register All 0x5000..=0x6fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x5000, 0x6fff, a, 0, None),
-    );
+    sc.ok("register Write A 0x1800..=0x27ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1800, 0x27ff, w, 0, Some("A"))
+    });
+    sc.ok("register Write B 0x2800..=0x37ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2800, 0x37ff, w, 0, Some("B"))
+    });
+    sc.ok("register All 0x5000..=0x6fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x5000, 0x6fff, a, 0, None)
+    });
     sc.ok(
         "deregister A (page 2 still B's: NEM told pages 1 only)",
         Ok(pgmsim::Status::Success),
@@ -1428,16 +1179,12 @@ fn nem_notify_sub_page_handlers_inside_one_page() {
         NemMode::Notify,
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
-    sc.ok(
-        "register A 0x2000..=0x23ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2000, 0x23ff, w, 1, Some("A")),
-    );
-    sc.ok(
-        "register B 0x2400..=0x27ff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x2400, 0x27ff, w, 2, Some("B")),
-    );
+    sc.ok("register A 0x2000..=0x23ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2000, 0x23ff, w, 1, Some("A"))
+    });
+    sc.ok("register B 0x2400..=0x27ff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x2400, 0x27ff, w, 2, Some("B"))
+    });
     sc.ok(
         "register C 0x2800..=0x3fff (page 3 whole)",
         Ok(pgmsim::Status::Success),
@@ -1458,8 +1205,7 @@ fn nem_notify_sub_page_handlers_inside_one_page() {
         Ok(pgmsim::Status::Success),
         |m| m.deregister(0x2000),
     );
-    settings()
-        .bind(|| assert_snapshot!("nem_notify_sub_page_handlers_inside_one_page", sc.render()));
+    settings().bind(|| assert_snapshot!("nem_notify_sub_page_handlers_inside_one_page", sc.render()));
 }
 
 #[test]
@@ -1472,24 +1218,18 @@ fn nem_notify_temp_off_alias_and_reset() {
     );
     let w = sc.ty(HandlerKind::Write, false, "write");
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Write 0x1000..=0x2fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x1000, 0x2fff, w, 0, None),
-    );
+    sc.ok("register Write 0x1000..=0x2fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x1000, 0x2fff, w, 0, None)
+    });
     sc.ok(
         "temp-off 0x2000 (NEM protection back to rwx)",
         Ok(pgmsim::Status::Success),
         |m| m.page_temp_off(0x1000, 0x2000),
     );
-    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| {
-        m.reset(0x1000)
+    sc.ok("reset 0x1000", Ok(pgmsim::Status::Success), |m| m.reset(0x1000));
+    sc.ok("register Mmio 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, None)
     });
-    sc.ok(
-        "register Mmio 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, None),
-    );
     sc.ok(
         "alias 0x10000 -> MMIO2 #1 offset 0x0 (NEM backing changed)",
         Ok(pgmsim::Status::Success),
@@ -1500,9 +1240,7 @@ fn nem_notify_temp_off_alias_and_reset() {
         Ok(pgmsim::Status::Success),
         |m| m.page_alias_hc(0x10000, 0x11000, 0xfee0_0000),
     );
-    sc.ok("reset 0x10000", Ok(pgmsim::Status::Success), |m| {
-        m.reset(0x10000)
-    });
+    sc.ok("reset 0x10000", Ok(pgmsim::Status::Success), |m| m.reset(0x10000));
     sc.ok("deregister 0x10000", Ok(pgmsim::Status::Success), |m| {
         m.deregister(0x10000)
     });
@@ -1518,11 +1256,9 @@ fn nem_exclusive_refuses_aliasing() {
         NemMode::Exclusive,
     );
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    sc.ok(
-        "register Mmio 0x10000..=0x11fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x10000, 0x11fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x10000..=0x11fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x10000, 0x11fff, mmio, 0, None)
+    });
     sc.fails(
         "alias 0x10000 -> MMIO2 #1 offset 0x0",
         Error::NotSupportedInNemMode,
@@ -1555,10 +1291,7 @@ fn nem_exclusive_refuses_aliasing() {
 
 #[test]
 fn render_page_map_wraps_and_marks_types() {
-    let (b, region) = MemoryLayout::builder()
-        .ram(0, 70)
-        .mmio(0x100000, 4)
-        .mmio2_region(2);
+    let (b, region) = MemoryLayout::builder().ram(0, 70).mmio(0x100000, 4).mmio2_region(2);
     let layout = b.map_mmio2(region, 0x200000).build().unwrap();
     let mut sc = Scenario::new("page map wrapping (70 pages) and type rows", layout);
     let w = sc.ty(HandlerKind::Write, false, "write");
@@ -1574,11 +1307,9 @@ fn render_page_map_wraps_and_marks_types() {
         Ok(pgmsim::Status::Success),
         |m| m.register(0x201000, 0x201fff, a, 0, None),
     );
-    sc.ok(
-        "register Mmio 0x100000..=0x101fff",
-        Ok(pgmsim::Status::Success),
-        |m| m.register(0x100000, 0x101fff, mmio, 0, None),
-    );
+    sc.ok("register Mmio 0x100000..=0x101fff", Ok(pgmsim::Status::Success), |m| {
+        m.register(0x100000, 0x101fff, mmio, 0, None)
+    });
     sc.ok(
         "alias 0x101000 -> MMIO2 #1 offset 0x1000",
         Ok(pgmsim::Status::Success),
@@ -1595,7 +1326,10 @@ fn render_page_map_wraps_and_marks_types() {
 // ---------------------------------------------------------------------------------------------
 
 fn sim_summary(seed: u64, mode: pgmsim_sim::mmu::Mode) -> String {
-    let ov = pgmsim_sim::config::Overrides { mode: Some(mode), ..Default::default() };
+    let ov = pgmsim_sim::config::Overrides {
+        mode: Some(mode),
+        ..Default::default()
+    };
     let r = pgmsim_sim::run_seed(seed, 1500, &ov, pgmsim_sim::CheckMode::Incremental);
     assert!(r.failure.is_none(), "seed {seed}: {:?}", r.failure);
     serde_json::to_string_pretty(&r.summary()).expect("summary serialises")
@@ -1603,7 +1337,12 @@ fn sim_summary(seed: u64, mode: pgmsim_sim::mmu::Mode) -> String {
 
 #[test]
 fn sim_summary_seed_1_shadow() {
-    settings().bind(|| assert_snapshot!("sim_summary_seed_1_shadow", sim_summary(1, pgmsim_sim::mmu::Mode::Shadow)));
+    settings().bind(|| {
+        assert_snapshot!(
+            "sim_summary_seed_1_shadow",
+            sim_summary(1, pgmsim_sim::mmu::Mode::Shadow)
+        )
+    });
 }
 
 #[test]
@@ -1613,5 +1352,10 @@ fn sim_summary_seed_2_nem() {
 
 #[test]
 fn sim_summary_seed_3_shadow() {
-    settings().bind(|| assert_snapshot!("sim_summary_seed_3_shadow", sim_summary(3, pgmsim_sim::mmu::Mode::Shadow)));
+    settings().bind(|| {
+        assert_snapshot!(
+            "sim_summary_seed_3_shadow",
+            sim_summary(3, pgmsim_sim::mmu::Mode::Shadow)
+        )
+    });
 }

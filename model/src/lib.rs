@@ -94,9 +94,9 @@ use pgmsim::addr::NIL_GC_PHYS;
 use pgmsim::api::NemMode;
 use pgmsim::page::{MAX_HOST_PHYS, NIL_PAGE_ID};
 use pgmsim::{
-    Error, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle,
-    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PageState,
-    PageType, PhysHandlerApi, PlatformEvent, Status,
+    Error, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, ManagerConfig,
+    MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PageState, PageType, PhysHandlerApi, PlatformEvent,
+    Status,
 };
 
 const PAGE: u64 = 0x1000;
@@ -351,12 +351,7 @@ impl Model {
         let mut d = self.layout.initial_page(range, index);
         match self.aliases.get(&page) {
             Some(Alias::Mmio2 { host_phys, page_id }) => {
-                d = PageDescriptor::new(
-                    PageType::Mmio2AliasMmio,
-                    PageState::Allocated,
-                    *host_phys,
-                    *page_id,
-                );
+                d = PageDescriptor::new(PageType::Mmio2AliasMmio, PageState::Allocated, *host_phys, *page_id);
             }
             Some(Alias::Host { host_phys }) => {
                 d = PageDescriptor::new(
@@ -425,12 +420,7 @@ impl Model {
     }
 
     /// Range checks of registration in the production order.
-    fn validate_range(
-        &self,
-        config: &HandlerTypeConfig,
-        first: u64,
-        last: u64,
-    ) -> Result<(), Error> {
+    fn validate_range(&self, config: &HandlerTypeConfig, first: u64, last: u64) -> Result<(), Error> {
         if first > last || last - first >= 1 << 32 {
             return Err(Error::InvalidParameter);
         }
@@ -562,12 +552,7 @@ impl PhysHandlerApi for Model {
         Ok(handle)
     }
 
-    fn create(
-        &mut self,
-        ty: HandlerTypeHandle,
-        user: u64,
-        description: Option<&str>,
-    ) -> Result<HandlerId, Error> {
+    fn create(&mut self, ty: HandlerTypeHandle, user: u64, description: Option<&str>) -> Result<HandlerId, Error> {
         let config = self.type_of(ty)?;
         let description = description.map_or_else(|| config.description.clone(), Arc::from);
         self.allocate(Node {
@@ -656,18 +641,12 @@ impl PhysHandlerApi for Model {
             HandlerKind::Mmio => {
                 // Gated on the (possibly stale) count, as in the seed.
                 if self.aliased_count(i) > 0 {
-                    let aliased: Vec<(u64, Alias)> = self
-                        .aliases
-                        .range(page_of(key)..=last)
-                        .map(|(p, a)| (*p, *a))
-                        .collect();
+                    let aliased: Vec<(u64, Alias)> =
+                        self.aliases.range(page_of(key)..=last).map(|(p, a)| (*p, *a)).collect();
                     for &(page, _) in &aliased {
                         self.undo_alias(page, false);
                     }
-                    if aliased
-                        .iter()
-                        .any(|(_, a)| matches!(a, Alias::Mmio2 { .. }))
-                    {
+                    if aliased.iter().any(|(_, a)| matches!(a, Alias::Mmio2 { .. })) {
                         self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
                     }
                 }
@@ -718,13 +697,7 @@ impl PhysHandlerApi for Model {
         Ok(Status::Success)
     }
 
-    fn page_alias_mmio2(
-        &mut self,
-        addr: u64,
-        page: u64,
-        region: Mmio2Handle,
-        offset: u64,
-    ) -> OpResult {
+    fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
         }
@@ -741,9 +714,7 @@ impl PhysHandlerApi for Model {
         let current = self.descriptor(page).ok_or(Error::Internal)?;
         match current.page_type() {
             PageType::Mmio => {}
-            PageType::Mmio2AliasMmio if current.host_phys() == remap.host_phys() => {
-                return Ok(Status::AlreadyAliased)
-            }
+            PageType::Mmio2AliasMmio if current.host_phys() == remap.host_phys() => return Ok(Status::AlreadyAliased),
             PageType::Mmio2AliasMmio => {
                 self.undo_alias(page, false);
                 self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
@@ -815,11 +786,7 @@ impl PhysHandlerApi for Model {
                 continue;
             }
             let (key, last) = self.range_of(i);
-            let found: Vec<u64> = self
-                .aliases
-                .range(page_of(key)..=last)
-                .map(|(p, _)| *p)
-                .collect();
+            let found: Vec<u64> = self.aliases.range(page_of(key)..=last).map(|(p, _)| *p).collect();
             if found.len() as u64 > self.aliased_count(i) as u64 {
                 return Err(Error::Internal);
             }

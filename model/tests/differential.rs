@@ -32,16 +32,7 @@ struct Reference;
 /// Addresses worth trying in the current state: range edges, gaps, handler keys and their
 /// neighbours, page boundaries around them, and the extremes.
 fn interesting(s: &RefState) -> Vec<u64> {
-    let mut v = vec![
-        0,
-        1,
-        0xfff,
-        0x1000,
-        u64::MAX,
-        !0xfff,
-        (1 << 32) - 1,
-        1 << 32,
-    ];
+    let mut v = vec![0, 1, 0xfff, 0x1000, u64::MAX, !0xfff, (1 << 32) - 1, 1 << 32];
     for r in &s.side.api.layout().ram_ranges {
         let (f, l) = (r.first, r.last());
         v.extend([
@@ -64,14 +55,7 @@ fn interesting(s: &RefState) -> Vec<u64> {
     }
     for h in s.side.api.handlers() {
         let (k, l) = (h.key, h.key_last);
-        v.extend([
-            k,
-            k + 1,
-            k.wrapping_sub(1),
-            l,
-            l.wrapping_add(1),
-            l.wrapping_sub(1),
-        ]);
+        v.extend([k, k + 1, k.wrapping_sub(1), l, l.wrapping_add(1), l.wrapping_sub(1)]);
         v.extend([
             k & !0xfff,
             l | 0xfff,
@@ -104,9 +88,7 @@ fn range_s(s: &RefState) -> BoxedStrategy<(u64, u64)> {
     let addrs = interesting(s);
     let mut aligned: Vec<u64> = addrs.iter().map(|a| a & !0xfff).collect();
     aligned.dedup();
-    let lens = vec![
-        0u64, 1, 0xff, 0x7ff, 0x800, 0xffe, 0xfff, 0x1000, 0x17ff, 0x1fff,
-    ];
+    let lens = vec![0u64, 1, 0xff, 0x7ff, 0x800, 0xffe, 0xfff, 0x1000, 0x17ff, 0x1fff];
     prop_oneof![
         5 => (select(aligned), 1u64..=4).prop_map(|(f, n)| (f, f.wrapping_add(n << 12).wrapping_sub(1))),
         4 => (select(addrs.clone()), select(lens.clone())).prop_map(|(f, n)| (f, f.wrapping_add(n))),
@@ -130,12 +112,8 @@ fn subpage_s(s: &RefState) -> BoxedStrategy<(u64, u64)> {
         0x2_8000,
         MMIO2_MAPPED + 0x7000,
     ];
-    let slices = (select(pages), 0..16u64, 1..8u64).prop_map(|(p, a, n)| {
-        (
-            p + a * 0x100,
-            (p + a * 0x100 + n * 0x100 - 1).min(p + 0xfff),
-        )
-    });
+    let slices = (select(pages), 0..16u64, 1..8u64)
+        .prop_map(|(p, a, n)| (p + a * 0x100, (p + a * 0x100 + n * 0x100 - 1).min(p + 0xfff)));
     let mut glue = Vec::new();
     for h in s.side.api.handlers() {
         glue.push((h.key_last.wrapping_add(1), true));
@@ -168,10 +146,7 @@ fn handler_page_s(s: &RefState, only: Option<HandlerKind>) -> BoxedStrategy<(u64
         for i in 0..h.page_count as u64 {
             let page = (h.key & !0xfff) + (i << 12);
             pairs.push((h.key, page.max(h.key)));
-            pairs.push((
-                h.key,
-                page.max(h.key) + 0x123.min(h.key_last - page.max(h.key)),
-            ));
+            pairs.push((h.key, page.max(h.key) + 0x123.min(h.key_last - page.max(h.key))));
         }
         pairs.push((h.key, h.key_last.wrapping_add(1)));
         pairs.push((h.key, h.key.wrapping_sub(1)));
@@ -216,11 +191,7 @@ fn type_index_s(s: &RefState) -> BoxedStrategy<usize> {
 }
 
 fn kind_s() -> impl Strategy<Value = HandlerKind> {
-    select(vec![
-        HandlerKind::Write,
-        HandlerKind::All,
-        HandlerKind::Mmio,
-    ])
+    select(vec![HandlerKind::Write, HandlerKind::All, HandlerKind::Mmio])
 }
 
 impl ReferenceStateMachine for Reference {
@@ -309,19 +280,13 @@ impl StateMachineTest for ManagerUnderTest {
 
     fn init_test(r: &RefState) -> Self::SystemUnderTest {
         let sut = common::new_manager();
-        assert_eq!(
-            sut.types, r.side.types,
-            "type handles must be equal on both sides"
-        );
+        assert_eq!(sut.types, r.side.types, "type handles must be equal on both sides");
         sut
     }
 
     fn apply(mut sut: Self::SystemUnderTest, r: &RefState, op: Op) -> Self::SystemUnderTest {
         let outcome = sut.perform(&op);
-        assert_eq!(
-            outcome, r.outcome,
-            "outcome of {op:?} (production left, model right)"
-        );
+        assert_eq!(outcome, r.outcome, "outcome of {op:?} (production left, model right)");
         let events = sut.api.platform_mut().take();
         assert_eq!(
             events, r.events,

@@ -59,10 +59,7 @@ impl Arbitrary for Step {
                 (key, last)
                     .shrink()
                     .map(move |(key, last)| Step::Insert { slot, key, last })
-                    .chain(
-                        slot.shrink()
-                            .map(move |slot| Step::Insert { slot, key, last }),
-                    ),
+                    .chain(slot.shrink().map(move |slot| Step::Insert { slot, key, last })),
             ),
             Step::Remove { slot } => Box::new(slot.shrink().map(|slot| Step::Remove { slot })),
             Step::Probe { addr } => Box::new(addr.shrink().map(|addr| Step::Probe { addr })),
@@ -133,13 +130,7 @@ impl Naive {
 
 /// Every query the tree answers, at every address near a range edge plus `extra`.
 fn agree(tree: &RangeTree, naive: &Naive, extra: u64) -> Result<(), String> {
-    let mut probes = vec![
-        0,
-        u64::MAX,
-        extra,
-        extra.wrapping_sub(1),
-        extra.wrapping_add(1),
-    ];
+    let mut probes = vec![0, u64::MAX, extra, extra.wrapping_sub(1), extra.wrapping_add(1)];
     for &(_, k, l) in &naive.ranges {
         probes.extend([k, l, k.wrapping_sub(1), l.wrapping_add(1), k + (l - k) / 2]);
     }
@@ -174,11 +165,7 @@ fn agree(tree: &RangeTree, naive: &Naive, extra: u64) -> Result<(), String> {
         ));
     }
     if tree.len() as usize != naive.ranges.len() {
-        return Err(format!(
-            "len: tree {}, naive {}",
-            tree.len(),
-            naive.ranges.len()
-        ));
+        return Err(format!("len: tree {}, naive {}", tree.len(), naive.ranges.len()));
     }
     for &(slot, k, l) in &naive.ranges {
         if tree.range_of(slot) != Some((k, l)) {
@@ -200,18 +187,14 @@ fn run(steps: Vec<Step>) -> TestResult {
             Step::Insert { slot, key, last } => {
                 let (t, n) = (tree.insert(slot, key, last), naive.insert(slot, key, last));
                 if t != n {
-                    return TestResult::error(format!(
-                        "step {i} {step:?}: insert tree {t:?}, naive {n:?}"
-                    ));
+                    return TestResult::error(format!("step {i} {step:?}: insert tree {t:?}, naive {n:?}"));
                 }
                 key
             }
             Step::Remove { slot } => {
                 let (t, n) = (tree.remove(slot), naive.remove(slot));
                 if t != n {
-                    return TestResult::error(format!(
-                        "step {i} {step:?}: remove tree {t}, naive {n}"
-                    ));
+                    return TestResult::error(format!("step {i} {step:?}: remove tree {t}, naive {n}"));
                 }
                 0
             }
@@ -259,19 +242,11 @@ fn range_tree_dense_adjacent_fill() {
 #[test]
 fn range_tree_edges() {
     let mut t = RangeTree::new(4);
-    assert_eq!(
-        t.insert(0, u64::MAX, u64::MAX),
-        Ok(()),
-        "a one-byte range at the top"
-    );
+    assert_eq!(t.insert(0, u64::MAX, u64::MAX), Ok(()), "a one-byte range at the top");
     assert_eq!(t.insert(1, 0, u64::MAX - 1), Ok(()), "adjacent below it");
     assert_eq!(t.lookup_matching_or_above(5), Some(1));
     assert_eq!(t.lookup_matching_or_below(u64::MAX), Some(0));
     assert_eq!(t.insert(2, 7, 7), Err(Error::Conflict));
-    assert_eq!(
-        t.insert(4, 7, 7),
-        Err(Error::Internal),
-        "slot past capacity"
-    );
+    assert_eq!(t.insert(4, 7, 7), Err(Error::Internal), "slot past capacity");
     assert!(t.verify().is_empty());
 }

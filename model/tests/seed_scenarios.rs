@@ -9,8 +9,8 @@ mod common;
 use common::{Op, Outcome, Pair, MMIO, MMIO2_MAPPED, RAM0};
 use pgmsim::api::NemMode;
 use pgmsim::{
-    Error, HandlerState, Manager, ManagerConfig, Mismatch, PageType, PhysHandlerApi, PlatformEvent,
-    RecordingPlatform, Status,
+    Error, HandlerState, Manager, ManagerConfig, Mismatch, PageType, PhysHandlerApi, PlatformEvent, RecordingPlatform,
+    Status,
 };
 use pgmsim_model::Model;
 
@@ -87,10 +87,7 @@ fn two_subpage_write_handlers_sharing_a_page_deregister_each_order() {
         let mut p = Pair::default();
         assert_eq!(
             p.events_of(reg(a.0, a.1, WRITE)).1,
-            vec![
-                upd(0x3000, HandlerState::Write, false),
-                PlatformEvent::FlushAllTlbs
-            ]
+            vec![upd(0x3000, HandlerState::Write, false), PlatformEvent::FlushAllTlbs]
         );
         assert_eq!(
             p.events_of(reg(b.0, b.1, WRITE)).1,
@@ -103,18 +100,11 @@ fn two_subpage_write_handlers_sharing_a_page_deregister_each_order() {
         assert_eq!(r, Outcome::Op(Ok(Status::Success)));
         assert_eq!(
             events,
-            vec![
-                upd(0x3000, HandlerState::Write, false),
-                PlatformEvent::FlushAllTlbs
-            ]
+            vec![upd(0x3000, HandlerState::Write, false), PlatformEvent::FlushAllTlbs]
         );
         assert_eq!(p.state(0x3000), HandlerState::Write);
         let (_, events) = p.events_of(Op::Deregister { addr: second.0 });
-        assert_eq!(
-            events,
-            vec![],
-            "deregistration never touches PTEs by itself"
-        );
+        assert_eq!(events, vec![], "deregistration never touches PTEs by itself");
         assert_eq!(p.state(0x3000), HandlerState::None);
     }
 }
@@ -204,11 +194,7 @@ fn subpage_handlers_on_range_edges_and_deregister_ex() {
         "the neighbour above keeps the first page"
     );
     assert_eq!(p.op(Op::Destroy { h: 0 }), Ok(Status::Success));
-    assert_eq!(
-        p.op(Op::Destroy { h: 0 }),
-        Err(Error::InvalidHandle),
-        "double destroy"
-    );
+    assert_eq!(p.op(Op::Destroy { h: 0 }), Err(Error::InvalidHandle), "double destroy");
     assert_eq!(
         p.op(Op::Destroy { h: 1 }),
         Err(Error::WrongOrder),
@@ -261,10 +247,7 @@ fn temp_off_then_reset() {
             Err(Error::InvalidParameter)
         );
         assert_eq!(p.state(0x9000), HandlerState::Disabled);
-        assert_eq!(
-            p.model.api.lookup(0x8000).map(|h| h.temp_off_pages),
-            Some(2)
-        );
+        assert_eq!(p.model.api.lookup(0x8000).map(|h| h.temp_off_pages), Some(2));
         assert_eq!(
             p.model.api.page(0x9000).map(|d| d.not_in_hm()),
             Some(ty == WRITE_NOT_IN_HM),
@@ -298,10 +281,7 @@ fn temp_off_then_reset() {
     );
     p.ok(reg(MMIO, MMIO + 0xfff, MMIO_TY));
     assert_eq!(
-        p.op(Op::PageTempOff {
-            addr: MMIO,
-            page: MMIO
-        }),
+        p.op(Op::PageTempOff { addr: MMIO, page: MMIO }),
         Err(Error::AccessDenied),
         "Mmio kind"
     );
@@ -330,20 +310,13 @@ fn mmio_alias_realias_and_same_page() {
     };
     let (r, events) = p.events_of(alias(R2, 0x1000));
     assert_eq!(r, Outcome::Op(Ok(Status::Success)));
-    assert_eq!(
-        events,
-        vec![PlatformEvent::InvalidatePageMapEntry { gc_phys: page }]
-    );
+    assert_eq!(events, vec![PlatformEvent::InvalidatePageMapEntry { gc_phys: page }]);
     let layout = p.model.api.layout().clone();
     let backing = layout.initial_mmio2_page(&layout.mmio2_regions[1], 1);
     let d = p.model.api.page(page).expect("page");
     assert_eq!(
         (d.page_type(), d.host_phys(), d.page_id()),
-        (
-            PageType::Mmio2AliasMmio,
-            backing.host_phys(),
-            backing.page_id()
-        )
+        (PageType::Mmio2AliasMmio, backing.host_phys(), backing.page_id())
     );
     assert_eq!(d.handler_state(), HandlerState::Disabled);
 
@@ -525,10 +498,7 @@ fn reset_mmio2_with_bitmap_with_offset() {
     });
     assert_eq!(
         r,
-        Outcome::Bitmap(
-            Ok(Status::Success),
-            vec![pattern | 1 << 62, pattern | 1 << 1]
-        )
+        Outcome::Bitmap(Ok(Status::Success), vec![pattern | 1 << 62, pattern | 1 << 1])
     );
     assert_eq!(
         events,
@@ -590,11 +560,7 @@ fn vm_reset_undoes_all_aliases() {
     want.push(PlatformEvent::FlushEmulatorPhysTlbs);
     assert_eq!(events, want);
     assert!(p.model.api.handlers().iter().all(|h| h.aliased_pages == 0));
-    assert_eq!(
-        p.events_of(Op::VmReset).1,
-        vec![],
-        "nothing aliased: no flush"
-    );
+    assert_eq!(p.events_of(Op::VmReset).1, vec![], "nothing aliased: no flush");
 }
 
 /// `reset_aliased_page` with accounting keeps the count right; without, the count stays
@@ -680,11 +646,7 @@ fn is_all_for_each_kind() {
         (MMIO + 0x800, Ok(true)),
         (0x2800, Err(Error::NotFound)),
     ] {
-        assert_eq!(
-            p.run(Op::IsAll { addr }),
-            Outcome::IsAll(want),
-            "is_all({addr:#x})"
-        );
+        assert_eq!(p.run(Op::IsAll { addr }), Outcome::IsAll(want), "is_all({addr:#x})");
     }
     assert_eq!(p.model.api.page(0x3000).map(|d| d.not_in_hm()), Some(true));
 }
@@ -702,9 +664,7 @@ fn allocator_exhaustion_and_recovery() {
         described: false,
         count: 33,
     });
-    let Outcome::Ids(ids) = r else {
-        panic!("create outcome")
-    };
+    let Outcome::Ids(ids) = r else { panic!("create outcome") };
     assert_eq!(ids.iter().filter(|r| r.is_ok()).count(), 31);
     assert_eq!(ids.last(), Some(&Err(Error::OutOfResources)));
     assert_eq!(p.op(reg(0x2000, 0x2fff, ALL)), Err(Error::OutOfResources));
@@ -713,10 +673,7 @@ fn allocator_exhaustion_and_recovery() {
         Err(Error::OutOfResources),
         "capacity is checked before the range"
     );
-    assert_eq!(
-        p.run(Op::Dup { h: 0 }),
-        Outcome::Ids(vec![Err(Error::OutOfResources)])
-    );
+    assert_eq!(p.run(Op::Dup { h: 0 }), Outcome::Ids(vec![Err(Error::OutOfResources)]));
     assert_eq!(
         p.op(Op::RegisterEx {
             h: 5,
@@ -728,10 +685,7 @@ fn allocator_exhaustion_and_recovery() {
     );
     assert_eq!(p.op(Op::Destroy { h: 7 }), Ok(Status::Success));
     assert_eq!(p.run(Op::Dup { h: 0 }), Outcome::Ids(vec![Ok(())]));
-    assert_eq!(
-        p.run(Op::Dup { h: 0 }),
-        Outcome::Ids(vec![Err(Error::OutOfResources)])
-    );
+    assert_eq!(p.run(Op::Dup { h: 0 }), Outcome::Ids(vec![Err(Error::OutOfResources)]));
     assert_eq!(p.op(Op::Deregister { addr: 0x1000 }), Ok(Status::Success));
     assert_eq!(p.op(reg(0x3000, 0x3fff, ALL)), Ok(Status::Success));
     assert_eq!(
@@ -753,11 +707,7 @@ fn allocator_exhaustion_and_recovery() {
 #[test]
 fn register_validation_order() {
     let mut p = Pair::default();
-    assert_eq!(
-        p.op(reg(0x2000, 0x1fff, 9)),
-        Err(Error::InvalidHandle),
-        "handle first"
-    );
+    assert_eq!(p.op(reg(0x2000, 0x1fff, 9)), Err(Error::InvalidHandle), "handle first");
     assert_eq!(
         p.op(reg(0x2000, 0x1fff, WRITE)),
         Err(Error::InvalidParameter),
@@ -783,26 +733,14 @@ fn register_validation_order() {
         Err(Error::NoRamRange),
         "exactly 4 GiB passes the span check"
     );
-    assert_eq!(
-        p.op(reg(0x1_0000, 0x1_0fff, ALL)),
-        Err(Error::NoRamRange),
-        "gap"
-    );
+    assert_eq!(p.op(reg(0x1_0000, 0x1_0fff, ALL)), Err(Error::NoRamRange), "gap");
     assert_eq!(
         p.op(reg(0x2_7000, 0x2_8fff, ALL)),
         Err(Error::NoRamRange),
         "two adjacent RAM ranges"
     );
-    assert_eq!(
-        p.op(reg(0x2000, 0x2fff, ALL)),
-        Err(Error::Conflict),
-        "one shared byte"
-    );
-    assert_eq!(
-        p.op(reg(0x2001, 0x2fff, WRITE)),
-        Ok(Status::Success),
-        "adjacent"
-    );
+    assert_eq!(p.op(reg(0x2000, 0x2fff, ALL)), Err(Error::Conflict), "one shared byte");
+    assert_eq!(p.op(reg(0x2001, 0x2fff, WRITE)), Ok(Status::Success), "adjacent");
     assert_eq!(p.op(reg(u64::MAX, u64::MAX, WRITE)), Err(Error::NoRamRange));
     p.run(Op::Create {
         ty: ALL,
@@ -837,12 +775,7 @@ fn unmapped_platform_flushes_only_for_alias_resets() {
     let mut p = Pair {
         model: common::Side::new(model),
         mgr: common::Side::new(
-            Manager::new(
-                common::layout(),
-                common::config(),
-                RecordingPlatform::default(),
-            )
-            .expect("manager"),
+            Manager::new(common::layout(), common::config(), RecordingPlatform::default()).expect("manager"),
         ),
     };
     let (_, events) = p.events_of(reg(MMIO, MMIO + 0x1fff, MMIO_TY));
@@ -861,11 +794,7 @@ fn unmapped_platform_flushes_only_for_alias_resets() {
     });
     assert_eq!(
         p.events_of(Op::Reset { addr: MMIO }).1,
-        [
-            alias_reset(MMIO, false),
-            vec![PlatformEvent::FlushEmulatorPhysTlbs]
-        ]
-        .concat()
+        [alias_reset(MMIO, false), vec![PlatformEvent::FlushEmulatorPhysTlbs]].concat()
     );
     p.ok(reg(0x3000, 0x37ff, WRITE));
     p.ok(reg(0x3800, 0x38ff, WRITE));
@@ -883,16 +812,12 @@ fn aliasing_not_supported_in_exclusive_nem_mode() {
         ..common::config()
     };
     let mut model = Model::new(common::layout(), config).expect("model");
-    let mut mgr =
-        Manager::new(common::layout(), config, RecordingPlatform::mapped()).expect("manager");
+    let mut mgr = Manager::new(common::layout(), config, RecordingPlatform::mapped()).expect("manager");
     for api in [&mut model as &mut dyn PhysHandlerApi, &mut mgr] {
         assert_eq!(
             api.page_alias_mmio2(MMIO, MMIO, pgmsim::Mmio2Handle(9), 0),
             Err(Error::NotSupportedInNemMode)
         );
-        assert_eq!(
-            api.page_alias_hc(0, 0, 0),
-            Err(Error::NotSupportedInNemMode)
-        );
+        assert_eq!(api.page_alias_hc(0, 0, 0), Err(Error::NotSupportedInNemMode));
     }
 }

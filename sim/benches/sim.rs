@@ -14,9 +14,16 @@ use rand_chacha::ChaCha8Rng;
 
 fn corpus() -> Vec<Vec<u8>> {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../fuzz/corpus/ops_differential");
-    let mut files: Vec<_> = std::fs::read_dir(dir).expect("corpus").map(|e| e.expect("entry").path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .expect("corpus")
+        .map(|e| e.expect("entry").path())
+        .collect();
     files.sort();
-    files.iter().map(|p| std::fs::read(p).expect("input")).filter(|b| b.len() >= 1032).collect()
+    files
+        .iter()
+        .map(|p| std::fs::read(p).expect("input"))
+        .filter(|b| b.len() >= 1032)
+        .collect()
 }
 
 fn bench(c: &mut Criterion) {
@@ -38,13 +45,34 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let ov = Overrides { mode: Some(Mode::Shadow), vcpus: Some(1), full_check_every: Some(u32::MAX), ..Overrides::default() };
+    let ov = Overrides {
+        mode: Some(Mode::Shadow),
+        vcpus: Some(1),
+        full_check_every: Some(u32::MAX),
+        ..Overrides::default()
+    };
     let mut config = SimConfig::from_seed(1, &ov);
     config.dirty_tracking = false;
     let mut w = World::new(config).expect("world");
     let gp = w.pool.range().1 + 1;
-    w.apply(&Op::Map { space: 0, vpi: 3, gp, write: true, exec: false }, CheckMode::Incremental).expect("map");
-    let read = Op::Access { vcpu: 0, va: va_of(3) + 8, size: 8, kind: AccessKind::Read, value: 0 };
+    w.apply(
+        &Op::Map {
+            space: 0,
+            vpi: 3,
+            gp,
+            write: true,
+            exec: false,
+        },
+        CheckMode::Incremental,
+    )
+    .expect("map");
+    let read = Op::Access {
+        vcpu: 0,
+        va: va_of(3) + 8,
+        size: 8,
+        kind: AccessKind::Read,
+        value: 0,
+    };
     w.apply(&read, CheckMode::Incremental).expect("warm");
     c.bench_function("tlb_hit_access_with_differential_check", |b| {
         b.iter(|| w.apply(&read, CheckMode::Incremental).expect("access"))

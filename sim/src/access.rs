@@ -37,11 +37,19 @@ fn rights_allow(write: bool, exec: bool, kind: AccessKind) -> bool {
 enum Prediction {
     Outcome(AccessOutcome),
     /// Trapped: the pieces (targets are resolved after the callbacks ran).
-    Trapped { gp: u64, pieces: Vec<(u64, u64, Option<u64>)> },
+    Trapped {
+        gp: u64,
+        pieces: Vec<(u64, u64, Option<u64>)>,
+    },
 }
 
 /// Splits `[first, last]` at handler boundaries: covered pieces name their handler.
-fn split(first: u64, last: u64, handlers: &dyn Fn(u64) -> Option<(u64, u64)>, above: &dyn Fn(u64) -> Option<u64>) -> Vec<(u64, u64, Option<u64>)> {
+fn split(
+    first: u64,
+    last: u64,
+    handlers: &dyn Fn(u64) -> Option<(u64, u64)>,
+    above: &dyn Fn(u64) -> Option<u64>,
+) -> Vec<(u64, u64, Option<u64>)> {
     let mut out = Vec::new();
     let mut at = first;
     loop {
@@ -98,24 +106,41 @@ impl World {
             let handlers = model.handlers();
             let covering = |a: u64| model.lookup(a).map(|h| (h.key, h.key_last));
             let above = |a: u64| handlers.iter().find(|h| h.key > a).map(|h| h.key);
-            return Prediction::Trapped { gp, pieces: split(gp, last, &covering, &above) };
+            return Prediction::Trapped {
+                gp,
+                pieces: split(gp, last, &covering, &above),
+            };
         }
         if d.page_type() == PageType::Mmio {
             return Prediction::Outcome(AccessOutcome::Unassigned { gp });
         }
-        Prediction::Outcome(AccessOutcome::Direct { gp, host: d.host_phys() | (va & PAGE_OFFSET_MASK) })
+        Prediction::Outcome(AccessOutcome::Direct {
+            gp,
+            host: d.host_phys() | (va & PAGE_OFFSET_MASK),
+        })
     }
 
     /// Runs one guest access on the production side and checks it against the model's
     /// prediction. Returns the outcome and the value read.
-    pub fn access(&mut self, vcpu: u8, va: u64, size: u8, kind: AccessKind, value: u64) -> Result<(AccessOutcome, u64), Failure> {
+    pub fn access(
+        &mut self,
+        vcpu: u8,
+        va: u64,
+        size: u8,
+        kind: AccessKind,
+        value: u64,
+    ) -> Result<(AccessOutcome, u64), Failure> {
         let vcpu = vcpu as usize % self.vcpus();
         let size = match size {
             1 | 2 | 4 | 8 => size,
             _ => 1,
         };
         // Keep the access inside its page.
-        let va = if (va & PAGE_OFFSET_MASK) + size as u64 > 0x1000 { va & !(size as u64 - 1) } else { va };
+        let va = if (va & PAGE_OFFSET_MASK) + size as u64 > 0x1000 {
+            va & !(size as u64 - 1)
+        } else {
+            va
+        };
         self.stats.accesses += 1;
         let predicted = self.predict(vcpu, va, size, kind);
         let (outcome, read) = self.run_access(vcpu, va, size, kind, value)?;
@@ -130,12 +155,18 @@ impl World {
         let fail = |detail: String| Failure::new(self.step, Invariant::Differential, detail);
         match (predicted, actual) {
             (Prediction::Outcome(p), a) if p == a => Ok(()),
-            (Prediction::Trapped { gp, pieces }, AccessOutcome::Trapped { gp: agp, pieces: actual_pieces })
-                if gp == agp && pieces.len() == actual_pieces.len() =>
-            {
+            (
+                Prediction::Trapped { gp, pieces },
+                AccessOutcome::Trapped {
+                    gp: agp,
+                    pieces: actual_pieces,
+                },
+            ) if gp == agp && pieces.len() == actual_pieces.len() => {
                 for (p, a) in pieces.iter().zip(actual_pieces) {
                     if (p.0, p.1, p.2) != (a.first, a.last, a.handler) {
-                        return Err(fail(format!("access pieces: model expected {pieces:?}, production did {actual_pieces:?}")));
+                        return Err(fail(format!(
+                            "access pieces: model expected {pieces:?}, production did {actual_pieces:?}"
+                        )));
                     }
                     if a.target == Target::Device {
                         continue;
@@ -158,7 +189,14 @@ impl World {
         }
     }
 
-    fn run_access(&mut self, vcpu: usize, va: u64, size: u8, kind: AccessKind, value: u64) -> Result<(AccessOutcome, u64), Failure> {
+    fn run_access(
+        &mut self,
+        vcpu: usize,
+        va: u64,
+        size: u8,
+        kind: AccessKind,
+        value: u64,
+    ) -> Result<(AccessOutcome, u64), Failure> {
         let Some(vpi) = vpi_of(va, self.config.va_pages) else {
             return Ok((AccessOutcome::BadAddress, 0));
         };
@@ -178,7 +216,13 @@ impl World {
             if mode == Mode::Shadow {
                 if let Some(s) = cpu.shadow.get(vpi).copied() {
                     if rights_allow(s.write, s.exec, kind) {
-                        mmu.vcpus[vcpu].tlb.insert(TlbEntry { vpi, gp: s.gp, host: s.host, write: s.write, exec: s.exec });
+                        mmu.vcpus[vcpu].tlb.insert(TlbEntry {
+                            vpi,
+                            gp: s.gp,
+                            host: s.host,
+                            write: s.write,
+                            exec: s.exec,
+                        });
                         continue;
                     }
                 }
@@ -204,7 +248,13 @@ impl World {
                         return Ok((AccessOutcome::Unassigned { gp }, self.unassigned_value(size, kind)));
                     }
                     let write = g.write && d.handler_state() != HandlerState::Write;
-                    let pte = ShadowPte { gp: g.gp, host: d.host_phys(), write, exec: g.exec, guest_write: g.write };
+                    let pte = ShadowPte {
+                        gp: g.gp,
+                        host: d.host_phys(),
+                        write,
+                        exec: g.exec,
+                        guest_write: g.write,
+                    };
                     self.prod.platform_mut().install_shadow(vcpu, vpi, pte);
                     self.stats.shadow_syncs += 1;
                 }
@@ -243,7 +293,11 @@ impl World {
                 }
             }
         }
-        Err(Failure::new(self.step, Invariant::TranslationSafety, format!("access to {va:#x} did not converge after resyncs")))
+        Err(Failure::new(
+            self.step,
+            Invariant::TranslationSafety,
+            format!("access to {va:#x} did not converge after resyncs"),
+        ))
     }
 
     fn unassigned_value(&self, size: u8, kind: AccessKind) -> u64 {
@@ -286,7 +340,11 @@ impl World {
             if let Some(key) = handler {
                 self.stats.handler_calls += 1;
                 let info = self.prod.lookup(key).ok_or_else(|| {
-                    Failure::new(self.step, Invariant::Differential, format!("handler {key:#x} vanished during dispatch"))
+                    Failure::new(
+                        self.step,
+                        Invariant::Differential,
+                        format!("handler {key:#x} vanished during dispatch"),
+                    )
                 })?;
                 device_value = self.device_call(&info, first, len, kind, piece_value)?;
             }
@@ -307,7 +365,12 @@ impl World {
             if kind != AccessKind::Write {
                 read |= (v & mask(len as u64 * 8)) << shift;
             }
-            out.push(Piece { first, last: plast, handler, target });
+            out.push(Piece {
+                first,
+                last: plast,
+                handler,
+                target,
+            });
         }
         Ok((AccessOutcome::Trapped { gp, pieces: out }, read))
     }
@@ -332,8 +395,19 @@ impl World {
 
     /// Runs the device behind a handler. `Some(value)` when the device served the access
     /// itself, `None` for "do the default". Manager calls the device makes go to both sides.
-    fn device_call(&mut self, h: &HandlerInfo, addr: u64, len: u8, kind: AccessKind, value: u64) -> Result<Option<u64>, Failure> {
-        let behaviour = self.config.types.get(h.ty.slot()).map_or(Behaviour::Record, |t| t.behaviour);
+    fn device_call(
+        &mut self,
+        h: &HandlerInfo,
+        addr: u64,
+        len: u8,
+        kind: AccessKind,
+        value: u64,
+    ) -> Result<Option<u64>, Failure> {
+        let behaviour = self
+            .config
+            .types
+            .get(h.ty.slot())
+            .map_or(Behaviour::Record, |t| t.behaviour);
         let page = addr & !PAGE_OFFSET_MASK;
         match behaviour {
             Behaviour::Record => Ok(None),
@@ -343,7 +417,9 @@ impl World {
                     self.devices.registers.insert((h.key, offset), value);
                     Ok(Some(0))
                 } else {
-                    Ok(Some(self.devices.register_read(h.key, h.user, offset) & mask(len as u64 * 8)))
+                    Ok(Some(
+                        self.devices.register_read(h.key, h.user, offset) & mask(len as u64 * 8),
+                    ))
                 }
             }
             Behaviour::DirtyTrack => {

@@ -260,10 +260,17 @@ fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
     };
     let full = out.join(format!("{name}.json"));
     let min = out.join(format!("{name}.min.json"));
-    eprintln!("FAILURE{}: {f}", r.seed.map(|s| format!(" (seed {s})")).unwrap_or_default());
+    eprintln!(
+        "FAILURE{}: {f}",
+        r.seed.map(|s| format!(" (seed {s})")).unwrap_or_default()
+    );
     eprintln!("  config: {}", r.config.summary());
     if let Some(op) = r.ops.last() {
-        eprintln!("  failing step {}: {}", f.step, serde_json::to_string(op).unwrap_or_default());
+        eprintln!(
+            "  failing step {}: {}",
+            f.step,
+            serde_json::to_string(op).unwrap_or_default()
+        );
     }
     let trace = r.trace();
     if let Err(e) = trace.save(&full) {
@@ -281,7 +288,10 @@ fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
                     s.replays,
                     s.trace.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()
                 );
-                eprintln!("  replay with: cargo run --release -p pgmsim-sim -- replay {}", min.display());
+                eprintln!(
+                    "  replay with: cargo run --release -p pgmsim-sim -- replay {}",
+                    min.display()
+                );
             }
             Err(e) => eprintln!("  could not write {}: {e}", min.display()),
         },
@@ -337,8 +347,13 @@ fn cmd_sweep(a: SweepArgs) -> i32 {
     let ov = a.world.overrides();
     let check: CheckMode = a.world.check.into();
     let (start, end) = a.seeds;
-    let seeds: Vec<u64> = (start..end).filter(|s| a.shard.is_none_or(|(i, n)| (s - start) % n == i)).collect();
-    let jobs = a.jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get())).max(1);
+    let seeds: Vec<u64> = (start..end)
+        .filter(|s| a.shard.is_none_or(|(i, n)| (s - start) % n == i))
+        .collect();
+    let jobs = a
+        .jobs
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
     let next = AtomicU64::new(0);
     let stop = AtomicBool::new(false);
     let failures: Mutex<Vec<RunReport>> = Mutex::new(Vec::new());
@@ -384,7 +399,8 @@ fn cmd_sweep(a: SweepArgs) -> i32 {
                     }
                 } else if let Some(b) = &bar {
                     b.inc(1);
-                } else if !a.json && (n.is_multiple_of((seeds.len() as u64 / 20).max(50)) || n as usize == seeds.len()) {
+                } else if !a.json && (n.is_multiple_of((seeds.len() as u64 / 20).max(50)) || n as usize == seeds.len())
+                {
                     eprintln!("{n}/{} seeds done", seeds.len());
                 }
             });
@@ -464,7 +480,10 @@ fn cmd_replay(a: ReplayArgs) -> i32 {
     print_report(&r, a.json);
     if let Some(f) = &r.failure {
         eprintln!("FAILURE: {f}");
-        eprintln!("  shrink with: cargo run --release -p pgmsim-sim -- shrink {}", shrink_path.display());
+        eprintln!(
+            "  shrink with: cargo run --release -p pgmsim-sim -- shrink {}",
+            shrink_path.display()
+        );
         return 1;
     }
     0
@@ -476,12 +495,19 @@ fn cmd_shrink(a: ShrinkArgs) -> i32 {
         Err(c) => return c,
     };
     let out = a.output.unwrap_or_else(|| {
-        let stem = a.trace.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "trace".into());
+        let stem = a
+            .trace
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_else(|| "trace".into());
         a.trace.with_file_name(format!("{stem}.min.json"))
     });
     match shrink(&trace, a.budget) {
         None => {
-            eprintln!("pgmsim: {}: the trace does not fail when replayed; nothing to shrink", a.trace.display());
+            eprintln!(
+                "pgmsim: {}: the trace does not fail when replayed; nothing to shrink",
+                a.trace.display()
+            );
             2
         }
         Some(s) => {
@@ -497,7 +523,10 @@ fn cmd_shrink(a: ShrinkArgs) -> i32 {
                 s.trace.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()
             );
             println!("written to {}", out.display());
-            println!("replay with: cargo run --release -p pgmsim-sim -- replay {}", out.display());
+            println!(
+                "replay with: cargo run --release -p pgmsim-sim -- replay {}",
+                out.display()
+            );
             0
         }
     }

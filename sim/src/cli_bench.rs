@@ -32,7 +32,9 @@ fn loop_steps_per_sec(seeds: u64, steps: usize, ov: &Overrides) -> f64 {
     let mut total = 0u64;
     let mut secs = 0f64;
     for seed in 0..seeds {
-        let Ok(mut w) = World::new(SimConfig::from_seed(seed, ov)) else { continue };
+        let Ok(mut w) = World::new(SimConfig::from_seed(seed, ov)) else {
+            continue;
+        };
         let mut rng = <rand_chacha::ChaCha8Rng as rand::SeedableRng>::seed_from_u64(seed);
         let t = Instant::now();
         for _ in 0..steps {
@@ -50,14 +52,31 @@ fn loop_steps_per_sec(seeds: u64, steps: usize, ov: &Overrides) -> f64 {
 
 /// Guest accesses per second when every access hits the TLB (with all per-step checks on).
 fn tlb_hit_rate(n: u64) -> f64 {
-    let ov = Overrides { mode: Some(Mode::Shadow), vcpus: Some(1), full_check_every: Some(u32::MAX), ..Overrides::default() };
+    let ov = Overrides {
+        mode: Some(Mode::Shadow),
+        vcpus: Some(1),
+        full_check_every: Some(u32::MAX),
+        ..Overrides::default()
+    };
     let mut config = SimConfig::from_seed(1, &ov);
     config.dirty_tracking = false;
     let mut w = World::new(config).expect("bench world");
     let gp = w.pool.range().1 + 1;
-    let map = Op::Map { space: 0, vpi: 3, gp, write: true, exec: false };
+    let map = Op::Map {
+        space: 0,
+        vpi: 3,
+        gp,
+        write: true,
+        exec: false,
+    };
     w.apply(&map, CheckMode::Incremental).expect("map");
-    let read = |i: u64| Op::Access { vcpu: 0, va: va_of(3) + (i * 8) % 4096, size: 8, kind: AccessKind::Read, value: 0 };
+    let read = |i: u64| Op::Access {
+        vcpu: 0,
+        va: va_of(3) + (i * 8) % 4096,
+        size: 8,
+        kind: AccessKind::Read,
+        value: 0,
+    };
     w.apply(&read(0), CheckMode::Incremental).expect("warm");
     let t = Instant::now();
     for i in 0..n {
@@ -75,8 +94,16 @@ pub fn cmd_bench(as_json: bool, seeds: u64, steps: usize) -> i32 {
     let (inc, inc_steps) = steps_per_sec(seeds, steps, &default, CheckMode::Incremental);
     let (full, full_steps) = steps_per_sec(seeds.min(4), steps / 4, &default, CheckMode::Full);
     let hits = tlb_hit_rate(1_000_000);
-    let small = Overrides { ram_mib: Some(64), mode: Some(Mode::Shadow), full_check_every: Some(u32::MAX), ..default };
-    let big = Overrides { ram_mib: Some(4096), ..small };
+    let small = Overrides {
+        ram_mib: Some(64),
+        mode: Some(Mode::Shadow),
+        full_check_every: Some(u32::MAX),
+        ..default
+    };
+    let big = Overrides {
+        ram_mib: Some(4096),
+        ..small
+    };
     let ram64 = loop_steps_per_sec(seeds.min(4), steps, &small);
     let ram4g = loop_steps_per_sec(seeds.min(4), steps, &big);
     if as_json {

@@ -157,12 +157,36 @@ pub fn standard_types() -> Vec<TypeSpec> {
     };
     vec![
         t(HandlerKind::Write, false, false, Behaviour::Record, "write monitor"),
-        t(HandlerKind::Write, true, true, Behaviour::Record, "write monitor (not in HM)"),
+        t(
+            HandlerKind::Write,
+            true,
+            true,
+            Behaviour::Record,
+            "write monitor (not in HM)",
+        ),
         t(HandlerKind::All, false, true, Behaviour::Register, "all-access device"),
         t(HandlerKind::Mmio, false, false, Behaviour::Register, "MMIO device"),
-        t(HandlerKind::Mmio, false, true, Behaviour::AliasOnAccess, "MMIO with MMIO2 alias"),
-        t(HandlerKind::Write, false, true, Behaviour::DirtyTrack, "MMIO2 dirty page tracing"),
-        t(HandlerKind::Write, false, false, Behaviour::Register, "sub-page register"),
+        t(
+            HandlerKind::Mmio,
+            false,
+            true,
+            Behaviour::AliasOnAccess,
+            "MMIO with MMIO2 alias",
+        ),
+        t(
+            HandlerKind::Write,
+            false,
+            true,
+            Behaviour::DirtyTrack,
+            "MMIO2 dirty page tracing",
+        ),
+        t(
+            HandlerKind::Write,
+            false,
+            false,
+            Behaviour::Register,
+            "sub-page register",
+        ),
     ]
 }
 
@@ -171,8 +195,16 @@ impl SimConfig {
     pub fn from_seed(seed: u64, ov: &Overrides) -> SimConfig {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CONFIG_STREAM);
         let layout = draw_layout(&mut rng, ov.ram_mib);
-        let mode = ov.mode.unwrap_or(if rng.random_bool(0.25) { Mode::Nem } else { Mode::Shadow });
-        let pick = |rng: &mut ChaCha8Rng, w: u32| if rng.random_bool(0.85) { rng.random_range(1..=w.max(1)) } else { 0 };
+        let mode = ov
+            .mode
+            .unwrap_or(if rng.random_bool(0.25) { Mode::Nem } else { Mode::Shadow });
+        let pick = |rng: &mut ChaCha8Rng, w: u32| {
+            if rng.random_bool(0.85) {
+                rng.random_range(1..=w.max(1))
+            } else {
+                0
+            }
+        };
         let d = Weights::DEFAULT;
         let weights = Weights {
             register: pick(&mut rng, d.register).max(1),
@@ -298,6 +330,10 @@ fn draw_layout(rng: &mut ChaCha8Rng, ram_mib: Option<u32>) -> MemoryLayout {
     }
     match b.build() {
         Ok(l) => l,
-        Err(_) => MemoryLayout::builder().ram(0, 64).mmio(0x10_0000, 8).build().expect("fallback layout is valid"),
+        Err(_) => MemoryLayout::builder()
+            .ram(0, 64)
+            .mmio(0x10_0000, 8)
+            .build()
+            .expect("fallback layout is valid"),
     }
 }

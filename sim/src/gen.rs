@@ -86,7 +86,13 @@ impl View {
                 .filter(|&(key, _, _)| !world.devices.is_tracked(key))
                 .map(|(key, key_last, kind)| Span { key, key_last, kind })
                 .collect(),
-            ranges: world.config.layout.ram_ranges.iter().map(|r| (r.first, r.last(), r.kind)).collect(),
+            ranges: world
+                .config
+                .layout
+                .ram_ranges
+                .iter()
+                .map(|r| (r.first, r.last(), r.kind))
+                .collect(),
             pool: world.pool.range(),
         }
     }
@@ -140,7 +146,9 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         8 => invalid_op(world, &view, &mut d),
         9 => kernel_op(world, &view, &mut d),
         10 => access_op(world, &view, &mut d),
-        11 => Op::Harvest { tracker: d.below(world.devices.trackers.len().max(1) as u64 + 1) as u8 },
+        11 => Op::Harvest {
+            tracker: d.below(world.devices.trackers.len().max(1) as u64 + 1) as u8,
+        },
         _ => Op::VmReset,
     }
 }
@@ -240,10 +248,17 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
 }
 
 fn register_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack || world.devices.trackers.is_empty());
+    let tys = types_of(world, |_, b| {
+        b != Behaviour::DirtyTrack || world.devices.trackers.is_empty()
+    });
     let ty = *d.pick(&tys).unwrap_or(&0);
     let (first, last) = range_for(world, view, d, ty);
-    Op::Register { first, last, ty, user: d.below(1 << 16) }
+    Op::Register {
+        first,
+        last,
+        ty,
+        user: d.below(1 << 16),
+    }
 }
 
 fn handler_start(view: &View, d: &mut Draw) -> u64 {
@@ -258,16 +273,27 @@ fn handler_start(view: &View, d: &mut Draw) -> u64 {
 }
 
 fn deregister_op(view: &View, d: &mut Draw) -> Op {
-    Op::Deregister { addr: handler_start(view, d) }
+    Op::Deregister {
+        addr: handler_start(view, d),
+    }
 }
 
 fn ex_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let nodes = world.nodes.len() as u64;
-    let node = |d: &mut Draw| if nodes == 0 || d.chance(5) { d.below(nodes + 3) as u32 } else { d.below(nodes) as u32 };
+    let node = |d: &mut Draw| {
+        if nodes == 0 || d.chance(5) {
+            d.below(nodes + 3) as u32
+        } else {
+            d.below(nodes) as u32
+        }
+    };
     match d.below(6) {
         0 | 1 => {
             let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack);
-            Op::Create { ty: *d.pick(&tys).unwrap_or(&0), user: d.below(1 << 16) }
+            Op::Create {
+                ty: *d.pick(&tys).unwrap_or(&0),
+                user: d.below(1 << 16),
+            }
         }
         2 => Op::Dup { h: node(d) },
         3 => {
@@ -289,7 +315,11 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> Op {
 fn reset_op(view: &View, d: &mut Draw) -> Op {
     let addr = handler_start(view, d);
     if d.chance(25) {
-        Op::ResetBitmap { addr, words: d.below(4) as u32, offset: d.below(100) as u32 }
+        Op::ResetBitmap {
+            addr,
+            words: d.below(4) as u32,
+            offset: d.below(100) as u32,
+        }
     } else {
         Op::Reset { addr }
     }
@@ -315,8 +345,14 @@ fn page_in(h: &Span, d: &mut Draw) -> u64 {
 fn temp_off_op(view: &View, d: &mut Draw) -> Op {
     let hs = whole_page_handlers(view, &[HandlerKind::Write, HandlerKind::All]);
     match d.pick(&hs) {
-        Some(h) => Op::TempOff { addr: h.key, page: page_in(h, d) },
-        None => Op::TempOff { addr: handler_start(view, d), page: handler_start(view, d) },
+        Some(h) => Op::TempOff {
+            addr: h.key,
+            page: page_in(h, d),
+        },
+        None => Op::TempOff {
+            addr: handler_start(view, d),
+            page: handler_start(view, d),
+        },
     }
 }
 
@@ -324,59 +360,135 @@ fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let hs = whole_page_handlers(view, &[HandlerKind::Mmio]);
     let regions = world.config.layout.mmio2_regions.len() as u64;
     let Some(h) = d.pick(&hs).cloned() else {
-        return Op::AliasHc { addr: handler_start(view, d), page: handler_start(view, d), host: 0x7000_0000 };
+        return Op::AliasHc {
+            addr: handler_start(view, d),
+            page: handler_start(view, d),
+            host: 0x7000_0000,
+        };
     };
     let page = page_in(&h, d);
     if d.chance(25) {
         let host = (0x4000_0000 + (d.below(16) << PAGE_SHIFT)) | if d.chance(5) { 1 << 60 } else { 0 };
-        return Op::AliasHc { addr: h.key, page, host };
+        return Op::AliasHc {
+            addr: h.key,
+            page,
+            host,
+        };
     }
-    let region = if d.chance(5) { d.below(regions + 2) as u32 } else { d.below(regions) as u32 + 1 };
+    let region = if d.chance(5) {
+        d.below(regions + 2) as u32
+    } else {
+        d.below(regions) as u32 + 1
+    };
     // Region 0 (and one past the end) is a deliberately invalid handle: no region, no size.
-    let spec = (region as usize).checked_sub(1).and_then(|i| world.config.layout.mmio2_regions.get(i));
+    let spec = (region as usize)
+        .checked_sub(1)
+        .and_then(|i| world.config.layout.mmio2_regions.get(i));
     let pages = spec.map_or(4, |r| r.pages as u64);
-    let offset = if d.chance(5) { (pages + d.below(4)) << PAGE_SHIFT } else { d.below(pages) << PAGE_SHIFT };
-    Op::AliasMmio2 { addr: h.key, page, region, offset }
+    let offset = if d.chance(5) {
+        (pages + d.below(4)) << PAGE_SHIFT
+    } else {
+        d.below(pages) << PAGE_SHIFT
+    };
+    Op::AliasMmio2 {
+        addr: h.key,
+        page,
+        region,
+        offset,
+    }
 }
 
 fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let mut aliased = Vec::new();
     for h in whole_page_handlers(view, &[HandlerKind::Mmio]) {
         for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
-            if world.model.page(p << PAGE_SHIFT).is_some_and(|pd| pd.page_type().is_alias()) {
+            if world
+                .model
+                .page(p << PAGE_SHIFT)
+                .is_some_and(|pd| pd.page_type().is_alias())
+            {
                 aliased.push(p << PAGE_SHIFT);
             }
         }
     }
     let page = d.pick(&aliased).copied().unwrap_or_else(|| handler_start(view, d));
-    Op::ResetAliased { page, accounting: !d.chance(3) }
+    Op::ResetAliased {
+        page,
+        accounting: !d.chance(3),
+    }
 }
 
 fn query_op(view: &View, d: &mut Draw) -> Op {
     if d.chance(30) {
         if let Some(h) = d.pick(&view.handlers) {
-            return Op::ChangeUserArg { addr: h.key, user: d.below(1 << 16) };
+            return Op::ChangeUserArg {
+                addr: h.key,
+                user: d.below(1 << 16),
+            };
         }
     }
-    Op::Query { addr: handler_start(view, d).wrapping_add(d.below(0x2000)) }
+    Op::Query {
+        addr: handler_start(view, d).wrapping_add(d.below(0x2000)),
+    }
 }
 
 fn invalid_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let h = handler_start(view, d);
     match d.below(10) {
-        0 => Op::Register { first: h + 0x100, last: h, ty: 0, user: 0 },
-        1 => Op::Register { first: h, last: h + 0x2000, ty: 200, user: 0 },
-        2 => Op::Register { first: u64::MAX - 0xfff, last: u64::MAX, ty: 2, user: 0 },
-        3 => Op::Register { first: 0, last: 0x1_0000_0000, ty: 0, user: 0 },
+        0 => Op::Register {
+            first: h + 0x100,
+            last: h,
+            ty: 0,
+            user: 0,
+        },
+        1 => Op::Register {
+            first: h,
+            last: h + 0x2000,
+            ty: 200,
+            user: 0,
+        },
+        2 => Op::Register {
+            first: u64::MAX - 0xfff,
+            last: u64::MAX,
+            ty: 2,
+            user: 0,
+        },
+        3 => Op::Register {
+            first: 0,
+            last: 0x1_0000_0000,
+            ty: 0,
+            user: 0,
+        },
         4 => {
             let (first, last) = view.ranges.first().map_or((0, 0xfff), |r| (r.1 - 0xfff, r.1 + 0x1000));
-            Op::Register { first, last, ty: 2, user: 0 }
+            Op::Register {
+                first,
+                last,
+                ty: 2,
+                user: 0,
+            }
         }
-        5 => Op::Destroy { h: d.below(world.nodes.len() as u64 + 2) as u32 },
-        6 => Op::TempOff { addr: h, page: u64::MAX },
-        7 => Op::AliasMmio2 { addr: h, page: h, region: 0, offset: u64::MAX },
-        8 => Op::ResetBitmap { addr: h, words: 0, offset: u32::MAX },
-        _ => Op::Deregister { addr: h.wrapping_add(1) },
+        5 => Op::Destroy {
+            h: d.below(world.nodes.len() as u64 + 2) as u32,
+        },
+        6 => Op::TempOff {
+            addr: h,
+            page: u64::MAX,
+        },
+        7 => Op::AliasMmio2 {
+            addr: h,
+            page: h,
+            region: 0,
+            offset: u64::MAX,
+        },
+        8 => Op::ResetBitmap {
+            addr: h,
+            words: 0,
+            offset: u32::MAX,
+        },
+        _ => Op::Deregister {
+            addr: h.wrapping_add(1),
+        },
     }
 }
 
@@ -422,14 +534,25 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
     match d.below(10) {
         0..=3 => map_op(world, view, d),
         4 | 5 => match mapped_vpi(world, space, d) {
-            Some(vpi) => Op::Protect { space: space as u8, vpi, write: d.chance(50), exec: d.chance(30) },
+            Some(vpi) => Op::Protect {
+                space: space as u8,
+                vpi,
+                write: d.chance(50),
+                exec: d.chance(30),
+            },
             None => map_op(world, view, d),
         },
         6 | 7 => match mapped_vpi(world, space, d) {
-            Some(vpi) => Op::Unmap { space: space as u8, vpi },
+            Some(vpi) => Op::Unmap {
+                space: space as u8,
+                vpi,
+            },
             None => map_op(world, view, d),
         },
-        _ => Op::SwitchCr3 { vcpu: d.below(world.vcpus() as u64) as u8, space: space as u8 },
+        _ => Op::SwitchCr3 {
+            vcpu: d.below(world.vcpus() as u64) as u8,
+            space: space as u8,
+        },
     }
 }
 
@@ -471,5 +594,11 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
         10..=17 => AccessKind::Write,
         _ => AccessKind::Exec,
     };
-    Op::Access { vcpu, va: va_of(vpi) + offset, size, kind, value: d.bits() }
+    Op::Access {
+        vcpu,
+        va: va_of(vpi) + offset,
+        size,
+        kind,
+        value: d.bits(),
+    }
 }

@@ -1,1 +1,3 @@
-fn main() { std::process::exit(pgmsim_sim::cli::main_entry()) }
+fn main() {
+    std::process::exit(pgmsim_sim::cli::main_entry())
+}

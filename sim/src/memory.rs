@@ -31,7 +31,10 @@ impl HostMemory {
     pub fn write(&mut self, addr: u64, size: u8, value: u64) {
         let base = addr & !PAGE_OFFSET_MASK;
         let off = (addr & PAGE_OFFSET_MASK) as usize;
-        let page = self.pages.entry(base).or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
+        let page = self
+            .pages
+            .entry(base)
+            .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
         for i in 0..size as usize {
             page[(off + i) & (PAGE_SIZE as usize - 1)] = (value >> (8 * i)) as u8;
         }

@@ -36,11 +36,17 @@ const fn garbage_id(h: u32) -> HandlerId {
 
 impl World {
     fn type_handle(&self, ty: u8) -> HandlerTypeHandle {
-        self.types.get(ty as usize).copied().unwrap_or(HandlerTypeHandle(0x5eed_0000_0000_0000 | ty as u64))
+        self.types
+            .get(ty as usize)
+            .copied()
+            .unwrap_or(HandlerTypeHandle(0x5eed_0000_0000_0000 | ty as u64))
     }
 
     fn node(&self, h: u32) -> (HandlerId, HandlerId) {
-        self.nodes.get(h as usize).copied().unwrap_or((garbage_id(h), garbage_id(h)))
+        self.nodes
+            .get(h as usize)
+            .copied()
+            .unwrap_or((garbage_id(h), garbage_id(h)))
     }
 
     /// Marks the range of the handler containing `addr` (per the model) as touched.
@@ -111,7 +117,9 @@ impl World {
                 self.touched.manager = true;
                 self.touched.span(first, last.max(first));
                 let t = self.type_handle(ty);
-                Ok(M(self.both_resync("register", Status::GcPhysAliased, |m| m.register(first, last, t, user, None))?))
+                Ok(M(self.both_resync("register", Status::GcPhysAliased, |m| {
+                    m.register(first, last, t, user, None)
+                })?))
             }
             Op::Create { ty, user } => {
                 self.touched.manager = true;
@@ -135,7 +143,13 @@ impl World {
                 let ra = self.prod.register_ex(a, first, last);
                 let resynced = self.prod.platform().stats.resyncs != before;
                 let rb = self.model.register_ex(b, first, last);
-                Ok(M(self.same_resync("register_ex", ra, rb, resynced, Status::GcPhysAliased)?))
+                Ok(M(self.same_resync(
+                    "register_ex",
+                    ra,
+                    rb,
+                    resynced,
+                    Status::GcPhysAliased,
+                )?))
             }
             Op::DeregisterEx { h } => {
                 self.touched.manager = true;
@@ -176,9 +190,17 @@ impl World {
                 let resynced = self.prod.platform().stats.resyncs != before;
                 let rb = self.model.reset_mmio2_with_bitmap(addr, &mut bb, offset);
                 if ba != bb {
-                    return Err(self.differential(format!("reset_mmio2_with_bitmap bitmaps: production {ba:?}, model {bb:?}")));
+                    return Err(self.differential(format!(
+                        "reset_mmio2_with_bitmap bitmaps: production {ba:?}, model {bb:?}"
+                    )));
                 }
-                Ok(M(self.same_resync("reset_mmio2_with_bitmap", ra, rb, resynced, Status::SyncCr3)?))
+                Ok(M(self.same_resync(
+                    "reset_mmio2_with_bitmap",
+                    ra,
+                    rb,
+                    resynced,
+                    Status::SyncCr3,
+                )?))
             }
             Op::TempOff { addr, page } => {
                 self.touched.manager = true;
@@ -186,10 +208,17 @@ impl World {
                 self.touch_handler_at(addr);
                 Ok(M(self.both("page_temp_off", |m| m.page_temp_off(addr, page))?))
             }
-            Op::AliasMmio2 { addr, page, region, offset } => {
+            Op::AliasMmio2 {
+                addr,
+                page,
+                region,
+                offset,
+            } => {
                 self.touched.manager = true;
                 self.touched.span(page, page);
-                Ok(M(self.both("page_alias_mmio2", |m| m.page_alias_mmio2(addr, page, Mmio2Handle(region), offset))?))
+                Ok(M(self.both("page_alias_mmio2", |m| {
+                    m.page_alias_mmio2(addr, page, Mmio2Handle(region), offset)
+                })?))
             }
             Op::AliasHc { addr, page, host } => {
                 self.touched.manager = true;
@@ -200,7 +229,9 @@ impl World {
                 self.touched.manager = true;
                 self.touched.span(page, page);
                 self.touch_handler_at(page);
-                Ok(M(self.both("reset_aliased_page", |m| m.reset_aliased_page(page, accounting))?))
+                Ok(M(self.both("reset_aliased_page", |m| {
+                    m.reset_aliased_page(page, accounting)
+                })?))
             }
             Op::VmReset => {
                 self.touched.manager = true;
@@ -221,15 +252,36 @@ impl World {
                 let registered = self.both("is_registered", |m| m.is_registered(addr))?;
                 let is_all = self.both("is_all", |m| m.is_all(addr))?;
                 let handler = self.both("lookup", |m| m.lookup(addr))?.map(|h| h.key);
-                Ok(StepResult::Query { registered, is_all, handler })
+                Ok(StepResult::Query {
+                    registered,
+                    is_all,
+                    handler,
+                })
             }
-            Op::Map { space, vpi, gp, write, exec } => self.kernel_edit(space, vpi, |w, cr3, va| {
-                guest_pt::map(&mut w.mem, &mut w.pool, cr3, va, gp, write, exec)
-            }, Some(gp)),
-            Op::Unmap { space, vpi } => {
-                self.kernel_edit(space, vpi, |w, cr3, va| guest_pt::unmap(&mut w.mem, &mut w.pool, cr3, va), None)
-            }
-            Op::Protect { space, vpi, write, exec } => self.kernel_edit(
+            Op::Map {
+                space,
+                vpi,
+                gp,
+                write,
+                exec,
+            } => self.kernel_edit(
+                space,
+                vpi,
+                |w, cr3, va| guest_pt::map(&mut w.mem, &mut w.pool, cr3, va, gp, write, exec),
+                Some(gp),
+            ),
+            Op::Unmap { space, vpi } => self.kernel_edit(
+                space,
+                vpi,
+                |w, cr3, va| guest_pt::unmap(&mut w.mem, &mut w.pool, cr3, va),
+                None,
+            ),
+            Op::Protect {
+                space,
+                vpi,
+                write,
+                exec,
+            } => self.kernel_edit(
                 space,
                 vpi,
                 |w, cr3, va| guest_pt::protect(&mut w.mem, &mut w.pool, cr3, va, write, exec),
@@ -243,7 +295,13 @@ impl World {
                 self.prod.platform_mut().load_cr3(v, s as u8, cr3);
                 Ok(StepResult::Kernel(Ok(())))
             }
-            Op::Access { vcpu, va, size, kind, value } => {
+            Op::Access {
+                vcpu,
+                va,
+                size,
+                kind,
+                value,
+            } => {
                 if let Some(vpi) = guest_pt::vpi_of(va, self.config.va_pages) {
                     let space = self.vcpu_space[vcpu as usize % self.vcpus()];
                     self.touched.vpages.push((space, vpi));

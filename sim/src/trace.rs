@@ -68,14 +68,27 @@ pub enum TraceError {
 impl Trace {
     /// A trace of `ops` in the world of `config`.
     pub fn new(seed: Option<u64>, check: CheckMode, config: SimConfig, ops: Vec<Op>) -> Trace {
-        Trace { format: TRACE_FORMAT.into(), version: TRACE_VERSION, seed, check, config, ops, failure: None }
+        Trace {
+            format: TRACE_FORMAT.into(),
+            version: TRACE_VERSION,
+            seed,
+            check,
+            config,
+            ops,
+            failure: None,
+        }
     }
 
     /// Parses and validates trace JSON; `path` only names the source in errors.
     pub fn from_json(text: &str, path: &str) -> Result<Trace, TraceError> {
-        let t: Trace =
-            serde_json::from_str(text).map_err(|source| TraceError::Parse { path: path.into(), source })?;
-        t.validate().map_err(|reason| TraceError::Invalid { path: path.into(), reason })?;
+        let t: Trace = serde_json::from_str(text).map_err(|source| TraceError::Parse {
+            path: path.into(),
+            source,
+        })?;
+        t.validate().map_err(|reason| TraceError::Invalid {
+            path: path.into(),
+            reason,
+        })?;
         Ok(t)
     }
 
@@ -85,7 +98,10 @@ impl Trace {
             return Err(format!("format is {:?}, expected {TRACE_FORMAT:?}", self.format));
         }
         if self.version != TRACE_VERSION {
-            return Err(format!("version {} is not supported (this build reads {TRACE_VERSION})", self.version));
+            return Err(format!(
+                "version {} is not supported (this build reads {TRACE_VERSION})",
+                self.version
+            ));
         }
         self.config.layout.validate().map_err(|e| format!("bad layout: {e}"))?;
         let c = &self.config;
@@ -102,7 +118,10 @@ impl Trace {
             return Err("tlb_sets, tlb_ways, revmap_capacity and address_spaces must be at least 1".into());
         }
         if c.tlb_sets as u32 * c.tlb_ways as u32 > 1 << 14 {
-            return Err(format!("at most 16384 TLB entries per vCPU, not {} x {}", c.tlb_sets, c.tlb_ways));
+            return Err(format!(
+                "at most 16384 TLB entries per vCPU, not {} x {}",
+                c.tlb_sets, c.tlb_ways
+            ));
         }
         if c.address_spaces > 16 || c.pt_pool_pages < c.address_spaces as u32 || c.pt_pool_pages > 1 << 16 {
             return Err("address_spaces must be at most 16 and fit the page-table pool".into());
@@ -119,7 +138,10 @@ impl Trace {
     /// Reads a trace file.
     pub fn load(path: &Path) -> Result<Trace, TraceError> {
         let name = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io { path: name.clone(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| TraceError::Io {
+            path: name.clone(),
+            source,
+        })?;
         Trace::from_json(&text, &name)
     }
 
@@ -128,7 +150,10 @@ impl Trace {
         let name = path.display().to_string();
         if let Some(dir) = path.parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| TraceError::Io { path: name.clone(), source })?;
+                std::fs::create_dir_all(dir).map_err(|source| TraceError::Io {
+                    path: name.clone(),
+                    source,
+                })?;
             }
         }
         let text = serde_json::to_string_pretty(self).expect("traces always serialise");

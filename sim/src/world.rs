@@ -135,17 +135,29 @@ impl World {
             (Mode::Nem, false) => NemMode::Notify,
             (Mode::Nem, true) => NemMode::Exclusive,
         };
-        let mgr_config = ManagerConfig { max_handlers: config.max_handlers, nem, ..ManagerConfig::default() };
+        let mgr_config = ManagerConfig {
+            max_handlers: config.max_handlers,
+            nem,
+            ..ManagerConfig::default()
+        };
         let (pool_gp, pool_host) = match layout.ram_ranges.first().map(|r| (r.first, r.kind, r.pages)) {
             Some((first, RangeKind::Ram { host_base }, pages)) if pages > config.pt_pool_pages + 8 => {
                 (first, host_base)
             }
-            _ => return Err(setup("layout", &"the first RAM range must be RAM with room for the page-table pool")),
+            _ => {
+                return Err(setup(
+                    "layout",
+                    &"the first RAM range must be RAM with room for the page-table pool",
+                ))
+            }
         };
         let mut mem = HostMemory::default();
         let mut pool = PtPool::new(pool_gp, pool_host, config.pt_pool_pages);
         let spaces: Vec<u64> = (0..config.address_spaces.max(1))
-            .map(|_| pool.alloc(&mut mem).ok_or_else(|| setup("pool", &"too small for the address spaces")))
+            .map(|_| {
+                pool.alloc(&mut mem)
+                    .ok_or_else(|| setup("pool", &"too small for the address spaces"))
+            })
             .collect::<Result<_, _>>()?;
         let mut mmu = Mmu::new(
             config.mode,
@@ -182,8 +194,15 @@ impl World {
                     let gp = range.first + ((i as u64) << PAGE_SHIFT);
                     let d = prod.memory().page(gp).copied().ok_or_else(|| setup("nem", &gp))?;
                     let prot = d.nem_protection();
-                    prod.platform_mut().nested.set(gp, NestedEntry { host: d.host_phys(), prot });
-                    prod.set_nem_state(gp, nem_state_for(prot)).map_err(|e| setup("nem", &e))?;
+                    prod.platform_mut().nested.set(
+                        gp,
+                        NestedEntry {
+                            host: d.host_phys(),
+                            prot,
+                        },
+                    );
+                    prod.set_nem_state(gp, nem_state_for(prot))
+                        .map_err(|e| setup("nem", &e))?;
                 }
             }
         }
@@ -213,7 +232,12 @@ impl World {
         if !self.config.dirty_tracking {
             return Ok(());
         }
-        let Some(ty) = self.config.types.iter().position(|t| t.behaviour == Behaviour::DirtyTrack) else {
+        let Some(ty) = self
+            .config
+            .types
+            .iter()
+            .position(|t| t.behaviour == Behaviour::DirtyTrack)
+        else {
             return Ok(());
         };
         let handle = self.types[ty];
@@ -227,11 +251,18 @@ impl World {
             .map(|r| (r.first, r.last()))
             .collect();
         for (first, last) in ranges {
-            let r = self.both("register dirty tracker", |m| m.register(first, last, handle, first, None))?;
+            let r = self.both("register dirty tracker", |m| {
+                m.register(first, last, handle, first, None)
+            })?;
             if r.is_err() {
                 return Err(Failure::setup(format!("dirty tracker at {first:#x}: {r:?}")));
             }
-            let t = DirtyTracker { first, last, bitmap_offset: offset, written: Default::default() };
+            let t = DirtyTracker {
+                first,
+                last,
+                bitmap_offset: offset,
+                written: Default::default(),
+            };
             offset += t.pages();
             self.devices.trackers.push(t);
         }

@@ -91,7 +91,13 @@ impl HandlerSlab {
         for i in 0..n {
             free_bitmap[i / 64] |= 1 << (i % 64);
         }
-        HandlerSlab { records: vec![None; n], generations: vec![1; n], free_bitmap, hint: 0, live: 0 }
+        HandlerSlab {
+            records: vec![None; n],
+            generations: vec![1; n],
+            free_bitmap,
+            hint: 0,
+            live: 0,
+        }
     }
 
     /// Number of slots.

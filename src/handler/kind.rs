@@ -50,7 +50,12 @@ pub struct HandlerTypeConfig {
 impl HandlerTypeConfig {
     /// A type of the given kind with no flags.
     pub fn new(kind: HandlerKind, description: &str) -> Self {
-        HandlerTypeConfig { kind, not_in_hm: false, keep_lock: false, description: description.into() }
+        HandlerTypeConfig {
+            kind,
+            not_in_hm: false,
+            keep_lock: false,
+            description: description.into(),
+        }
     }
 }
 
@@ -99,7 +104,10 @@ pub struct TypeTable {
 impl TypeTable {
     /// An empty table whose handles use `salt`.
     pub fn new(salt: u64) -> Self {
-        TypeTable { salt, types: Vec::new() }
+        TypeTable {
+            salt,
+            types: Vec::new(),
+        }
     }
 
     /// Registers a type; `OutOfResources` past the 32nd.
@@ -144,8 +152,12 @@ mod tests {
         assert_eq!(t.get(HandlerTypeHandle::NIL), Err(Error::InvalidHandle));
         assert_eq!(t.get(HandlerTypeHandle::derive(0, 43)), Err(Error::InvalidHandle));
         for i in 2..MAX_HANDLER_TYPES {
-            t.register(HandlerTypeConfig::new(HandlerKind::Mmio, &format!("t{i}"))).unwrap();
+            t.register(HandlerTypeConfig::new(HandlerKind::Mmio, &format!("t{i}")))
+                .unwrap();
         }
-        assert_eq!(t.register(HandlerTypeConfig::new(HandlerKind::Mmio, "x")), Err(Error::OutOfResources));
+        assert_eq!(
+            t.register(HandlerTypeConfig::new(HandlerKind::Mmio, "x")),
+            Err(Error::OutOfResources)
+        );
     }
 }

@@ -20,7 +20,14 @@ struct Node {
     linked: bool,
 }
 
-const EMPTY: Node = Node { key: 0, last: 0, left: NIL, right: NIL, height: 0, linked: false };
+const EMPTY: Node = Node {
+    key: 0,
+    last: 0,
+    left: NIL,
+    right: NIL,
+    height: 0,
+    linked: false,
+};
 
 /// A structural problem found by [`RangeTree::verify`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
@@ -55,7 +62,11 @@ pub struct RangeTree {
 impl RangeTree {
     /// An empty tree for slots `0..capacity`.
     pub fn new(capacity: u32) -> Self {
-        RangeTree { nodes: vec![EMPTY; capacity as usize], root: NIL, len: 0 }
+        RangeTree {
+            nodes: vec![EMPTY; capacity as usize],
+            root: NIL,
+            len: 0,
+        }
     }
 
     /// Number of ranges in the tree.
@@ -129,7 +140,8 @@ impl RangeTree {
 
     /// Whether `[key, last]` overlaps a range in the tree by at least one byte.
     pub fn overlaps(&self, key: u64, last: u64) -> bool {
-        self.lookup_matching_or_above(key).is_some_and(|s| self.nodes[s as usize].key <= last)
+        self.lookup_matching_or_above(key)
+            .is_some_and(|s| self.nodes[s as usize].key <= last)
     }
 
     /// Inserts `[key, last]` for `slot`. Refuses inverted ranges (`InvalidParameter`), slots
@@ -146,7 +158,14 @@ impl RangeTree {
         if self.overlaps(key, last) {
             return Err(Error::Conflict);
         }
-        self.nodes[slot as usize] = Node { key, last, left: NIL, right: NIL, height: 1, linked: true };
+        self.nodes[slot as usize] = Node {
+            key,
+            last,
+            left: NIL,
+            right: NIL,
+            height: 1,
+            linked: true,
+        };
         self.root = self.insert_at(self.root, slot);
         self.len += 1;
         Ok(())
@@ -154,7 +173,9 @@ impl RangeTree {
 
     /// Removes `slot`'s range; `false` (and no change) if the slot is not in the tree.
     pub fn remove(&mut self, slot: u32) -> bool {
-        let Some(&node) = self.nodes.get(slot as usize) else { return false };
+        let Some(&node) = self.nodes.get(slot as usize) else {
+            return false;
+        };
         if !node.linked || self.lookup(node.key) != Some(slot) {
             return false;
         }
@@ -352,10 +373,18 @@ mod tests {
         assert_eq!(t.lookup_matching_or_below(0x180), Some(1));
         assert_eq!(t.lookup_matching_or_below(0x7f), Some(0));
         assert_eq!(t.lookup_matching_or_above(40 * 0x100), None);
-        assert_eq!(t.insert(50, 0x17f, 0x1ff), Err(Error::Conflict), "one shared byte conflicts");
+        assert_eq!(
+            t.insert(50, 0x17f, 0x1ff),
+            Err(Error::Conflict),
+            "one shared byte conflicts"
+        );
         assert_eq!(t.insert(50, 0x80, 0xff), Ok(()), "adjacent ranges are fine");
         assert_eq!(t.insert(51, 5, 4), Err(Error::InvalidParameter));
-        assert_eq!(t.insert(50, 0x9000, 0x9000), Err(Error::Internal), "slot already linked");
+        assert_eq!(
+            t.insert(50, 0x9000, 0x9000),
+            Err(Error::Internal),
+            "slot already linked"
+        );
         for i in (0..40u32).step_by(3) {
             assert!(t.remove(i));
             assert!(!t.remove(i));

@@ -85,7 +85,9 @@ impl<P: Platform> Manager<P> {
     fn reset_page_states(&mut self, slot: u32) {
         let Some(rec) = self.slab.by_slot(slot) else { return };
         let (key, last) = (rec.key, rec.key_last);
-        let Ok((first, count)) = self.page_span(key, rec.page_count) else { return };
+        let Ok((first, count)) = self.page_span(key, rec.page_count) else {
+            return;
+        };
         for i in 0..count {
             let r = Self::nth(first, i);
             let mut nem_told = false;
@@ -127,12 +129,18 @@ impl<P: Platform> Manager<P> {
                 self.tree.lookup_matching_or_below(addr)
             };
             let Some(slot) = found else { break };
-            let Some((key, last)) = self.tree.range_of(slot) else { break };
+            let Some((key, last)) = self.tree.range_of(slot) else {
+                break;
+            };
             if (if above { key } else { last }) >> PAGE_SHIFT != page {
                 break;
             }
             state = state.max(self.state_of_slot(slot));
-            let next = if above { last.wrapping_add(1) } else { key.wrapping_sub(1) };
+            let next = if above {
+                last.wrapping_add(1)
+            } else {
+                key.wrapping_sub(1)
+            };
             if next >> PAGE_SHIFT != page {
                 break;
             }
@@ -161,7 +169,11 @@ impl<P: Platform> Manager<P> {
         let mut end = last;
         if key & PAGE_OFFSET_MASK != 0 || last.wrapping_add(1) & PAGE_OFFSET_MASK != 0 {
             if start & PAGE_OFFSET_MASK != 0 {
-                if self.memory.page(start).is_some_and(|p| p.handler_state() != HandlerState::None) {
+                if self
+                    .memory
+                    .page(start)
+                    .is_some_and(|p| p.handler_state() != HandlerState::None)
+                {
                     let next = page_base(start).wrapping_add(PAGE_SIZE);
                     if next > end || next < start {
                         return;
@@ -173,7 +185,11 @@ impl<P: Platform> Manager<P> {
             }
             // The seed tests `last & mask` here (not `!= mask`); kept for NEM fidelity.
             if end & PAGE_OFFSET_MASK != 0 {
-                if self.memory.page(end).is_some_and(|p| p.handler_state() != HandlerState::None) {
+                if self
+                    .memory
+                    .page(end)
+                    .is_some_and(|p| p.handler_state() != HandlerState::None)
+                {
                     let prev = page_base(end).wrapping_sub(1);
                     if prev < start || prev > end {
                         return;

@@ -85,6 +85,10 @@ impl<P: Platform> Manager<P> {
 
     /// Registered handlers in ascending address order.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        self.tree.in_order().into_iter().filter_map(|s| self.slab.by_slot(s).map(|r| self.info_of(r))).collect()
+        self.tree
+            .in_order()
+            .into_iter()
+            .filter_map(|s| self.slab.by_slot(s).map(|r| self.info_of(r)))
+            .collect()
     }
 }

@@ -133,7 +133,9 @@ impl<P: Platform> Manager<P> {
     }
 
     fn state_kind(&self, slot: u32) -> crate::handler::HandlerKind {
-        self.slab.by_slot(slot).map_or(crate::handler::HandlerKind::All, |r| self.kind_of(r).0)
+        self.slab
+            .by_slot(slot)
+            .map_or(crate::handler::HandlerKind::All, |r| self.kind_of(r).0)
     }
 
     /// Raises the pages of a registered handler to its kind's state, only upgrading
@@ -142,10 +144,14 @@ impl<P: Platform> Manager<P> {
     /// `offset + page index` in `bitmap`. Flushes all TLBs once if the platform asked.
     /// Returns whether the platform fell back to a full resync.
     pub(crate) fn set_page_states(&mut self, slot: u32, mut bitmap: Option<(&mut [u64], u32)>) -> bool {
-        let Some(rec) = self.slab.by_slot(slot) else { return false };
+        let Some(rec) = self.slab.by_slot(slot) else {
+            return false;
+        };
         let (kind, not_in_hm) = self.kind_of(rec);
         let state = kind.page_state();
-        let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else { return false };
+        let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else {
+            return false;
+        };
         let mut flush = false;
         let mut resync = false;
         for i in 0..count {

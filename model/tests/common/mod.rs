@@ -9,9 +9,8 @@
 
 use pgmsim::api::NemMode;
 use pgmsim::{
-    Error, HandlerId, HandlerInfo, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager,
-    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PhysHandlerApi,
-    PlatformEvent, RecordingPlatform,
+    Error, HandlerId, HandlerInfo, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
+    MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PhysHandlerApi, PlatformEvent, RecordingPlatform,
 };
 use pgmsim_model::Model;
 
@@ -171,9 +170,7 @@ impl<A: Subject> Side<A> {
                 described,
             } => {
                 let ty = self.ty(ty);
-                let r = self
-                    .api
-                    .register(first, last, ty, user, described.then_some("custom"));
+                let r = self.api.register(first, last, ty, user, described.then_some("custom"));
                 if r.is_ok() {
                     let id = self.api.id_at(first).expect("registered handler is found");
                     self.created.push(id);
@@ -191,11 +188,7 @@ impl<A: Subject> Side<A> {
             Op::Deregister { addr } => Outcome::Op(api.deregister(addr)),
             Op::ChangeUserArg { addr, user } => Outcome::Op(api.change_user_arg(addr, user)),
             Op::Reset { addr } => Outcome::Op(api.reset(addr)),
-            Op::ResetMmio2WithBitmap {
-                addr,
-                words,
-                offset,
-            } => {
+            Op::ResetMmio2WithBitmap { addr, words, offset } => {
                 // Pre-filled with a pattern so a stray clear or set shows.
                 let mut bitmap = vec![0x8000_0000_0000_0001u64; words];
                 let r = api.reset_mmio2_with_bitmap(addr, &mut bitmap, offset);
@@ -208,14 +201,8 @@ impl<A: Subject> Side<A> {
                 region,
                 offset,
             } => Outcome::Op(api.page_alias_mmio2(addr, page, Mmio2Handle(region), offset)),
-            Op::PageAliasHc {
-                addr,
-                page,
-                host_phys,
-            } => Outcome::Op(api.page_alias_hc(addr, page, host_phys)),
-            Op::ResetAliasedPage { page, accounting } => {
-                Outcome::Op(api.reset_aliased_page(page, accounting))
-            }
+            Op::PageAliasHc { addr, page, host_phys } => Outcome::Op(api.page_alias_hc(addr, page, host_phys)),
+            Op::ResetAliasedPage { page, accounting } => Outcome::Op(api.reset_aliased_page(page, accounting)),
             Op::VmReset => Outcome::Op(api.vm_reset()),
             Op::IsRegistered { addr } => Outcome::Bool(api.is_registered(addr)),
             Op::IsAll { addr } => Outcome::IsAll(api.is_all(addr)),
@@ -228,9 +215,7 @@ impl<A: Subject> Side<A> {
                 let ty = self.ty(ty);
                 Outcome::TypeConfig(self.api.type_config(ty))
             }
-            Op::Page { addr } => {
-                Outcome::Page(api.page(addr).map(PageDescriptor::without_nem_state))
-            }
+            Op::Page { addr } => Outcome::Page(api.page(addr).map(PageDescriptor::without_nem_state)),
         }
     }
 }
@@ -270,11 +255,7 @@ pub enum Op {
     /// `reset`.
     Reset { addr: u64 },
     /// `reset_mmio2_with_bitmap` with a bitmap of `words` words.
-    ResetMmio2WithBitmap {
-        addr: u64,
-        words: usize,
-        offset: u32,
-    },
+    ResetMmio2WithBitmap { addr: u64, words: usize, offset: u32 },
     /// `page_temp_off`.
     PageTempOff { addr: u64, page: u64 },
     /// `page_alias_mmio2`.
@@ -285,11 +266,7 @@ pub enum Op {
         offset: u64,
     },
     /// `page_alias_hc`.
-    PageAliasHc {
-        addr: u64,
-        page: u64,
-        host_phys: u64,
-    },
+    PageAliasHc { addr: u64, page: u64, host_phys: u64 },
     /// `reset_aliased_page`.
     ResetAliasedPage { page: u64, accounting: bool },
     /// `vm_reset`.
@@ -345,8 +322,7 @@ pub fn new_model() -> Side<Model> {
 
 /// A fresh production manager on a recording platform where every page is mapped.
 pub fn new_manager() -> Side<Manager<RecordingPlatform>> {
-    let mut side =
-        Side::new(Manager::new(layout(), config(), RecordingPlatform::mapped()).expect("manager"));
+    let mut side = Side::new(Manager::new(layout(), config(), RecordingPlatform::mapped()).expect("manager"));
     side.api.platform_mut().take();
     side
 }
@@ -363,11 +339,7 @@ pub fn all_pages(layout: &MemoryLayout) -> Vec<u64> {
 /// Asserts that the whole observable state agrees: every RAM page descriptor (NEM bits
 /// aside), the handler list, the live count, and `check_sync` (empty unless the model
 /// expects the stale-alias-count mismatch of `reset_aliased_page` without accounting).
-pub fn assert_same_state(
-    model: &Model,
-    mgr: &Manager<RecordingPlatform>,
-    context: &dyn std::fmt::Debug,
-) {
+pub fn assert_same_state(model: &Model, mgr: &Manager<RecordingPlatform>, context: &dyn std::fmt::Debug) {
     for page in all_pages(model.layout()) {
         let want = model.page(page);
         let got = mgr.page(page).map(PageDescriptor::without_nem_state);
@@ -417,10 +389,7 @@ impl Pair {
     pub fn events_of(&mut self, op: Op) -> (Outcome, Vec<PlatformEvent>) {
         let want = self.model.perform(&op);
         let got = self.mgr.perform(&op);
-        assert_eq!(
-            got, want,
-            "outcome of {op:?} (production left, model right)"
-        );
+        assert_eq!(got, want, "outcome of {op:?} (production left, model right)");
         let want_events = self.model.api.take_events();
         // The model keeps no NEM state: compare everything else the platform was told.
         let got_events: Vec<PlatformEvent> = self

@@ -44,7 +44,11 @@ pub fn handlers(world: &World) -> Result<(), Failure> {
     let a = world.prod.handlers();
     let b = world.model.handlers();
     if a != b {
-        let first = a.iter().zip(&b).position(|(x, y)| x != y).unwrap_or(a.len().min(b.len()));
+        let first = a
+            .iter()
+            .zip(&b)
+            .position(|(x, y)| x != y)
+            .unwrap_or(a.len().min(b.len()));
         return Err(Failure::new(
             world.step,
             Invariant::Differential,

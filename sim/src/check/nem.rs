@@ -12,7 +12,9 @@ pub fn check(world: &World, full: bool) -> Result<(), Failure> {
     }
     let nested = &world.prod.platform().nested;
     let one = |gp: u64| -> Result<(), Failure> {
-        let Some(d) = world.prod.memory().page(gp) else { return Ok(()) };
+        let Some(d) = world.prod.memory().page(gp) else {
+            return Ok(());
+        };
         let n = nested.get(gp);
         let ok = n.is_some_and(|n| n.prot == d.nem_protection() && n.host == d.host_phys());
         if ok {

@@ -23,7 +23,11 @@ pub fn production_check_sync(world: &World) -> Result<(), Failure> {
     let got = world.prod.check_sync();
     let expected = world.model.expected_sync_mismatches();
     if let Some(m) = got.iter().find(|m| !expected.contains(m)) {
-        return Err(Failure::new(world.step, invariant_of(m), format!("check_sync: {m:?} (all: {got:?})")));
+        return Err(Failure::new(
+            world.step,
+            invariant_of(m),
+            format!("check_sync: {m:?} (all: {got:?})"),
+        ));
     }
     if let Some(m) = expected.iter().find(|m| !got.contains(m)) {
         return Err(Failure::new(
@@ -59,7 +63,9 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
     };
     let mut handlers_seen: Vec<u64> = Vec::new();
     for page in pages {
-        let Some(desc) = world.prod.memory().page(page) else { continue };
+        let Some(desc) = world.prod.memory().page(page) else {
+            continue;
+        };
         let mut expected = HandlerState::None;
         let mut first_not_in_hm = None;
         let mut at = page;
@@ -68,7 +74,11 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
                 break;
             }
             let ty = world.prod.type_config(h.ty).map_err(|e| {
-                Failure::new(world.step, Invariant::Accounting, format!("handler {:#x} has bad type: {e:?}", h.key))
+                Failure::new(
+                    world.step,
+                    Invariant::Accounting,
+                    format!("handler {:#x} has bad type: {e:?}", h.key),
+                )
             })?;
             expected = expected.max(h.kind.page_state());
             first_not_in_hm.get_or_insert(ty.not_in_hm);
@@ -86,7 +96,10 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
                 return Err(Failure::new(
                     world.step,
                     Invariant::ReverseSync,
-                    format!("page {page:#x} has state {actual:?} (not-in-HM {}) but no handler", desc.not_in_hm()),
+                    format!(
+                        "page {page:#x} has state {actual:?} (not-in-HM {}) but no handler",
+                        desc.not_in_hm()
+                    ),
                 ));
             }
             None => {}
@@ -109,7 +122,10 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
                     return Err(Failure::new(
                         world.step,
                         Invariant::ForwardSync,
-                        format!("page {page:#x}: not-in-HM {} but the handler's type says {flag}", desc.not_in_hm()),
+                        format!(
+                            "page {page:#x}: not-in-HM {} but the handler's type says {flag}",
+                            desc.not_in_hm()
+                        ),
                     ));
                 }
             }

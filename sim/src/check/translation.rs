@@ -44,12 +44,18 @@ fn check_translation(
     let space = world.vcpu_space[vcpu] as usize;
     let g = walk(&world.mem, &world.pool, world.spaces[space], va_of(vpi));
     let Some(g) = g else {
-        return Err(violation(world, format!("vCPU {vcpu} {what} for unmapped page {vpi} (gp {gp:#x})")));
+        return Err(violation(
+            world,
+            format!("vCPU {vcpu} {what} for unmapped page {vpi} (gp {gp:#x})"),
+        ));
     };
     if g.gp != gp {
         return Err(violation(
             world,
-            format!("vCPU {vcpu} {what} for page {vpi} maps gp {gp:#x}, the guest maps {:#x}", g.gp),
+            format!(
+                "vCPU {vcpu} {what} for page {vpi} maps gp {gp:#x}, the guest maps {:#x}",
+                g.gp
+            ),
         ));
     }
     if (write && !g.write) || (exec && !g.exec) {
@@ -62,12 +68,18 @@ fn check_translation(
         ));
     }
     let Some(d) = world.prod.memory().page(gp) else {
-        return Err(violation(world, format!("vCPU {vcpu} {what} maps gp {gp:#x} outside RAM")));
+        return Err(violation(
+            world,
+            format!("vCPU {vcpu} {what} maps gp {gp:#x} outside RAM"),
+        ));
     };
     if host != d.host_phys() {
         return Err(violation(
             world,
-            format!("vCPU {vcpu} {what} for gp {gp:#x} maps host {host:#x}, the page's backing is {:#x} ({d:?})", d.host_phys()),
+            format!(
+                "vCPU {vcpu} {what} for gp {gp:#x} maps host {host:#x}, the page's backing is {:#x} ({d:?})",
+                d.host_phys()
+            ),
         ));
     }
     if world.config.mode == Mode::Shadow {
@@ -100,10 +112,16 @@ fn check_tlb_entry(world: &World, vcpu: usize, e: &TlbEntry) -> Result<(), Failu
         Mode::Nem => {
             let n = mmu.nested.get(e.gp);
             let ok = n.is_some_and(|n| {
-                n.host == e.host && n.prot.can_read() && (!e.write || n.prot.can_write()) && (!e.exec || n.prot.can_execute())
+                n.host == e.host
+                    && n.prot.can_read()
+                    && (!e.write || n.prot.can_write())
+                    && (!e.exec || n.prot.can_execute())
             });
             if !ok {
-                return Err(violation(world, format!("vCPU {vcpu} combined TLB entry {e:?} exceeds nested entry {n:?}")));
+                return Err(violation(
+                    world,
+                    format!("vCPU {vcpu} combined TLB entry {e:?} exceeds nested entry {n:?}"),
+                ));
             }
         }
     }

@@ -56,7 +56,12 @@ pub struct PtPool {
 impl PtPool {
     /// A pool of `pages` pages at guest-physical `gp_first`, backed from `host_first`.
     pub fn new(gp_first: u64, host_first: u64, pages: u32) -> Self {
-        PtPool { gp_first, host_first, pages, used: 0 }
+        PtPool {
+            gp_first,
+            host_first,
+            pages,
+            used: 0,
+        }
     }
 
     /// Guest-physical range `[first, last]` of the pool.
@@ -101,7 +106,11 @@ pub fn walk(mem: &HostMemory, pool: &PtPool, cr3: u64, va: u64) -> Option<GuestP
         write &= e & PTE_RW != 0;
         exec &= e & PTE_NX == 0;
         if level == 0 {
-            return Some(GuestPte { gp: e & PTE_ADDR, write, exec });
+            return Some(GuestPte {
+                gp: e & PTE_ADDR,
+                write,
+                exec,
+            });
         }
         table = e & PTE_ADDR;
     }

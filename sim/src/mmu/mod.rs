@@ -60,7 +60,9 @@ pub struct PageMapTlb {
 
 impl PageMapTlb {
     fn new(size: usize) -> Self {
-        PageMapTlb { entries: vec![None; size.max(1)] }
+        PageMapTlb {
+            entries: vec![None; size.max(1)],
+        }
     }
     #[inline]
     fn slot(&self, gp: u64) -> usize {
@@ -159,7 +161,12 @@ impl Mmu {
         Mmu {
             mode,
             vcpus: (0..vcpus)
-                .map(|_| Vcpu { cr3, space: 0, tlb: Tlb::new(tlb_sets, tlb_ways), shadow: ShadowTable::new(va_pages) })
+                .map(|_| Vcpu {
+                    cr3,
+                    space: 0,
+                    tlb: Tlb::new(tlb_sets, tlb_ways),
+                    shadow: ShadowTable::new(va_pages),
+                })
                 .collect(),
             revmap: RevMap::new(revmap_capacity),
             page_map: PageMapTlb::new(64),
@@ -222,11 +229,18 @@ impl Platform for Mmu {
     fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
         self.stats.pte_updates += 1;
         let gp = gc_phys & !0xfff;
-        self.log.push(PlatformEvent::UpdateShadowPtes { gc_phys: gp, state: page.handler_state(), flush_ptes });
+        self.log.push(PlatformEvent::UpdateShadowPtes {
+            gc_phys: gp,
+            state: page.handler_state(),
+            flush_ptes,
+        });
         let (refs, overflowed) = self.revmap.refs(gp);
         if overflowed {
             self.full_resync();
-            return ShadowUpdate { flush_tlbs: true, resync: true };
+            return ShadowUpdate {
+                flush_tlbs: true,
+                resync: true,
+            };
         }
         if refs.is_empty() {
             return ShadowUpdate::default();
@@ -245,7 +259,10 @@ impl Platform for Mmu {
                 };
             }
         }
-        ShadowUpdate { flush_tlbs: true, resync: false }
+        ShadowUpdate {
+            flush_tlbs: true,
+            resync: false,
+        }
     }
 
     fn flush_all_tlbs(&mut self) {
@@ -279,7 +296,13 @@ impl Platform for Mmu {
     }
 
     fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
-        self.nested_changed(gc_phys & !0xfff, NestedEntry { host: page.host_phys(), prot });
+        self.nested_changed(
+            gc_phys & !0xfff,
+            NestedEntry {
+                host: page.host_phys(),
+                prot,
+            },
+        );
         nem_state_for(prot)
     }
 
@@ -290,7 +313,13 @@ impl Platform for Mmu {
         page: &PageDescriptor,
         prot: NemProtection,
     ) -> u8 {
-        self.nested_changed(gc_phys & !0xfff, NestedEntry { host: page.host_phys(), prot });
+        self.nested_changed(
+            gc_phys & !0xfff,
+            NestedEntry {
+                host: page.host_phys(),
+                prot,
+            },
+        );
         nem_state_for(prot)
     }
 }

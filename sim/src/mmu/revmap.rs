@@ -23,7 +23,10 @@ pub struct RevMap {
 impl RevMap {
     /// An empty map tracking up to `capacity` references per page.
     pub fn new(capacity: usize) -> Self {
-        RevMap { capacity: capacity.max(1), map: BTreeMap::new() }
+        RevMap {
+            capacity: capacity.max(1),
+            map: BTreeMap::new(),
+        }
     }
 
     /// Records that `r` maps `gp`; past capacity the page is marked overflowed.

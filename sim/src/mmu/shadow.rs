@@ -27,7 +27,9 @@ pub struct ShadowTable {
 impl ShadowTable {
     /// An empty table for `pages` virtual pages.
     pub fn new(pages: u32) -> Self {
-        ShadowTable { ptes: vec![None; pages as usize] }
+        ShadowTable {
+            ptes: vec![None; pages as usize],
+        }
     }
 
     /// The PTE of virtual page `vpi`.
@@ -59,6 +61,9 @@ impl ShadowTable {
 
     /// Every present PTE with its page index.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &ShadowPte)> {
-        self.ptes.iter().enumerate().filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, p)))
+        self.ptes
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| p.as_ref().map(|p| (i as u32, p)))
     }
 }

@@ -28,7 +28,12 @@ impl Tlb {
     /// An empty TLB.
     pub fn new(sets: usize, ways: usize) -> Self {
         let (sets, ways) = (sets.max(1), ways.max(1));
-        Tlb { sets, ways, entries: vec![None; sets * ways], victim: vec![0; sets] }
+        Tlb {
+            sets,
+            ways,
+            entries: vec![None; sets * ways],
+            victim: vec![0; sets],
+        }
     }
 
     #[inline]
@@ -40,7 +45,10 @@ impl Tlb {
     #[inline]
     pub fn lookup(&self, vpi: u32) -> Option<&TlbEntry> {
         let base = self.set_of(vpi) * self.ways;
-        self.entries[base..base + self.ways].iter().flatten().find(|e| e.vpi == vpi)
+        self.entries[base..base + self.ways]
+            .iter()
+            .flatten()
+            .find(|e| e.vpi == vpi)
     }
 
     /// Caches `entry`, replacing an entry for the same page or the set's next victim.
