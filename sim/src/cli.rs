@@ -8,9 +8,9 @@ use std::sync::Mutex;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::check::CheckMode;
-use crate::config::Overrides;
+use crate::config::{Overrides, SimConfig, Weights};
 use crate::mmu::Mode;
-use crate::run::{replay, run_seed, RunReport};
+use crate::run::{replay, run_config, RunReport};
 use crate::shrink::shrink;
 use crate::trace::Trace;
 
@@ -34,6 +34,8 @@ enum Command {
     Shrink(ShrinkArgs),
     /// Measure simulator throughput.
     Bench(BenchArgs),
+    /// Print the configuration a seed draws (JSON; edit it and pass it back with --config).
+    Config(ConfigArgs),
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -80,6 +82,30 @@ struct WorldArgs {
     /// Full check every N steps in incremental mode.
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     full_check_every: Option<u32>,
+    /// Force the TLB geometry, `SETSxWAYS` (e.g. 16x4).
+    #[arg(long, value_parser = parse_tlb)]
+    tlb: Option<(u16, u8)>,
+    /// Force the number of guest address spaces (1-16).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+    address_spaces: Option<u8>,
+    /// Force the size of the virtual window in pages (1-65536).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65536))]
+    va_pages: Option<u32>,
+    /// Force MMIO2 dirty tracking on or off.
+    #[arg(long)]
+    dirty_tracking: Option<bool>,
+    /// Force exclusive NEM mode (aliasing refused) on or off, in NEM mode.
+    #[arg(long)]
+    nem_exclusive: Option<bool>,
+    /// Force an operation family's weight, `NAME=N` (repeatable; 0 disables it). Names:
+    /// register, deregister, ex_api, reset, temp_off, alias, reset_alias, query, invalid,
+    /// kernel, access, harvest, vm_reset.
+    #[arg(long = "weight", value_parser = parse_weight)]
+    weights: Vec<(usize, u32)>,
+    /// Use this configuration (JSON, as printed by `pgmsim config`) for every seed instead of
+    /// drawing one; the other flags still apply on top.
+    #[arg(long)]
+    config: Option<PathBuf>,
     /// Check mode.
     #[arg(long, value_enum, default_value_t = CheckArg::Incremental)]
     check: CheckArg,
@@ -102,8 +128,50 @@ impl WorldArgs {
             ram_mib: self.ram_mib,
             max_handlers: self.max_handlers,
             revmap_capacity: self.revmap,
-            tlb: None,
+            tlb: self.tlb,
             full_check_every: self.full_check_every,
+            address_spaces: self.address_spaces,
+            va_pages: self.va_pages,
+            dirty_tracking: self.dirty_tracking,
+            nem_exclusive: self.nem_exclusive,
+            weights: {
+                let mut w = [None; Weights::NAMES.len()];
+                for &(i, n) in &self.weights {
+                    w[i] = Some(n);
+                }
+                w
+            },
+        }
+    }
+
+    /// The configuration file of `--config`, if any, validated (exit code 2 on a bad file).
+    fn base_config(&self) -> Result<Option<SimConfig>, i32> {
+        let Some(path) = &self.config else { return Ok(None) };
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            eprintln!("pgmsim: {}: {e}", path.display());
+            2
+        })?;
+        let config: SimConfig = serde_json::from_str(&text).map_err(|e| {
+            eprintln!("pgmsim: {}: not a pgmsim configuration: {e}", path.display());
+            2
+        })?;
+        config.validate().map_err(|e| {
+            eprintln!("pgmsim: {}: {e}", path.display());
+            2
+        })?;
+        Ok(Some(config))
+    }
+
+    /// The world of `seed`: the `--config` file or the seed's draw, with the flags applied.
+    fn config_for(&self, seed: u64, base: &Option<SimConfig>) -> SimConfig {
+        let ov = self.overrides();
+        match base {
+            Some(c) => {
+                let mut c = c.clone();
+                c.apply(&ov);
+                c
+            }
+            None => SimConfig::from_seed(seed, &ov),
         }
     }
 }
@@ -175,6 +243,15 @@ struct ShrinkArgs {
 }
 
 #[derive(Debug, Args)]
+struct ConfigArgs {
+    /// The seed.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    #[command(flatten)]
+    world: WorldArgs,
+}
+
+#[derive(Debug, Args)]
 struct BenchArgs {
     /// Print one JSON object.
     #[arg(long)]
@@ -185,6 +262,32 @@ struct BenchArgs {
     /// Steps per seed.
     #[arg(long, default_value_t = 20000)]
     steps: usize,
+}
+
+fn parse_tlb(s: &str) -> Result<(u16, u8), String> {
+    let (a, b) = s
+        .split_once(['x', 'X'])
+        .ok_or_else(|| format!("expected SETSxWAYS, got {s:?}"))?;
+    let sets: u16 = a.trim().parse().map_err(|e| format!("bad set count {a:?}: {e}"))?;
+    let ways: u8 = b.trim().parse().map_err(|e| format!("bad way count {b:?}: {e}"))?;
+    if sets == 0 || ways == 0 || sets as u32 * ways as u32 > 1 << 14 {
+        return Err(format!(
+            "TLB {sets}x{ways}: need at least 1x1 and at most 16384 entries"
+        ));
+    }
+    Ok((sets, ways))
+}
+
+fn parse_weight(s: &str) -> Result<(usize, u32), String> {
+    let (name, n) = s.split_once('=').ok_or_else(|| format!("expected NAME=N, got {s:?}"))?;
+    let i = Weights::NAMES.iter().position(|w| *w == name.trim()).ok_or_else(|| {
+        format!(
+            "unknown operation family {name:?}; one of {}",
+            Weights::NAMES.join(", ")
+        )
+    })?;
+    let n: u32 = n.trim().parse().map_err(|e| format!("bad weight {n:?}: {e}"))?;
+    Ok((i, n))
 }
 
 fn parse_range(s: &str) -> Result<(u64, u64), String> {
@@ -224,31 +327,33 @@ pub fn main_entry() -> i32 {
         Some(Command::Replay(a)) => cmd_replay(a),
         Some(Command::Shrink(a)) => cmd_shrink(a),
         Some(Command::Bench(a)) => crate::cli_bench::cmd_bench(a.json, a.seeds, a.steps),
+        Some(Command::Config(a)) => cmd_config(a),
     }
 }
 
 fn default_sweep() -> i32 {
-    eprintln!("pgmsim: no command given: running the default sweep (seeds 0..10000, 2000 steps each, all cores; see `pgmsim --help`)");
-    let args = SweepArgs {
-        seeds: (0, 10_000),
-        shard: None,
-        jobs: None,
-        keep_going: false,
-        world: WorldArgs {
-            steps: 2000,
-            vcpus: None,
-            mode: None,
-            ram_mib: None,
-            max_handlers: None,
-            revmap: None,
-            full_check_every: None,
-            check: CheckArg::Incremental,
-            out: PathBuf::from("pgmsim-failures"),
-            shrink_budget: 3000,
-        },
-        json: false,
+    eprintln!(
+        "pgmsim: no command given: running the default sweep (seeds 0..10000, 2000 steps each, all cores; see `pgmsim --help`)"
+    );
+    match Cli::try_parse_from(["pgmsim", "sweep", "--seeds", "0..10000", "--steps", "2000"]) {
+        Ok(Cli {
+            command: Some(Command::Sweep(args)),
+        }) => cmd_sweep(args),
+        _ => unreachable!("the default sweep's arguments parse"),
+    }
+}
+
+fn cmd_config(a: ConfigArgs) -> i32 {
+    let base = match a.world.base_config() {
+        Ok(b) => b,
+        Err(code) => return code,
     };
-    cmd_sweep(args)
+    let config = a.world.config_for(a.seed, &base);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&config).expect("configurations serialise")
+    );
+    0
 }
 
 /// Writes the failing trace and its minimised form, prints everything a user needs, returns 1.
@@ -324,12 +429,15 @@ fn print_report(r: &RunReport, json: bool) {
 }
 
 fn cmd_run(a: RunArgs) -> i32 {
-    let ov = a.world.overrides();
-    let config = crate::config::SimConfig::from_seed(a.seed, &ov);
+    let base = match a.world.base_config() {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
+    let config = a.world.config_for(a.seed, &base);
     if !a.json {
         println!("seed {}: {}", a.seed, config.summary());
     }
-    let r = run_seed(a.seed, a.world.steps, &ov, a.world.check.into());
+    let r = run_config(a.seed, config, a.world.steps, a.world.check.into());
     print_report(&r, a.json);
     if let Some(path) = &a.save_trace {
         if let Err(e) = r.trace().save(path) {
@@ -344,7 +452,10 @@ fn cmd_run(a: RunArgs) -> i32 {
 }
 
 fn cmd_sweep(a: SweepArgs) -> i32 {
-    let ov = a.world.overrides();
+    let base = match a.world.base_config() {
+        Ok(b) => b,
+        Err(code) => return code,
+    };
     let check: CheckMode = a.world.check.into();
     let (start, end) = a.seeds;
     let seeds: Vec<u64> = (start..end)
@@ -379,7 +490,7 @@ fn cmd_sweep(a: SweepArgs) -> i32 {
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed) as usize;
                 let Some(&seed) = seeds.get(i) else { break };
-                let r = run_seed(seed, a.world.steps, &ov, check);
+                let r = run_config(seed, a.world.config_for(seed, &base), a.world.steps, check);
                 {
                     let mut t = totals.lock().expect("totals lock");
                     t.0 += r.ops.len() as u64;

@@ -72,6 +72,43 @@ pub struct Weights {
 }
 
 impl Weights {
+    /// The family names, in field order (for `--weight NAME=N`).
+    pub const NAMES: [&'static str; 13] = [
+        "register",
+        "deregister",
+        "ex_api",
+        "reset",
+        "temp_off",
+        "alias",
+        "reset_alias",
+        "query",
+        "invalid",
+        "kernel",
+        "access",
+        "harvest",
+        "vm_reset",
+    ];
+
+    /// The weight of family `i` (in [`Weights::NAMES`] order), mutably.
+    pub fn get_mut(&mut self, i: usize) -> Option<&mut u32> {
+        Some(match i {
+            0 => &mut self.register,
+            1 => &mut self.deregister,
+            2 => &mut self.ex_api,
+            3 => &mut self.reset,
+            4 => &mut self.temp_off,
+            5 => &mut self.alias,
+            6 => &mut self.reset_alias,
+            7 => &mut self.query,
+            8 => &mut self.invalid,
+            9 => &mut self.kernel,
+            10 => &mut self.access,
+            11 => &mut self.harvest,
+            12 => &mut self.vm_reset,
+            _ => return None,
+        })
+    }
+
     /// The default mix.
     pub const DEFAULT: Weights = Weights {
         register: 8,
@@ -142,6 +179,16 @@ pub struct Overrides {
     pub tlb: Option<(u16, u8)>,
     /// Force the full-check interval.
     pub full_check_every: Option<u32>,
+    /// Force the number of guest address spaces (1..=16).
+    pub address_spaces: Option<u8>,
+    /// Force the size of the virtual window, in pages.
+    pub va_pages: Option<u32>,
+    /// Force MMIO2 dirty tracking on or off.
+    pub dirty_tracking: Option<bool>,
+    /// Force exclusive NEM mode on or off (only meaningful in NEM mode).
+    pub nem_exclusive: Option<bool>,
+    /// Force single operation weights, by [`Weights::NAMES`] index.
+    pub weights: [Option<u32>; Weights::NAMES.len()],
 }
 
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
@@ -268,6 +315,58 @@ impl SimConfig {
         if let Some(n) = ov.full_check_every {
             self.full_check_every = n.max(1);
         }
+        if let Some(n) = ov.address_spaces {
+            self.address_spaces = n.clamp(1, 16);
+        }
+        if let Some(n) = ov.va_pages {
+            self.va_pages = n.clamp(1, 1 << 16);
+        }
+        if let Some(d) = ov.dirty_tracking {
+            self.dirty_tracking = d;
+        }
+        if let Some(x) = ov.nem_exclusive {
+            self.nem_exclusive = x && self.mode == Mode::Nem;
+        }
+        for (i, w) in ov.weights.iter().enumerate() {
+            if let (Some(w), Some(slot)) = (w, self.weights.get_mut(i)) {
+                *slot = *w;
+            }
+        }
+    }
+
+    /// Checks what serde cannot, so no configuration (from a trace or `--config`) can make
+    /// `World::new` fail badly or allocate absurdly.
+    pub fn validate(&self) -> Result<(), String> {
+        self.layout.validate().map_err(|e| format!("bad layout: {e}"))?;
+        let c = self;
+        if c.vcpus == 0 || c.vcpus > 8 {
+            return Err(format!("vcpus must be 1..=8, not {}", c.vcpus));
+        }
+        // Every vCPU allocates a shadow PTE per virtual page and sets x ways TLB entries up front:
+        // bound both so no trace file can make World::new allocate gigabytes (the generator
+        // draws at most 1024 pages and 32 x 4 entries).
+        if c.va_pages == 0 || c.va_pages > 1 << 16 {
+            return Err(format!("va_pages must be 1..=65536, not {}", c.va_pages));
+        }
+        if c.tlb_sets == 0 || c.tlb_ways == 0 || c.revmap_capacity == 0 || c.address_spaces == 0 {
+            return Err("tlb_sets, tlb_ways, revmap_capacity and address_spaces must be at least 1".into());
+        }
+        if c.tlb_sets as u32 * c.tlb_ways as u32 > 1 << 14 {
+            return Err(format!(
+                "at most 16384 TLB entries per vCPU, not {} x {}",
+                c.tlb_sets, c.tlb_ways
+            ));
+        }
+        if c.address_spaces > 16 || c.pt_pool_pages < c.address_spaces as u32 || c.pt_pool_pages > 1 << 16 {
+            return Err("address_spaces must be at most 16 and fit the page-table pool".into());
+        }
+        if c.types.len() > pgmsim::handler::MAX_HANDLER_TYPES {
+            return Err(format!("at most {} handler types", pgmsim::handler::MAX_HANDLER_TYPES));
+        }
+        if c.layout.total_pages() > 1 << 22 {
+            return Err("guest larger than 16 GiB".into());
+        }
+        Ok(())
     }
 
     /// One-line summary for logs.

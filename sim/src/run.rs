@@ -154,9 +154,13 @@ fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> 
     Failure::new(step, Invariant::Panic, format!("panic while {during}: {msg}"))
 }
 
-/// Runs `steps` generated steps of `seed`.
+/// Runs `steps` generated steps of `seed` in the world the seed draws.
 pub fn run_seed(seed: u64, steps: usize, overrides: &Overrides, check: CheckMode) -> RunReport {
-    let config = SimConfig::from_seed(seed, overrides);
+    run_config(seed, SimConfig::from_seed(seed, overrides), steps, check)
+}
+
+/// Runs `steps` steps generated from `seed` in a given world (`--config`).
+pub fn run_config(seed: u64, config: SimConfig, steps: usize, check: CheckMode) -> RunReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     execute(config, Some(seed), check, steps, |w| Some(next_op(w, &mut rng)))
 }

@@ -103,36 +103,7 @@ impl Trace {
                 self.version
             ));
         }
-        self.config.layout.validate().map_err(|e| format!("bad layout: {e}"))?;
-        let c = &self.config;
-        if c.vcpus == 0 || c.vcpus > 8 {
-            return Err(format!("vcpus must be 1..=8, not {}", c.vcpus));
-        }
-        // Every vCPU allocates a shadow PTE per virtual page and sets x ways TLB entries up front:
-        // bound both so no trace file can make World::new allocate gigabytes (the generator
-        // draws at most 1024 pages and 32 x 4 entries).
-        if c.va_pages == 0 || c.va_pages > 1 << 16 {
-            return Err(format!("va_pages must be 1..=65536, not {}", c.va_pages));
-        }
-        if c.tlb_sets == 0 || c.tlb_ways == 0 || c.revmap_capacity == 0 || c.address_spaces == 0 {
-            return Err("tlb_sets, tlb_ways, revmap_capacity and address_spaces must be at least 1".into());
-        }
-        if c.tlb_sets as u32 * c.tlb_ways as u32 > 1 << 14 {
-            return Err(format!(
-                "at most 16384 TLB entries per vCPU, not {} x {}",
-                c.tlb_sets, c.tlb_ways
-            ));
-        }
-        if c.address_spaces > 16 || c.pt_pool_pages < c.address_spaces as u32 || c.pt_pool_pages > 1 << 16 {
-            return Err("address_spaces must be at most 16 and fit the page-table pool".into());
-        }
-        if c.types.len() > pgmsim::handler::MAX_HANDLER_TYPES {
-            return Err(format!("at most {} handler types", pgmsim::handler::MAX_HANDLER_TYPES));
-        }
-        if c.layout.total_pages() > 1 << 22 {
-            return Err("guest larger than 16 GiB".into());
-        }
-        Ok(())
+        self.config.validate()
     }
 
     /// Reads a trace file.
