@@ -6,9 +6,7 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pgmsim_sim::check::CheckMode;
 use pgmsim_sim::config::{Overrides, SimConfig};
 use pgmsim_sim::gen::next_op;
-use pgmsim_sim::mmu::guest_pt::va_of;
-use pgmsim_sim::mmu::Mode;
-use pgmsim_sim::{AccessKind, Op, World};
+use pgmsim_sim::World;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -45,34 +43,8 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let ov = Overrides {
-        mode: Some(Mode::Shadow),
-        vcpus: Some(1),
-        full_check_every: Some(u32::MAX),
-        ..Overrides::default()
-    };
-    let mut config = SimConfig::from_seed(1, &ov);
-    config.dirty_tracking = false;
-    let mut w = World::new(config).expect("world");
-    let gp = w.pool.range().1 + 1;
-    w.apply(
-        &Op::Map {
-            space: 0,
-            vpi: 3,
-            gp,
-            write: true,
-            exec: false,
-        },
-        CheckMode::Incremental,
-    )
-    .expect("map");
-    let read = Op::Access {
-        vcpu: 0,
-        va: va_of(3) + 8,
-        size: 8,
-        kind: AccessKind::Read,
-        value: 0,
-    };
+    let (mut w, read) = pgmsim_sim::cli_bench::tlb_hit_world();
+    let read = read(1);
     w.apply(&read, CheckMode::Incremental).expect("warm");
     c.bench_function("tlb_hit_access_with_differential_check", |b| {
         b.iter(|| w.apply(&read, CheckMode::Incremental).expect("access"))

@@ -50,17 +50,17 @@ fn loop_steps_per_sec(seeds: u64, steps: usize, ov: &Overrides) -> f64 {
     total as f64 / secs.max(1e-9)
 }
 
-/// Guest accesses per second when every access hits the TLB (with all per-step checks on).
-fn tlb_hit_rate(n: u64) -> f64 {
+/// A one-vCPU shadow-mode world with virtual page 3 mapped writable to a RAM page, and a read
+/// of that page at a given offset: the TLB-hit path's fixture (shared with the criterion bench).
+pub fn tlb_hit_world() -> (World, impl Fn(u64) -> Op) {
     let ov = Overrides {
         mode: Some(Mode::Shadow),
         vcpus: Some(1),
         full_check_every: Some(u32::MAX),
+        dirty_tracking: Some(false),
         ..Overrides::default()
     };
-    let mut config = SimConfig::from_seed(1, &ov);
-    config.dirty_tracking = false;
-    let mut w = World::new(config).expect("bench world");
+    let mut w = World::new(SimConfig::from_seed(1, &ov)).expect("bench world");
     let gp = w.pool.range().1 + 1;
     let map = Op::Map {
         space: 0,
@@ -77,6 +77,12 @@ fn tlb_hit_rate(n: u64) -> f64 {
         kind: AccessKind::Read,
         value: 0,
     };
+    (w, read)
+}
+
+/// Guest accesses per second when every access hits the TLB (with all per-step checks on).
+fn tlb_hit_rate(n: u64) -> f64 {
+    let (mut w, read) = tlb_hit_world();
     w.apply(&read(0), CheckMode::Incremental).expect("warm");
     let t = Instant::now();
     for i in 0..n {

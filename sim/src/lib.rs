@@ -10,7 +10,7 @@
 pub mod access;
 pub mod check;
 pub mod cli;
-mod cli_bench;
+pub mod cli_bench;
 pub mod config;
 pub mod devices;
 pub mod fuzzing;
