@@ -112,13 +112,13 @@ impl<P: Platform> Manager<P> {
         if live + free != capacity || self.slab.iter().count() as u32 != live {
             out.push(Mismatch::Allocator { live, free, capacity });
         }
-        let spans = self.handler_spans(&mut out);
+        let spans = self.checked_spans(&mut out);
         self.check_pages(&spans, &mut out);
         self.check_accounting(&mut out);
         out
     }
 
-    fn handler_spans(&self, out: &mut Vec<Mismatch>) -> Vec<Span> {
+    fn checked_spans(&self, out: &mut Vec<Mismatch>) -> Vec<Span> {
         let mut spans = Vec::with_capacity(self.tree.len() as usize);
         for slot in self.tree.in_order() {
             let Some(rec) = self.slab.by_slot(slot) else {

@@ -55,7 +55,7 @@ pub use api::{ManagerConfig, NemMode, PhysHandlerApi};
 pub use check::Mismatch;
 pub use corrupt::Corruption;
 pub use error::{Error, OpResult, Status};
-pub use handler::{HandlerId, HandlerInfo, HandlerKind, HandlerTypeConfig, HandlerTypeHandle};
+pub use handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerTypeConfig, HandlerTypeHandle};
 pub use layout::{MemoryLayout, Mmio2Handle, RangeKind};
 pub use manager::Manager;
 pub use page::{HandlerState, NemProtection, PageDescriptor, PageState, PageType, PageView};

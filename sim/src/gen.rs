@@ -60,13 +60,7 @@ impl<'a> Draw<'a> {
     }
 }
 
-/// A registered handler as the generator sees it.
-#[derive(Debug, Clone, Copy)]
-struct Span {
-    key: u64,
-    key_last: u64,
-    kind: HandlerKind,
-}
+type Span = pgmsim::HandlerSpan;
 
 /// Everything the generator looks at, gathered once per step.
 struct View {
@@ -81,10 +75,9 @@ impl View {
             // The production list is the cheap one; the step loop proves it equals the model's.
             handlers: world
                 .prod
-                .handler_ranges()
+                .handler_spans()
                 .into_iter()
-                .filter(|&(key, _, _)| !world.devices.is_tracked(key))
-                .map(|(key, key_last, kind)| Span { key, key_last, kind })
+                .filter(|h| !world.devices.is_tracked(h.key))
                 .collect(),
             ranges: world
                 .config

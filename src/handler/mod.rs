@@ -13,6 +13,20 @@ pub use alloc::{HandlerId, HandlerRecord, HandlerSlab};
 pub use kind::{HandlerKind, HandlerTypeConfig, HandlerTypeHandle, TypeTable, MAX_HANDLER_TYPES};
 pub use tree::{RangeTree, TreeFault};
 
+/// Where a registered handler is and what it traps, without its description: the cheap view
+/// for callers that walk the handler layout often (generators, checkers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct HandlerSpan {
+    /// First byte.
+    pub key: u64,
+    /// Last byte, inclusive.
+    pub key_last: u64,
+    /// Kind of the type.
+    pub kind: HandlerKind,
+    /// The type's not-in-HM flag.
+    pub not_in_hm: bool,
+}
+
 /// A plain copy of one handler's public fields, as listed by `handlers()` and `lookup()`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct HandlerInfo {

@@ -2,7 +2,7 @@
 //! user-argument change (`PGMHandlerPhysicalChangeUserArg`).
 
 use crate::error::{Error, OpResult, Status};
-use crate::handler::{HandlerId, HandlerInfo, HandlerKind};
+use crate::handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan};
 use crate::manager::Manager;
 use crate::platform::Platform;
 
@@ -73,13 +73,22 @@ impl<P: Platform> Manager<P> {
         self.slab.id_of(self.tree.lookup(addr)?)
     }
 
-    /// Start, last byte and kind of every registered handler in ascending address order,
+    /// Every registered handler's range, kind and not-in-HM flag in ascending address order,
     /// without copying descriptions (for callers that only need the layout of handlers).
-    pub fn handler_ranges(&self) -> Vec<(u64, u64, HandlerKind)> {
+    pub fn handler_spans(&self) -> Vec<HandlerSpan> {
         self.tree
             .in_order()
             .into_iter()
-            .filter_map(|s| self.slab.by_slot(s).map(|r| (r.key, r.key_last, self.kind_of(r).0)))
+            .filter_map(|s| {
+                let r = self.slab.by_slot(s)?;
+                let (kind, not_in_hm) = self.kind_of(r);
+                Some(HandlerSpan {
+                    key: r.key,
+                    key_last: r.key_last,
+                    kind,
+                    not_in_hm,
+                })
+            })
             .collect()
     }
 

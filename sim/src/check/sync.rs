@@ -5,7 +5,7 @@
 //! incremental variant re-derives the state of every touched page here, from the handler
 //! list, so a bug in `check_sync` itself cannot hide a bug in the manager.
 
-use pgmsim::{HandlerState, Mismatch, PhysHandlerApi, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerState, Mismatch, PAGE_SHIFT, PAGE_SIZE};
 
 use super::{Failure, Invariant};
 use crate::world::World;
@@ -42,52 +42,31 @@ pub fn production_check_sync(world: &World) -> Result<(), Failure> {
 /// Forward / reverse state of each touched page (all handler pages when `full`), and the
 /// counts of each handler touching them.
 pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
-    let stale: Vec<u64> = world
-        .model
-        .expected_sync_mismatches()
-        .iter()
-        .filter_map(|m| match m {
-            Mismatch::AliasedCount { handler, .. } => Some(*handler),
-            _ => None,
-        })
-        .collect();
+    let spans = world.prod.handler_spans();
     let pages: Vec<u64> = if full {
-        world
-            .prod
-            .handlers()
+        spans
             .iter()
             .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT))
             .collect()
     } else {
         world.touched.pages.clone()
     };
-    let mut handlers_seen: Vec<u64> = Vec::new();
+    let mut handlers_seen: Vec<usize> = Vec::new();
     for page in pages {
         let Some(desc) = world.prod.memory().page(page) else {
             continue;
         };
         let mut expected = HandlerState::None;
         let mut first_not_in_hm = None;
-        let mut at = page;
-        while let Some(h) = world.prod.lookup_matching_or_above(at) {
+        let first = spans.partition_point(|h| h.key_last < page);
+        for (i, h) in spans.iter().enumerate().skip(first) {
             if h.key > page + PAGE_SIZE - 1 {
                 break;
             }
-            let ty = world.prod.type_config(h.ty).map_err(|e| {
-                Failure::new(
-                    world.step,
-                    Invariant::Accounting,
-                    format!("handler {:#x} has bad type: {e:?}", h.key),
-                )
-            })?;
             expected = expected.max(h.kind.page_state());
-            first_not_in_hm.get_or_insert(ty.not_in_hm);
-            if !handlers_seen.contains(&h.key) {
-                handlers_seen.push(h.key);
-            }
-            match h.key_last.checked_add(1) {
-                Some(n) => at = n,
-                None => break,
+            first_not_in_hm.get_or_insert(h.not_in_hm);
+            if !handlers_seen.contains(&i) {
+                handlers_seen.push(i);
             }
         }
         let actual = desc.handler_state();
@@ -131,11 +110,26 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             }
         }
     }
-    for key in handlers_seen {
+    if handlers_seen.is_empty() {
+        return Ok(());
+    }
+    let stale: Vec<u64> = world
+        .model
+        .expected_sync_mismatches()
+        .iter()
+        .filter_map(|m| match m {
+            Mismatch::AliasedCount { handler, .. } => Some(*handler),
+            _ => None,
+        })
+        .collect();
+    for i in handlers_seen {
+        let key = spans[i].key;
         if stale.contains(&key) {
             continue;
         }
-        let Some(h) = world.prod.lookup(key) else { continue };
+        let Some(h) = world.prod.lookup(key) else {
+            continue;
+        };
         let (mut aliased, mut off) = (0u32, 0u32);
         for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
             if let Some(d) = world.prod.memory().page(p << PAGE_SHIFT) {
