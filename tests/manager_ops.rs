@@ -4,6 +4,8 @@
 //! Every expected failure goes through [`W::fails`], which also proves the failure changed
 //! nothing (state digest) and told the platform nothing.
 
+mod common;
+use common::{prot, upd};
 use pgmsim::addr::NIL_GC_PHYS;
 use pgmsim::handler::MAX_HANDLER_TYPES;
 use pgmsim::page::NIL_PAGE_ID;
@@ -108,18 +110,6 @@ impl W {
     fn events(&mut self) -> Vec<PlatformEvent> {
         self.m.platform_mut().take()
     }
-}
-
-fn upd(gc_phys: u64, state: HandlerState, flush_ptes: bool) -> PlatformEvent {
-    PlatformEvent::UpdateShadowPtes {
-        gc_phys,
-        state,
-        flush_ptes,
-    }
-}
-
-fn prot(gc_phys: u64, prot: NemProtection) -> PlatformEvent {
-    PlatformEvent::NemProtectionChanged { gc_phys, prot }
 }
 
 // ---------------------------------------------------------------------------------------------

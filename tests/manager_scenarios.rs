@@ -2,6 +2,8 @@
 //! re-arm, MMIO aliasing and its undoing, the dirty bitmap, allocator exhaustion, and
 //! `check_sync` seeing every kind of injected corruption.
 
+mod common;
+use common::{prot, upd};
 use pgmsim::handler::TreeFault;
 use pgmsim::page::NIL_PAGE_ID;
 use pgmsim::{
@@ -73,18 +75,6 @@ impl W {
     fn events(&mut self) -> Vec<PlatformEvent> {
         self.m.platform_mut().take()
     }
-}
-
-fn upd(gc_phys: u64, state: HandlerState, flush_ptes: bool) -> PlatformEvent {
-    PlatformEvent::UpdateShadowPtes {
-        gc_phys,
-        state,
-        flush_ptes,
-    }
-}
-
-fn prot(gc_phys: u64, prot: NemProtection) -> PlatformEvent {
-    PlatformEvent::NemProtectionChanged { gc_phys, prot }
 }
 
 // ---------------------------------------------------------------------------------------------
