@@ -43,7 +43,10 @@ if old not in text:
     sys.exit(f"bug {path}: text to replace not found")
 open(path, "w").write(text.replace(old, new, 1))
 PY
-    (cd "$work/tree" && cargo build -q --release -p pgmsim-sim)
+    if ! (cd "$work/tree" && cargo build -q --release -p pgmsim-sim 2>"$work/build.log"); then
+        cat "$work/build.log" >&2
+        exit 1
+    fi
     out=$("$CARGO_TARGET_DIR/release/pgmsim" sweep --seeds "$SEEDS" --steps 2000 --jobs 1 \
         --shrink-budget 500 --out "$work/fail-$name" 2>&1 || true)
     if grep -q "^FAILURE" <<<"$out"; then
