@@ -80,10 +80,9 @@ fn split(
 
 impl World {
     fn predict(&self, vcpu: usize, va: u64, size: u8, kind: AccessKind) -> Prediction {
-        let Some(vpi) = vpi_of(va, self.config.va_pages) else {
+        if vpi_of(va, self.config.va_pages).is_none() {
             return Prediction::Outcome(AccessOutcome::BadAddress);
-        };
-        let _ = vpi;
+        }
         let space = self.vcpu_space[vcpu] as usize;
         let Some(g) = walk(&self.mem, &self.pool, self.spaces[space], va) else {
             return Prediction::Outcome(AccessOutcome::GuestFault { protection: false });
