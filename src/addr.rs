@@ -1,4 +1,14 @@
-//! Guest-physical address arithmetic shared by every crate of the workspace.
+//! Addresses and page arithmetic shared by every crate of the workspace.
+//!
+//! Three address spaces meet in a hypervisor's memory code, and mixing them up is a classic
+//! bug: guest-virtual (what the guest's instructions use), guest-physical (what the guest's
+//! page tables map to, and what handlers are registered over) and host-physical (the pages
+//! that back guest memory). The handler API is about guest-physical memory, so its plain
+//! `u64` addresses are guest-physical; every other address space is typed ([`Hpa`], [`Gva`]).
+//! [`Gpa`] is for code that holds guest-physical and other addresses side by side (a
+//! platform's translations, the simulator's MMU), in the style of rust-vmm's `GuestAddress`.
+
+use std::fmt;
 
 /// Guest pages are 4 KiB.
 pub const PAGE_SHIFT: u32 = 12;
@@ -6,10 +16,8 @@ pub const PAGE_SHIFT: u32 = 12;
 pub const PAGE_SIZE: u64 = 1 << PAGE_SHIFT;
 /// Mask of the byte offset inside a page.
 pub const PAGE_OFFSET_MASK: u64 = PAGE_SIZE - 1;
-/// Largest handler length (bytes) accepted: the seed assumes `last - first < 4 GiB`.
+/// Largest handler length (bytes) accepted: the original assumes `last - first < 4 GiB`.
 pub const MAX_HANDLER_SPAN: u64 = 1 << 32;
-/// "Not registered" marker for a handler key, the seed's `NIL_RTGCPHYS`.
-pub const NIL_GC_PHYS: u64 = u64::MAX;
 
 /// Start of the page containing `addr`.
 #[inline]
@@ -24,7 +32,7 @@ pub const fn page_number(addr: u64) -> u64 {
 }
 
 /// Pages touched by the inclusive byte range `[first, last]`, partial edge pages included
-/// (the seed's `cPages`). Callers guarantee `first <= last` and a span of at most 4 GiB.
+/// (the original's `cPages`). Callers guarantee `first <= last` and a span of at most 4 GiB.
 #[inline]
 pub const fn pages_touched(first: u64, last: u64) -> u32 {
     ((last - page_base(first) + PAGE_SIZE) >> PAGE_SHIFT) as u32
@@ -35,3 +43,85 @@ pub const fn pages_touched(first: u64, last: u64) -> u32 {
 pub const fn is_whole_pages(first: u64, last: u64) -> bool {
     first & PAGE_OFFSET_MASK == 0 && last & PAGE_OFFSET_MASK == PAGE_OFFSET_MASK
 }
+
+macro_rules! address_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+        #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+        #[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
+        pub struct $name(pub u64);
+
+        impl $name {
+            /// The raw address.
+            #[inline]
+            pub const fn raw(self) -> u64 {
+                self.0
+            }
+
+            /// The start of the page containing the address.
+            #[inline]
+            pub const fn page_base(self) -> Self {
+                $name(page_base(self.0))
+            }
+
+            /// The byte offset inside the page.
+            #[inline]
+            pub const fn page_offset(self) -> u64 {
+                self.0 & PAGE_OFFSET_MASK
+            }
+
+            /// The address `bytes` further on (wrapping, as address arithmetic does).
+            #[inline]
+            pub const fn offset(self, bytes: u64) -> Self {
+                $name(self.0.wrapping_add(bytes))
+            }
+
+            /// The same byte offset inside the page `page` (a page base).
+            #[inline]
+            pub const fn with_page(self, page: Self) -> Self {
+                $name(page.0 | self.page_offset())
+            }
+        }
+
+        impl From<$name> for u64 {
+            #[inline]
+            fn from(a: $name) -> u64 {
+                a.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "({:#x})"), self.0)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, "{:#x}", self.0)
+            }
+        }
+
+        impl fmt::LowerHex for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                fmt::LowerHex::fmt(&self.0, f)
+            }
+        }
+    };
+}
+
+address_type!(
+    /// A guest-physical address: what guest page tables map to and handlers cover.
+    Gpa
+);
+address_type!(
+    /// A host-physical address: the memory that backs a guest page (RAM, an MMIO2 page,
+    /// an alias target, the shared zero page).
+    Hpa
+);
+address_type!(
+    /// A guest-virtual address: what the guest's instructions use, translated by its page
+    /// tables (the manager never sees one; its platforms do).
+    Gva
+);

@@ -1,15 +1,16 @@
 //! The operation set shared by the production manager and the reference model, so tests,
-//! the simulator and the fuzz targets can drive either, or both in lock-step.
+//! the simulator and the fuzz targets can drive either, or both in lock-step; and the
+//! configuration both are built from.
 
-use serde::{Deserialize, Serialize};
-
+use crate::addr::Hpa;
 use crate::error::{Error, OpResult};
-use crate::handler::{HandlerId, HandlerInfo, HandlerTypeConfig, HandlerTypeHandle};
-use crate::layout::{MemoryLayout, Mmio2Handle};
+use crate::handler::{HandlerId, HandlerInfo, HandlerTypeConfig, HandlerTypeHandle, NodeInfo};
+use crate::layout::{LayoutError, MemoryLayout, Mmio2Handle};
 use crate::page::PageDescriptor;
 
 /// Whether the VM runs with native execution (NEM) and how far that goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum NemMode {
     /// Shadow paging: no NEM notifications.
     #[default]
@@ -35,7 +36,8 @@ pub const MAX_HANDLERS: u32 = 65536;
 pub const DEFAULT_HANDLERS: u32 = 6144;
 
 /// Manager configuration besides the memory layout.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ManagerConfig {
     /// Handler capacity, in `[32, 65536]`; rounded up to a multiple of 16.
     pub max_handlers: u32,
@@ -56,17 +58,34 @@ impl Default for ManagerConfig {
 }
 
 impl ManagerConfig {
-    /// The capacity actually used: validated and rounded up to a multiple of 16.
-    pub fn capacity(&self) -> Result<u32, Error> {
+    /// The capacity actually used: validated and rounded up to a multiple of 16 (the
+    /// original's allocator works in 16-node chunks).
+    pub fn capacity(&self) -> Result<u32, SetupError> {
         if !(MIN_HANDLERS..=MAX_HANDLERS).contains(&self.max_handlers) {
-            return Err(Error::InvalidParameter);
+            return Err(SetupError::Capacity {
+                max_handlers: self.max_handlers,
+            });
         }
         Ok(self.max_handlers.div_ceil(16) * 16)
     }
 }
 
-/// The physical access handler API (SPEC §3), implemented by the production
-/// [`crate::Manager`] and by the reference model.
+/// Why a manager (or a model) could not be built: bad configuration, never a bug.
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetupError {
+    /// The memory layout is malformed.
+    #[error("bad layout: {0}")]
+    Layout(#[from] LayoutError),
+    /// The handler capacity is outside `[MIN_HANDLERS, MAX_HANDLERS]`.
+    #[error("max_handlers {max_handlers} must be in {MIN_HANDLERS}..={MAX_HANDLERS}")]
+    Capacity {
+        /// The value given.
+        max_handlers: u32,
+    },
+}
+
+/// The physical access handler API, implemented by the production [`crate::Manager`] and by
+/// the reference model (`docs/semantics.md` describes every operation).
 ///
 /// Every operation returns `Result<Status, Error>` (or a plain answer for queries), never
 /// panics, and changes nothing when it fails. Operations naming a handler take its exact start
@@ -108,7 +127,7 @@ pub trait PhysHandlerApi {
     /// Backs one MMIO page by an MMIO2 page (`PGMHandlerPhysicalPageAliasMmio2`).
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult;
     /// Backs one MMIO page by a host page (`PGMHandlerPhysicalPageAliasHC`).
-    fn page_alias_hc(&mut self, addr: u64, page: u64, host_phys: u64) -> OpResult;
+    fn page_alias_hc(&mut self, addr: u64, page: u64, host: Hpa) -> OpResult;
     /// Turns an aliased page back into an MMIO page (`pgmHandlerPhysicalResetAliasedPage`).
     fn reset_aliased_page(&mut self, page: u64, accounting: bool) -> OpResult;
     /// Resets every aliased page with accounting, as the VM-reset path does.
@@ -120,7 +139,7 @@ pub trait PhysHandlerApi {
     /// The handler containing `addr`.
     fn lookup(&self, addr: u64) -> Option<HandlerInfo>;
     /// The fields of an allocated handler node, registered or not.
-    fn handler_info(&self, id: HandlerId) -> Result<HandlerInfo, Error>;
+    fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error>;
     /// Registered handlers in ascending address order.
     fn handlers(&self) -> Vec<HandlerInfo>;
     /// Number of allocated handler nodes (registered or not).

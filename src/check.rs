@@ -1,20 +1,20 @@
-//! `check_sync`: the seed's `PGMAssertHandlerAndFlagsInSync`, plus the reverse check the seed
-//! left as a todo, per-handler accounting, tree structure and allocator balance.
+//! `check_sync`: the original's `PGMAssertHandlerAndFlagsInSync`, plus the reverse check the
+//! original left as a todo, per-handler accounting, tree structure and allocator balance
+//! (manager invariants 1-6, reported instead of asserted).
 //!
 //! The page walk merges the sorted handler list with the sorted pages, so a full check is
 //! one pass over the descriptors; stretches of pages with no handler are scanned as plain
 //! slices so the common case costs well under a nanosecond a page.
 
-use serde::{Deserialize, Serialize};
-
 use crate::addr::{pages_touched, PAGE_SHIFT, PAGE_SIZE};
-use crate::handler::TreeFault;
+use crate::handler::{HandlerKind, TreeFault};
 use crate::manager::Manager;
 use crate::page::HandlerState;
 use crate::platform::Platform;
 
 /// One way the manager's state disagrees with itself.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Mismatch {
     /// Forward: a page's handler state is neither the maximum of its handlers' states nor `Disabled`.
     PageState {
@@ -132,20 +132,28 @@ impl<P: Platform> Manager<P> {
                 .memory
                 .range_index(key)
                 .is_some_and(|r| last <= self.memory.ranges()[r].last);
-            if rec.key != key || rec.key_last != last || !in_one_range || key > last {
-                out.push(Mismatch::HandlerRange { handler: rec.key });
-                continue;
-            }
-            if rec.page_count != pages_touched(key, last) {
+            let reg = match rec.registration {
+                Some(reg) if reg.key == key && reg.key_last == last && in_one_range && key <= last => reg,
+                _ => {
+                    out.push(Mismatch::HandlerRange {
+                        handler: rec.registration.map_or(key, |r| r.key),
+                    });
+                    continue;
+                }
+            };
+            if reg.page_count != pages_touched(key, last) {
                 out.push(Mismatch::PageCount { handler: key });
             }
-            let (kind, not_in_hm) = self.kind_of(rec);
+            let (kind, not_in_hm) = self
+                .types
+                .get(rec.ty)
+                .map_or((HandlerKind::All, false), |c| (c.kind, c.not_in_hm));
             spans.push(Span {
                 key,
                 last,
                 state: kind.page_state(),
                 not_in_hm,
-                mmio: kind == crate::handler::HandlerKind::Mmio,
+                mmio: kind == HandlerKind::Mmio,
             });
         }
         spans
@@ -217,33 +225,41 @@ impl<P: Platform> Manager<P> {
     /// Per-handler aliased and temp-off counts against the pages in each range.
     fn check_accounting(&self, out: &mut Vec<Mismatch>) {
         for slot in self.tree.in_order() {
-            let Some(rec) = self.slab.by_slot(slot) else { continue };
-            let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else {
+            let Some(reg) = self.slab.by_slot(slot).and_then(|r| r.registration) else {
                 continue;
             };
-            let (mut aliased, mut off) = (0u32, 0u32);
-            for i in 0..count {
-                let p = self.memory.at(Self::nth(first, i));
-                if p.page_type().is_alias() {
-                    aliased += 1;
-                } else if p.handler_state() == HandlerState::Disabled {
-                    off += 1;
-                }
-            }
-            if aliased != rec.aliased_pages {
+            let Some(span) = self.memory.span(reg.key, reg.page_count) else {
+                continue;
+            };
+            let (aliased, off) = self.count_disabled(span);
+            if aliased != reg.aliased_pages {
                 out.push(Mismatch::AliasedCount {
-                    handler: rec.key,
-                    kept: rec.aliased_pages,
+                    handler: reg.key,
+                    kept: reg.aliased_pages,
                     found: aliased,
                 });
             }
-            if off != rec.temp_off_pages {
+            if off != reg.temp_off_pages {
                 out.push(Mismatch::TempOffCount {
-                    handler: rec.key,
-                    kept: rec.temp_off_pages,
+                    handler: reg.key,
+                    kept: reg.temp_off_pages,
                     found: off,
                 });
             }
         }
+    }
+
+    /// Aliased pages and other `Disabled` (temp-off) pages of a span.
+    pub(crate) fn count_disabled(&self, span: crate::memory::PageSpan) -> (u32, u32) {
+        let (mut aliased, mut off) = (0u32, 0u32);
+        for r in span.pages() {
+            let p = self.memory.at(r);
+            if p.page_type().is_alias() {
+                aliased += 1;
+            } else if p.handler_state() == HandlerState::Disabled {
+                off += 1;
+            }
+        }
+        (aliased, off)
     }
 }

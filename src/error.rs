@@ -1,12 +1,11 @@
 //! Typed results of every operation: the seed's `VERR_*` failures as [`Error`] and its
 //! informational `VINF_*` successes as [`Status`].
 
-use serde::{Deserialize, Serialize};
-
 /// Why an operation failed. A failed operation never changes any state.
 ///
 /// One variant per failure the seed can report; the comment on each names the seed status.
-#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Error {
     /// `VERR_INVALID_HANDLE`: a handler-type handle or handler id that is unknown, stale or garbage.
     #[error("invalid, stale or unknown handle")]
@@ -51,7 +50,8 @@ pub enum Error {
 }
 
 /// How an operation succeeded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Status {
     /// `VINF_SUCCESS`.
     Success,
@@ -66,3 +66,56 @@ pub enum Status {
 
 /// Result of a manager operation.
 pub type OpResult = Result<Status, Error>;
+
+impl Error {
+    /// The variant's name, for statistics and coverage tables.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Error::InvalidHandle => "InvalidHandle",
+            Error::InvalidParameter => "InvalidParameter",
+            Error::OutOfResources => "OutOfResources",
+            Error::WrongOrder => "WrongOrder",
+            Error::NoRamRange => "NoRamRange",
+            Error::Conflict => "Conflict",
+            Error::NotFound => "NotFound",
+            Error::AccessDenied => "AccessDenied",
+            Error::NotMmio2 => "NotMmio2",
+            Error::OutOfRange => "OutOfRange",
+            Error::WrongType => "WrongType",
+            Error::NotSupportedInNemMode => "NotSupportedInNemMode",
+            Error::Internal => "Internal",
+        }
+    }
+
+    /// Every variant, in declaration order.
+    pub const ALL: [Error; 13] = [
+        Error::InvalidHandle,
+        Error::InvalidParameter,
+        Error::OutOfResources,
+        Error::WrongOrder,
+        Error::NoRamRange,
+        Error::Conflict,
+        Error::NotFound,
+        Error::AccessDenied,
+        Error::NotMmio2,
+        Error::OutOfRange,
+        Error::WrongType,
+        Error::NotSupportedInNemMode,
+        Error::Internal,
+    ];
+}
+
+impl Status {
+    /// The variant's name, for statistics and coverage tables.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Status::Success => "Success",
+            Status::GcPhysAliased => "GcPhysAliased",
+            Status::SyncCr3 => "SyncCr3",
+            Status::AlreadyAliased => "AlreadyAliased",
+        }
+    }
+
+    /// Every variant, in declaration order.
+    pub const ALL: [Status; 4] = [Status::Success, Status::GcPhysAliased, Status::SyncCr3, Status::AlreadyAliased];
+}

@@ -6,11 +6,13 @@
 //! page's handler state, and a bounded set of handlers in a range tree; every change it makes
 //! to what the guest may do is reported to a [`Platform`] (shadow page tables, TLBs, NEM).
 //!
-//! The semantics follow the seed (`PGMAllHandler.cpp`) line by line; see `SPEC.md` §3 for
-//! the deliberate differences. Every operation returns `Result<Status, Error>`, never panics,
-//! and changes nothing when it fails.
+//! The semantics follow the original (`PGMAllHandler.cpp`) line by line; `docs/semantics.md`
+//! in the repository describes every operation, its validation order, the numbered
+//! deliberate differences (D1, D2, ...) and the invariants. Every operation returns
+//! `Result<Status, Error>`, never panics on any input, and changes nothing when it fails. A
+//! broken *internal* invariant is different: see [`invariant`](crate::Manager#invariants).
 //!
-//! | seed function | method |
+//! | original function | method |
 //! |---|---|
 //! | `pgmHandlerPhysicalExCreate` / `ExDup` | [`Manager::create`] / [`Manager::dup`] |
 //! | `pgmHandlerPhysicalExRegister` / `PGMHandlerPhysicalRegister` | [`Manager::register_ex`] / [`Manager::register`] |
@@ -33,30 +35,35 @@
 //! assert!(pgm.is_registered(0x2abc));
 //! assert!(pgm.check_sync().is_empty());
 //! ```
+//!
+//! Features: `serde` (serialisation of the plain data types), `arbitrary` (fuzzing),
+//! `testing` (corruption injection and the state digest, for tests), `paranoid` (re-verify
+//! every touched invariant after each operation; on in the simulator and the fuzz targets).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod addr;
 pub mod api;
 pub mod check;
-pub mod corrupt;
 pub mod error;
 pub mod handler;
+mod invariant;
 pub mod layout;
 pub mod manager;
-pub mod memory;
+mod memory;
 mod ops;
 pub mod page;
+mod paranoid;
 pub mod platform;
-pub mod render;
+#[cfg(feature = "testing")]
+pub mod testing;
 
-pub use addr::{PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
-pub use api::{ManagerConfig, NemMode, PhysHandlerApi};
+pub use addr::{Gpa, Gva, Hpa, PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
+pub use api::{ManagerConfig, NemMode, PhysHandlerApi, SetupError};
 pub use check::Mismatch;
-pub use corrupt::Corruption;
 pub use error::{Error, OpResult, Status};
-pub use handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerTypeConfig, HandlerTypeHandle};
-pub use layout::{MemoryLayout, Mmio2Handle, RangeKind};
+pub use handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerTypeConfig, HandlerTypeHandle, NodeInfo};
+pub use layout::{LayoutError, MemoryLayout, Mmio2Handle, RangeKind};
 pub use manager::Manager;
 pub use page::{HandlerState, NemProtection, PageDescriptor, PageState, PageType, PageView};
-pub use platform::{NoopPlatform, Platform, PlatformEvent, RecordingPlatform, ShadowUpdate};
+pub use platform::{NoopPlatform, Platform, PlatformEvent, ShadowUpdate};

@@ -1,22 +1,47 @@
-//! The production handler manager: state, construction, accessors and the shared internal
-//! helpers the operation families in [`crate::ops`] build on.
+//! The production handler manager: its state and invariants, construction, accessors and the
+//! shared internal helpers the operation families in [`crate::ops`] build on.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
-
-use crate::addr::PAGE_SHIFT;
-use crate::api::{ManagerConfig, PhysHandlerApi};
+use crate::addr::{Gpa, Hpa};
+use crate::api::{ManagerConfig, PhysHandlerApi, SetupError};
 use crate::error::{Error, OpResult};
 use crate::handler::{
-    HandlerId, HandlerInfo, HandlerKind, HandlerRecord, HandlerSlab, HandlerTypeConfig, HandlerTypeHandle, RangeTree,
-    TypeTable,
+    HandlerId, HandlerInfo, HandlerKind, HandlerRecord, HandlerSlab, HandlerTypeConfig, HandlerTypeHandle, NodeInfo,
+    RangeTree, Registration, TypeTable,
 };
+use crate::invariant::ensure;
 use crate::layout::{MemoryLayout, Mmio2Handle};
-use crate::memory::{GuestMemory, PageRef};
+use crate::memory::{GuestMemory, PageRef, PageSpan};
 use crate::page::{HandlerState, PageDescriptor};
 use crate::platform::{NoopPlatform, Platform};
 
-/// The physical access handler manager (the seed's PGM physical handler state plus its RAM
-/// ranges), generic over the platform that receives its side effects.
+/// The physical access handler manager (the original's PGM physical handler state plus its
+/// RAM ranges), generic over the platform that receives its side effects.
+///
+/// # Invariants
+///
+/// Every operation preserves these (`check_sync` reports any that broke; the `paranoid`
+/// feature re-verifies the ones an operation touched after it, see `crate::paranoid`):
+///
+/// 1. **Tree ⇔ registration.** A node is in the range tree exactly when its record has a
+///    [`Registration`], under the same `[key, key_last]`; the tree is an AVL tree of
+///    byte-disjoint ranges ordered by key.
+/// 2. **Ranges.** A registered range lies inside one RAM range, spans at most 4 GiB, and
+///    `page_count` is the number of pages it touches. All, Mmio and not-in-HM Write handlers
+///    cover whole pages, so only plain Write handlers ever share a page.
+/// 3. **Page states (forward).** Every page a handler touches has the maximum state of the
+///    handlers touching it, or `Disabled`; its not-in-HM flag is its handler's type flag.
+/// 4. **Page states (reverse).** Every page no handler touches has state `None` and no
+///    not-in-HM flag.
+/// 5. **Disabled pages.** A `Disabled` page belongs to exactly one whole-page handler and is
+///    either temporarily off (Write / All handlers) or aliased (Mmio handlers, where every
+///    alias lies); `temp_off_pages` and `aliased_pages` count them, except that
+///    `aliased_pages` also keeps the aliases undone by `reset_aliased_page` without
+///    accounting (`unaccounted_aliases`) until `reset` or deregistration zeroes both.
+/// 6. **Allocator.** Live + free nodes = capacity; a slot's free bit is clear exactly when
+///    it holds a record; ids carry the slot's generation, so freed ids stay invalid.
+/// 7. **Types.** Types are never freed, so every node's type handle resolves.
+/// 8. **Hints.** A page's lookup hint, when set, names a slot; it is only trusted after the
+///    tree confirms that slot contains the address (the tree stays the authority).
 #[derive(Debug, Clone)]
 pub struct Manager<P: Platform = NoopPlatform> {
     pub(crate) config: ManagerConfig,
@@ -26,8 +51,8 @@ pub struct Manager<P: Platform = NoopPlatform> {
     pub(crate) slab: HandlerSlab,
     pub(crate) tree: RangeTree,
     /// Per RAM range, per page: the slot of a handler touching the page, or `NO_HINT`. Only a
-    /// hint (validated against the tree, which stays the authority), so lookups of the common
-    /// case cost one probe instead of an AVL descent. Not part of the state digest.
+    /// hint (invariant 8), so lookups of the common case cost one probe instead of an AVL
+    /// descent. Not part of the state digest.
     pub(crate) hints: Vec<Vec<u32>>,
     pub(crate) platform: P,
 }
@@ -37,14 +62,14 @@ pub(crate) const NO_HINT: u32 = u32::MAX;
 
 impl Manager<NoopPlatform> {
     /// A manager over `layout` with the default configuration and no platform.
-    pub fn with_layout(layout: MemoryLayout) -> Result<Self, Error> {
+    pub fn with_layout(layout: MemoryLayout) -> Result<Self, SetupError> {
         Manager::new(layout, ManagerConfig::default(), NoopPlatform)
     }
 }
 
 impl<P: Platform> Manager<P> {
-    /// Builds a manager; `InvalidParameter` for a bad layout or handler capacity.
-    pub fn new(layout: MemoryLayout, config: ManagerConfig, platform: P) -> Result<Self, Error> {
+    /// Builds a manager; a [`SetupError`] names what is wrong with the layout or capacity.
+    pub fn new(layout: MemoryLayout, config: ManagerConfig, platform: P) -> Result<Self, SetupError> {
         layout.validate()?;
         let capacity = config.capacity()?;
         Ok(Manager {
@@ -78,18 +103,10 @@ impl<P: Platform> Manager<P> {
         &mut self.platform
     }
 
-    /// The guest memory (read-only).
-    pub fn memory(&self) -> &GuestMemory {
-        &self.memory
-    }
-
-    /// Memory and platform at once: a platform that must read page descriptors while it
-    /// updates its own state (an MMU resolving a fault) borrows both through this.
-    pub fn memory_and_platform(&mut self) -> (&GuestMemory, &mut P) {
-        (&self.memory, &mut self.platform)
-    }
-
     /// Sets a page's NEM state bits (platform-owned; the NEM backend may change them).
+    ///
+    /// # Errors
+    /// `InvalidParameter` when `addr` is in no RAM range.
     pub fn set_nem_state(&mut self, addr: u64, nem_state: u8) -> Result<(), Error> {
         let r = self.memory.locate(addr).ok_or(Error::InvalidParameter)?;
         self.memory.at_mut(r).set_nem_state(nem_state);
@@ -101,47 +118,52 @@ impl<P: Platform> Manager<P> {
         self.slab.capacity()
     }
 
-    /// A digest of the whole manager state (descriptors, handler nodes, tree, types), used to
-    /// prove that a failed operation changed nothing.
-    pub fn state_digest(&self) -> u64 {
-        let mut h = DefaultHasher::new();
-        self.memory.hash(&mut h);
-        self.slab.hash(&mut h);
-        self.tree.hash(&mut h);
-        self.types.hash(&mut h);
-        h.finish()
+    /// Kind and not-in-HM flag of a node's type (invariant 7).
+    #[inline]
+    pub(crate) fn kind_of(&self, rec: &HandlerRecord) -> Result<(HandlerKind, bool), Error> {
+        let config = self.types.get(rec.ty);
+        ensure!(config.is_ok(), "node type {:?} does not resolve", rec.ty);
+        Ok(config.map_or((HandlerKind::All, false), |c| (c.kind, c.not_in_hm)))
     }
 
-    /// Type of a registered node. Registered nodes always carry a valid type; the fallback
-    /// (`All`, like the seed's dummy type) only matters for corrupted state.
+    /// The registered node in `slot` (a slot taken from the tree: invariant 1).
     #[inline]
-    pub(crate) fn kind_of(&self, rec: &HandlerRecord) -> (HandlerKind, bool) {
-        match self.types.get(rec.ty) {
-            Ok(c) => (c.kind, c.not_in_hm),
-            Err(_) => (HandlerKind::All, false),
+    pub(crate) fn registered(&self, slot: u32) -> Result<(&HandlerRecord, Registration), Error> {
+        let rec = self.slab.by_slot(slot);
+        ensure!(rec.is_some(), "tree slot {slot} holds no record");
+        let rec = rec.ok_or(Error::Internal)?;
+        ensure!(rec.registration.is_some(), "tree slot {slot} is not registered");
+        let reg = rec.registration.ok_or(Error::Internal)?;
+        ensure!(
+            self.tree.range_of(slot) == Some((reg.key, reg.key_last)),
+            "slot {slot}: tree range {:?} differs from the registration {reg:?}",
+            self.tree.range_of(slot)
+        );
+        Ok((rec, reg))
+    }
+
+    /// The registration of `slot`, mutably (apply phase: validation proved it exists).
+    pub(crate) fn registration_mut(&mut self, slot: u32) -> &mut Registration {
+        let reg = self.slab.by_slot_mut(slot).and_then(|r| r.registration.as_mut());
+        match reg {
+            Some(reg) => reg,
+            None => panic!("pgmsim: internal invariant broken: slot {slot} lost its registration while applying"),
         }
-    }
-
-    #[inline]
-    pub(crate) fn state_of_slot(&self, slot: u32) -> HandlerState {
-        self.slab
-            .by_slot(slot)
-            .map_or(HandlerState::All, |r| self.kind_of(r).0.page_state())
     }
 
     /// Slot of the registered handler whose range *starts* at `addr` (`NotFound` otherwise,
-    /// including an address only inside a handler: deliberate difference 1).
+    /// including an address only inside a handler: deliberate difference D1).
     pub(crate) fn handler_at_start(&self, addr: u64) -> Result<u32, Error> {
         let slot = self.find_slot(addr).ok_or(Error::NotFound)?;
-        match self.slab.by_slot(slot) {
-            Some(r) if r.key == addr => Ok(slot),
-            Some(_) => Err(Error::NotFound),
-            None => Err(Error::Internal),
+        let (_, reg) = self.registered(slot)?;
+        if reg.key != addr {
+            return Err(Error::NotFound);
         }
+        Ok(slot)
     }
 
-    /// Slot of the registered handler containing `addr`: the page's hint when it holds, else
-    /// the tree.
+    /// Slot of the registered handler containing `addr`: the page's hint when the tree
+    /// confirms it, else a tree lookup.
     #[inline]
     pub(crate) fn find_slot(&self, addr: u64) -> Option<u32> {
         if let Some(r) = self.memory.locate(addr) {
@@ -157,59 +179,65 @@ impl<P: Platform> Manager<P> {
         self.tree.lookup(addr)
     }
 
-    /// Points the hints of `count` pages from `first` at `slot`, or clears those that point
-    /// at `slot` when `slot` is being removed.
-    pub(crate) fn set_hints(&mut self, first: PageRef, count: u32, slot: u32, remove: bool) {
-        let Some(hints) = self.hints.get_mut(first.range) else {
-            return;
-        };
-        let end = (first.index + count as usize).min(hints.len());
-        for h in &mut hints[first.index.min(end)..end] {
-            if !remove {
-                *h = slot;
-            } else if *h == slot {
+    /// Points the hints of a span's pages at `slot`.
+    pub(crate) fn set_hints(&mut self, span: PageSpan, slot: u32) {
+        for h in self.hint_slice(span) {
+            *h = slot;
+        }
+    }
+
+    /// Clears the hints of a span's pages that point at `slot` (which is being removed).
+    pub(crate) fn clear_hints(&mut self, span: PageSpan, slot: u32) {
+        for h in self.hint_slice(span) {
+            if *h == slot {
                 *h = NO_HINT;
             }
         }
     }
 
-    pub(crate) fn record(&self, slot: u32) -> Result<&HandlerRecord, Error> {
-        self.slab.by_slot(slot).ok_or(Error::Internal)
+    fn hint_slice(&mut self, span: PageSpan) -> &mut [u32] {
+        let hints = &mut self.hints[span.first.range];
+        &mut hints[span.first.index..span.first.index + span.count as usize]
     }
 
-    pub(crate) fn record_mut(&mut self, slot: u32) -> Result<&mut HandlerRecord, Error> {
-        self.slab.by_slot_mut(slot).ok_or(Error::Internal)
+    /// The pages a registration touches: one RAM range, consecutive pages (invariant 2).
+    pub(crate) fn span_of(&self, reg: &Registration) -> Result<PageSpan, Error> {
+        let span = self.memory.span(reg.key, reg.page_count);
+        ensure!(span.is_some(), "registration {reg:?} is not inside one RAM range");
+        span.ok_or(Error::Internal)
     }
 
-    pub(crate) fn info_of(&self, rec: &HandlerRecord) -> HandlerInfo {
-        HandlerInfo {
-            key: rec.key,
-            key_last: rec.key_last,
-            page_count: rec.page_count,
-            aliased_pages: rec.aliased_pages,
-            temp_off_pages: rec.temp_off_pages,
+    pub(crate) fn info_of(&self, rec: &HandlerRecord, reg: Registration) -> Result<HandlerInfo, Error> {
+        Ok(HandlerInfo {
+            key: reg.key,
+            key_last: reg.key_last,
+            page_count: reg.page_count,
+            aliased_pages: reg.aliased_pages,
+            temp_off_pages: reg.temp_off_pages,
             ty: rec.ty,
-            kind: self.kind_of(rec).0,
+            kind: self.kind_of(rec)?.0,
             user: rec.user,
             description: rec.description.clone(),
-        }
+        })
     }
 
-    /// Locations of the pages a registered range touches: one RAM range, consecutive pages.
-    pub(crate) fn page_span(&self, key: u64, page_count: u32) -> Result<(PageRef, u32), Error> {
-        let first = self.memory.locate(key).ok_or(Error::Internal)?;
-        let range = &self.memory.ranges()[first.range];
-        if first.index + page_count as usize > range.pages.len() {
-            return Err(Error::Internal);
-        }
-        Ok((first, page_count))
+    pub(crate) fn node_info(&self, rec: &HandlerRecord) -> Result<NodeInfo, Error> {
+        Ok(NodeInfo {
+            ty: rec.ty,
+            kind: self.kind_of(rec)?.0,
+            user: rec.user,
+            description: rec.description.clone(),
+            registered: match rec.registration {
+                Some(reg) => Some(self.info_of(rec, reg)?),
+                None => None,
+            },
+        })
     }
 
-    pub(crate) fn nth(first: PageRef, i: u32) -> PageRef {
-        PageRef {
-            range: first.range,
-            index: first.index + i as usize,
-        }
+    /// The page state a slot's handler raises its pages to.
+    pub(crate) fn state_of_slot(&self, slot: u32) -> Result<HandlerState, Error> {
+        let (rec, _) = self.registered(slot)?;
+        Ok(self.kind_of(rec)?.0.page_state())
     }
 
     /// Tells NEM a page's protection changed and stores the NEM state it returns.
@@ -221,12 +249,12 @@ impl<P: Platform> Manager<P> {
         let page = *self.memory.at(r);
         let nem = self
             .platform
-            .nem_page_protection_changed(addr, &page, page.nem_protection());
+            .nem_page_protection_changed(Gpa(addr), &page, page.nem_protection());
         self.memory.at_mut(r).set_nem_state(nem);
     }
 
     /// Tells NEM a page's backing changed and stores the NEM state it returns.
-    pub(crate) fn nem_backing_changed(&mut self, r: PageRef, old_host_phys: u64) {
+    pub(crate) fn nem_backing_changed(&mut self, r: PageRef, old: Hpa) {
         if !self.config.nem.notifies() {
             return;
         }
@@ -234,12 +262,15 @@ impl<P: Platform> Manager<P> {
         let page = *self.memory.at(r);
         let nem = self
             .platform
-            .nem_page_backing_changed(addr, old_host_phys, &page, page.nem_protection());
+            .nem_page_backing_changed(Gpa(addr), old, &page, page.nem_protection());
         self.memory.at_mut(r).set_nem_state(nem);
     }
 
-    pub(crate) fn page_addr(&self, r: PageRef) -> u64 {
-        self.memory.addr_of(r) & !((1u64 << PAGE_SHIFT) - 1)
+    /// Asks the platform to update the shadow PTEs of a page whose descriptor just changed.
+    pub(crate) fn update_ptes(&mut self, r: PageRef, flush_ptes: bool) -> crate::platform::ShadowUpdate {
+        let page = *self.memory.at(r);
+        self.platform
+            .update_shadow_ptes(Gpa(self.memory.addr_of(r)), &page, flush_ptes)
     }
 }
 
@@ -290,8 +321,8 @@ impl<P: Platform> PhysHandlerApi for Manager<P> {
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
         Manager::page_alias_mmio2(self, addr, page, region, offset)
     }
-    fn page_alias_hc(&mut self, addr: u64, page: u64, host_phys: u64) -> OpResult {
-        Manager::page_alias_hc(self, addr, page, host_phys)
+    fn page_alias_hc(&mut self, addr: u64, page: u64, host: Hpa) -> OpResult {
+        Manager::page_alias_hc(self, addr, page, host)
     }
     fn reset_aliased_page(&mut self, page: u64, accounting: bool) -> OpResult {
         Manager::reset_aliased_page(self, page, accounting)
@@ -308,7 +339,7 @@ impl<P: Platform> PhysHandlerApi for Manager<P> {
     fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
         Manager::lookup(self, addr)
     }
-    fn handler_info(&self, id: HandlerId) -> Result<HandlerInfo, Error> {
+    fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
         Manager::handler_info(self, id)
     }
     fn handlers(&self) -> Vec<HandlerInfo> {
@@ -318,7 +349,7 @@ impl<P: Platform> PhysHandlerApi for Manager<P> {
         self.slab.live()
     }
     fn page(&self, addr: u64) -> Option<PageDescriptor> {
-        self.memory.page(addr).copied()
+        Manager::page(self, addr)
     }
     fn layout(&self) -> &MemoryLayout {
         &self.layout

@@ -1,5 +1,6 @@
 //! Guest-physical memory as the manager keeps it: RAM ranges with their page descriptors and
-//! MMIO2 regions with their own backing pages.
+//! MMIO2 regions with their own backing pages. Internal: callers see pages through
+//! `PhysHandlerApi::page`.
 
 use crate::addr::PAGE_SHIFT;
 use crate::layout::{MemoryLayout, Mmio2Handle};
@@ -7,7 +8,7 @@ use crate::page::PageDescriptor;
 
 /// A RAM range and its descriptors.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RamRange {
+pub(crate) struct RamRange {
     /// First guest-physical byte.
     pub first: u64,
     /// Last guest-physical byte (inclusive).
@@ -18,18 +19,43 @@ pub struct RamRange {
 
 /// All RAM ranges (sorted) and MMIO2 regions.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct GuestMemory {
+pub(crate) struct GuestMemory {
     ranges: Vec<RamRange>,
     mmio2: Vec<Vec<PageDescriptor>>,
 }
 
 /// Where a page lives: range index and page index inside the range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRef {
+pub(crate) struct PageRef {
     /// Index of the RAM range.
     pub range: usize,
     /// Index of the page inside the range.
     pub index: usize,
+}
+
+/// Consecutive pages of one RAM range: the pages a registered handler touches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct PageSpan {
+    /// The first page.
+    pub first: PageRef,
+    /// Number of pages.
+    pub count: u32,
+}
+
+impl PageSpan {
+    /// The `i`-th page of the span.
+    #[inline]
+    pub fn nth(self, i: u32) -> PageRef {
+        PageRef {
+            range: self.first.range,
+            index: self.first.index + i as usize,
+        }
+    }
+
+    /// Every page of the span, in address order.
+    pub fn pages(self) -> impl Iterator<Item = PageRef> {
+        (0..self.count).map(move |i| self.nth(i))
+    }
 }
 
 impl GuestMemory {
@@ -100,6 +126,13 @@ impl GuestMemory {
     #[inline]
     pub fn addr_of(&self, r: PageRef) -> u64 {
         self.ranges[r.range].first + ((r.index as u64) << PAGE_SHIFT)
+    }
+
+    /// The `count` pages from the one containing `addr`, if they all lie in its RAM range.
+    pub fn span(&self, addr: u64, count: u32) -> Option<PageSpan> {
+        let first = self.locate(addr)?;
+        let end = first.index.checked_add(count as usize)?;
+        (end <= self.ranges[first.range].pages.len()).then_some(PageSpan { first, count })
     }
 
     /// Descriptor of the MMIO2 page at `offset` bytes into region `handle`, if both exist.

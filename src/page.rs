@@ -1,16 +1,15 @@
-//! The packed page descriptor (the seed's `PGMPAGE`) and the NEM protection rule.
+//! The packed page descriptor (the original's `PGMPAGE`) and the NEM protection rule.
 //!
 //! A descriptor is 16 bytes: one 64-bit word of bit fields and the page id. Packing matters
 //! because a 4 GiB guest has a million of them and `check_sync` walks them all.
 
-use serde::{Deserialize, Serialize};
+use crate::addr::{Hpa, PAGE_SHIFT};
 
-use crate::addr::PAGE_SHIFT;
-
-/// What backs a guest page and how the guest may reach it (the seed's `PGMPAGETYPE`).
+/// What backs a guest page and how the guest may reach it (the original's `PGMPAGETYPE`).
 ///
 /// Values match the seed's so descriptors print the way VirtualBox logs do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum PageType {
     /// Never a valid page; only seen in a corrupted descriptor.
@@ -48,14 +47,15 @@ impl PageType {
         matches!(self, PageType::Mmio2AliasMmio | PageType::SpecialAliasMmio)
     }
 
-    /// Whether the type is read-write-execute (the seed's `PGMPAGETYPE_IS_RWX`).
+    /// Whether the type is read-write-execute (the original's `PGMPAGETYPE_IS_RWX`).
     pub const fn is_rwx(self) -> bool {
         (self as u8) >= 1 && (self as u8) <= PageType::RomShadow as u8
     }
 }
 
-/// Allocation state of a page's backing (the seed's `PGM_PAGE_STATE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// Allocation state of a page's backing (the original's `PGM_PAGE_STATE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum PageState {
     /// Backed by the shared zero page.
@@ -81,8 +81,9 @@ impl PageState {
 }
 
 /// Access-handler state of a page, ordered by priority: a page shared by several handlers
-/// takes the maximum of their states (the seed's `PGM_PAGE_HNDL_PHYS_STATE_*`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// takes the maximum of their states (the original's `PGM_PAGE_HNDL_PHYS_STATE_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]
 pub enum HandlerState {
     /// No handler touches the page.
@@ -117,8 +118,9 @@ impl HandlerState {
     }
 }
 
-/// Protection of a page in the nested page tables under NEM (the seed's `NEM_PAGE_PROT_*` bits).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+/// Protection of a page in the nested page tables under NEM (the original's `NEM_PAGE_PROT_*` bits).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct NemProtection(pub u8);
 
 impl NemProtection {
@@ -149,9 +151,9 @@ impl NemProtection {
     }
 }
 
-/// Page id meaning "no page" (the seed's `NIL_GMM_PAGEID`).
+/// Page id meaning "no page" (the original's `NIL_GMM_PAGEID`).
 pub const NIL_PAGE_ID: u32 = u32::MAX;
-/// Largest host-physical address a descriptor can hold (36-bit frame number).
+/// Largest host-physical address a descriptor can hold (a 36-bit frame number).
 pub const MAX_HOST_PHYS: u64 = (1 << 48) - 1;
 
 const STATE_MASK: u64 = 0b11;
@@ -159,16 +161,28 @@ const NOT_IN_HM_BIT: u64 = 1 << 2;
 const NEM_SHIFT: u32 = 10;
 const NEM_MASK: u64 = 0b11 << NEM_SHIFT;
 const FRAME_SHIFT: u32 = 12;
-const FRAME_MASK: u64 = ((1u64 << 36) - 1) << FRAME_SHIFT;
+const FRAME_BITS: u32 = 36;
+const FRAME_MASK: u64 = ((1u64 << FRAME_BITS) - 1) << FRAME_SHIFT;
 const PSTATE_SHIFT: u32 = 48;
 const PSTATE_MASK: u64 = 0b111 << PSTATE_SHIFT;
 const TYPE_SHIFT: u32 = 51;
 const TYPE_MASK: u64 = 0b111 << TYPE_SHIFT;
 
+// The constants tie together: the frame field holds exactly every page of the largest host
+// address, fields never overlap, and every enum value fits its field.
+const _: () = assert!(FRAME_SHIFT == PAGE_SHIFT);
+const _: () = assert!(FRAME_MASK | PAGE_OFFSET_BITS == MAX_HOST_PHYS);
+const _: () = assert!(STATE_MASK & NOT_IN_HM_BIT == 0 && (STATE_MASK | NOT_IN_HM_BIT) & NEM_MASK == 0);
+const _: () = assert!(NEM_MASK & FRAME_MASK == 0 && FRAME_MASK & PSTATE_MASK == 0 && PSTATE_MASK & TYPE_MASK == 0);
+const _: () = assert!((PageState::ALL.len() as u64 - 1) << PSTATE_SHIFT <= PSTATE_MASK);
+const _: () = assert!((PageType::ALL.len() as u64 - 1) << TYPE_SHIFT == TYPE_MASK);
+const _: () = assert!(HandlerState::All as u64 == STATE_MASK);
+const PAGE_OFFSET_BITS: u64 = (1 << PAGE_SHIFT) - 1;
+
 /// One guest page: type, backing state, host-physical backing, page id, handler state,
 /// not-in-HM flag and NEM state, packed into 16 bytes.
 ///
-/// Layout of the first word (as in the seed): bits 1:0 handler state, 2 not-in-HM,
+/// Layout of the first word (as in the original): bits 1:0 handler state, 2 not-in-HM,
 /// 11:10 NEM state, 47:12 host frame, 50:48 page state, 53:51 page type.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[repr(C)]
@@ -178,16 +192,15 @@ pub struct PageDescriptor {
     spare: u32,
 }
 
-const _: () = assert!(std::mem::size_of::<PageDescriptor>() <= 16);
+// Exactly 16 bytes: a 4 GiB guest has a million descriptors and `check_sync` walks them all.
+const _: () = assert!(std::mem::size_of::<PageDescriptor>() == 16);
 
 impl PageDescriptor {
     /// A descriptor with no handler state and NEM state 0.
     ///
-    /// `host_phys` is truncated to its frame; callers keep it at or below [`MAX_HOST_PHYS`].
-    pub const fn new(page_type: PageType, state: PageState, host_phys: u64, page_id: u32) -> Self {
-        let word = ((host_phys & FRAME_MASK) & FRAME_MASK)
-            | ((state as u64) << PSTATE_SHIFT)
-            | ((page_type as u64) << TYPE_SHIFT);
+    /// `host` is truncated to its frame; callers keep it at or below [`MAX_HOST_PHYS`].
+    pub const fn new(page_type: PageType, state: PageState, host: Hpa, page_id: u32) -> Self {
+        let word = (host.0 & FRAME_MASK) | ((state as u64) << PSTATE_SHIFT) | ((page_type as u64) << TYPE_SHIFT);
         PageDescriptor {
             word,
             page_id,
@@ -201,14 +214,14 @@ impl PageDescriptor {
         HandlerState::from_bits((self.word & STATE_MASK) as u8)
     }
 
-    /// Sets the handler state and the not-in-HM flag together (the seed's full setter).
+    /// Sets the handler state and the not-in-HM flag together (the original's full setter).
     #[inline]
     pub fn set_handler_state(&mut self, state: HandlerState, not_in_hm: bool) {
         self.word =
             (self.word & !(STATE_MASK | NOT_IN_HM_BIT)) | state as u64 | if not_in_hm { NOT_IN_HM_BIT } else { 0 };
     }
 
-    /// Sets only the handler state, keeping the not-in-HM flag (the seed's `_ONLY` setter).
+    /// Sets only the handler state, keeping the not-in-HM flag (the original's `_ONLY` setter).
     #[inline]
     pub fn set_handler_state_only(&mut self, state: HandlerState) {
         self.word = (self.word & !STATE_MASK) | state as u64;
@@ -243,20 +256,22 @@ impl PageDescriptor {
 
     /// Host-physical address of the backing page.
     #[inline]
-    pub const fn host_phys(&self) -> u64 {
-        self.word & FRAME_MASK
+    pub const fn host_phys(&self) -> Hpa {
+        Hpa(self.word & FRAME_MASK)
     }
 
     /// Sets the host-physical backing (truncated to its frame).
     #[inline]
-    pub fn set_host_phys(&mut self, host_phys: u64) {
-        self.word = (self.word & !FRAME_MASK) | (host_phys & FRAME_MASK);
+    pub fn set_host_phys(&mut self, host: Hpa) {
+        self.word = (self.word & !FRAME_MASK) | (host.0 & FRAME_MASK);
     }
 
     /// Allocation state of the backing.
     #[inline]
     pub const fn state(&self) -> PageState {
         let v = ((self.word & PSTATE_MASK) >> PSTATE_SHIFT) as usize;
+        // Only `set_state` writes the field, with a `PageState`: any other value is corruption.
+        debug_assert!(v < PageState::ALL.len(), "corrupt page-state encoding");
         if v < PageState::ALL.len() {
             PageState::ALL[v]
         } else {
@@ -300,7 +315,7 @@ impl PageDescriptor {
         self.word
     }
 
-    /// Protection NEM must give this page (the seed's `pgmPhysPageCalcNemProtection`).
+    /// Protection NEM must give this page (the original's `pgmPhysPageCalcNemProtection`).
     ///
     /// MMIO (and invalid) pages and pages in state `All` get none; `Write` pages and ROM get
     /// read + execute; other RWX pages get read + write + execute when allocated, read + execute
@@ -330,7 +345,7 @@ impl std::fmt::Debug for PageDescriptor {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "{{{:?} {:?} hc={:#x} id={:#x} hndl={:?}{} nem={}}}",
+            "{{{:?} {:?} hc={} id={:#x} hndl={:?}{} nem={}}}",
             self.page_type(),
             self.state(),
             self.host_phys(),
@@ -343,14 +358,15 @@ impl std::fmt::Debug for PageDescriptor {
 }
 
 /// Plain, serialisable view of a descriptor (for traces, JSON and snapshots).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct PageView {
     /// Page type.
     pub page_type: PageType,
     /// Allocation state.
     pub state: PageState,
     /// Host-physical backing.
-    pub host_phys: u64,
+    pub host_phys: Hpa,
     /// Page id.
     pub page_id: u32,
     /// Handler state.
@@ -372,9 +388,9 @@ impl From<PageDescriptor> for PageView {
     }
 }
 
-/// Frame number helper for page ids of allocated backing pages.
-pub const fn page_id_for(host_phys: u64) -> u32 {
-    (host_phys >> PAGE_SHIFT) as u32
+/// The page id of an allocated backing page: its host frame number.
+pub const fn page_id_for(host: Hpa) -> u32 {
+    (host.0 >> PAGE_SHIFT) as u32
 }
 
 #[cfg(test)]
@@ -383,12 +399,12 @@ mod tests {
 
     #[test]
     fn fields_round_trip_without_disturbing_each_other() {
-        let mut d = PageDescriptor::new(PageType::Mmio2, PageState::Allocated, 0xabc_d000, 7);
+        let mut d = PageDescriptor::new(PageType::Mmio2, PageState::Allocated, Hpa(0xabc_d000), 7);
         d.set_handler_state(HandlerState::Write, true);
         d.set_nem_state(3);
         assert_eq!(d.page_type(), PageType::Mmio2);
         assert_eq!(d.state(), PageState::Allocated);
-        assert_eq!(d.host_phys(), 0xabc_d000);
+        assert_eq!(d.host_phys(), Hpa(0xabc_d000));
         assert_eq!(d.handler_state(), HandlerState::Write);
         assert!(d.not_in_hm());
         assert_eq!(d.nem_state(), 3);
@@ -396,15 +412,15 @@ mod tests {
         assert!(d.not_in_hm(), "the _only setter keeps not-in-HM");
         d.set_handler_state(HandlerState::None, false);
         assert!(!d.not_in_hm());
-        d.set_host_phys(MAX_HOST_PHYS);
-        assert_eq!(d.host_phys(), MAX_HOST_PHYS & !0xfff);
+        d.set_host_phys(Hpa(MAX_HOST_PHYS));
+        assert_eq!(d.host_phys(), Hpa(MAX_HOST_PHYS & !0xfff));
         assert_eq!(d.page_type(), PageType::Mmio2);
         assert_eq!(d.without_nem_state().nem_state(), 0);
     }
 
     #[test]
     fn nem_protection_follows_type_state_and_handler() {
-        let mut ram = PageDescriptor::new(PageType::Ram, PageState::Allocated, 0x1000, 1);
+        let mut ram = PageDescriptor::new(PageType::Ram, PageState::Allocated, Hpa(0x1000), 1);
         assert_eq!(ram.nem_protection(), NemProtection::RWX);
         ram.set_handler_state(HandlerState::Write, false);
         assert_eq!(ram.nem_protection(), NemProtection::RX);
@@ -414,9 +430,9 @@ mod tests {
         assert_eq!(ram.nem_protection(), NemProtection::RWX);
         ram.set_state(PageState::Zero);
         assert_eq!(ram.nem_protection(), NemProtection::RX);
-        let mmio = PageDescriptor::new(PageType::Mmio, PageState::Zero, 0x1000, NIL_PAGE_ID);
+        let mmio = PageDescriptor::new(PageType::Mmio, PageState::Zero, Hpa(0x1000), NIL_PAGE_ID);
         assert_eq!(mmio.nem_protection(), NemProtection::NONE);
-        let rom = PageDescriptor::new(PageType::Rom, PageState::Allocated, 0x1000, 1);
+        let rom = PageDescriptor::new(PageType::Rom, PageState::Allocated, Hpa(0x1000), 1);
         assert_eq!(rom.nem_protection(), NemProtection::RX);
     }
 }

@@ -1,18 +1,18 @@
-//! The side effects the manager asks of its host (the seed's calls into the page pool, HM,
-//! IEM and NEM), as a trait, plus a no-op and a recording implementation.
+//! The side effects the manager asks of its host (the original's calls into the page pool,
+//! HM, IEM and NEM), as a trait, a no-op implementation, and the events that describe them.
 //!
 //! The manager never touches translation state itself: it tells the platform which guest
 //! page changed and the platform (the simulator's MMU, a real VMM) updates what it caches.
 //! A missing call here is exactly the class of bug the simulator's translation-safety check
 //! exists to catch.
 
-use serde::{Deserialize, Serialize};
-
+use crate::addr::{Gpa, Hpa};
 use crate::handler::HandlerKind;
 use crate::page::{HandlerState, NemProtection, PageDescriptor};
 
 /// What the platform did when asked to update the shadow PTEs of a guest page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct ShadowUpdate {
     /// Some PTE mapped the page, so every vCPU's TLB must be flushed.
     pub flush_tlbs: bool,
@@ -32,45 +32,39 @@ pub trait Platform {
     /// becomes read-only for `Write`, not present for `All`, and regains write access (only as
     /// far as the guest PTE allows) for `None` / `Disabled`; with `flush_ptes` every such PTE
     /// is cleared. The manager flushes TLBs itself when told to.
-    fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate;
+    fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate;
 
     /// Flush every vCPU's TLB (the seed's `PGM_INVL_ALL_VCPU_TLBS` / `HMFlushTlbOnAllVCpus`).
     fn flush_all_tlbs(&mut self);
 
     /// Drop the physical page-map TLB entry of a guest page (`pgmPhysInvalidatePageMapTLBEntry`).
-    fn invalidate_page_map_entry(&mut self, gc_phys: u64);
+    fn invalidate_page_map_entry(&mut self, gc_phys: Gpa);
 
     /// Flush the emulator's physical TLBs on every vCPU (`IEMTlbInvalidateAllPhysicalAllCpus`).
     fn flush_emulator_phys_tlbs(&mut self);
 
     /// A handler was registered (`NEMHCNotifyHandlerPhysicalRegister`).
-    fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) {
+    fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: Gpa, len: u64) {
         let _ = (kind, gc_phys, len);
     }
 
     /// A handler was deregistered; `[gc_phys, gc_phys + len)` are the whole pages it no longer
     /// shares with other handlers (`NEMHCNotifyHandlerPhysicalDeregister`). May return a new
     /// NEM state for those pages.
-    fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) -> Option<u8> {
+    fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: Gpa, len: u64) -> Option<u8> {
         let _ = (kind, gc_phys, len);
         None
     }
 
     /// The protection of a page changed (`NEMHCNotifyPhysPageProtChanged`).
-    fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
+    fn nem_page_protection_changed(&mut self, gc_phys: Gpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
         let _ = (gc_phys, prot);
         page.nem_state()
     }
 
     /// The backing of a page changed (`NEMHCNotifyPhysPageChanged`); `page` is the new descriptor.
-    fn nem_page_backing_changed(
-        &mut self,
-        gc_phys: u64,
-        old_host_phys: u64,
-        page: &PageDescriptor,
-        prot: NemProtection,
-    ) -> u8 {
-        let _ = (gc_phys, old_host_phys, prot);
+    fn nem_page_backing_changed(&mut self, gc_phys: Gpa, old_host: Hpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
+        let _ = (gc_phys, old_host, prot);
         page.nem_state()
     }
 }
@@ -81,24 +75,25 @@ pub struct NoopPlatform;
 
 impl Platform for NoopPlatform {
     #[inline]
-    fn update_shadow_ptes(&mut self, _: u64, _: &PageDescriptor, _: bool) -> ShadowUpdate {
+    fn update_shadow_ptes(&mut self, _: Gpa, _: &PageDescriptor, _: bool) -> ShadowUpdate {
         ShadowUpdate::default()
     }
     #[inline]
     fn flush_all_tlbs(&mut self) {}
     #[inline]
-    fn invalidate_page_map_entry(&mut self, _: u64) {}
+    fn invalidate_page_map_entry(&mut self, _: Gpa) {}
     #[inline]
     fn flush_emulator_phys_tlbs(&mut self) {}
 }
 
 /// One call the manager made on its platform.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum PlatformEvent {
     /// `update_shadow_ptes`.
     UpdateShadowPtes {
         /// Guest page.
-        gc_phys: u64,
+        gc_phys: Gpa,
         /// Handler state the page now has.
         state: HandlerState,
         /// Whether PTEs were to be cleared rather than updated.
@@ -109,7 +104,7 @@ pub enum PlatformEvent {
     /// `invalidate_page_map_entry`.
     InvalidatePageMapEntry {
         /// Guest page.
-        gc_phys: u64,
+        gc_phys: Gpa,
     },
     /// `flush_emulator_phys_tlbs`.
     FlushEmulatorPhysTlbs,
@@ -118,7 +113,7 @@ pub enum PlatformEvent {
         /// Kind of the handler.
         kind: HandlerKind,
         /// First byte.
-        gc_phys: u64,
+        gc_phys: Gpa,
         /// Length in bytes.
         len: u64,
     },
@@ -127,104 +122,26 @@ pub enum PlatformEvent {
         /// Kind of the handler.
         kind: HandlerKind,
         /// First byte of the whole pages released.
-        gc_phys: u64,
+        gc_phys: Gpa,
         /// Length in bytes.
         len: u64,
     },
     /// `nem_page_protection_changed`.
     NemProtectionChanged {
         /// Guest page.
-        gc_phys: u64,
+        gc_phys: Gpa,
         /// New protection.
         prot: NemProtection,
     },
     /// `nem_page_backing_changed`.
     NemBackingChanged {
         /// Guest page.
-        gc_phys: u64,
+        gc_phys: Gpa,
         /// Previous backing.
-        old_host_phys: u64,
+        old_host_phys: Hpa,
         /// New backing.
-        new_host_phys: u64,
+        new_host_phys: Hpa,
         /// New protection.
         prot: NemProtection,
     },
-}
-
-/// A platform that records every call; `update_shadow_ptes` answers with `answer`.
-///
-/// Tests set `answer.flush_tlbs` to pretend the page is mapped, and `answer.resync` to
-/// pretend the reverse map overflowed.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RecordingPlatform {
-    /// Every call, in order.
-    pub events: Vec<PlatformEvent>,
-    /// What `update_shadow_ptes` returns.
-    pub answer: ShadowUpdate,
-}
-
-impl RecordingPlatform {
-    /// A recorder that reports every page as mapped (so state upgrades flush TLBs).
-    pub fn mapped() -> Self {
-        RecordingPlatform {
-            events: Vec::new(),
-            answer: ShadowUpdate {
-                flush_tlbs: true,
-                resync: false,
-            },
-        }
-    }
-
-    /// Takes the events recorded so far.
-    pub fn take(&mut self) -> Vec<PlatformEvent> {
-        std::mem::take(&mut self.events)
-    }
-}
-
-impl Platform for RecordingPlatform {
-    fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
-        self.events.push(PlatformEvent::UpdateShadowPtes {
-            gc_phys,
-            state: page.handler_state(),
-            flush_ptes,
-        });
-        self.answer
-    }
-    fn flush_all_tlbs(&mut self) {
-        self.events.push(PlatformEvent::FlushAllTlbs);
-    }
-    fn invalidate_page_map_entry(&mut self, gc_phys: u64) {
-        self.events.push(PlatformEvent::InvalidatePageMapEntry { gc_phys });
-    }
-    fn flush_emulator_phys_tlbs(&mut self) {
-        self.events.push(PlatformEvent::FlushEmulatorPhysTlbs);
-    }
-    fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) {
-        self.events
-            .push(PlatformEvent::NemHandlerRegistered { kind, gc_phys, len });
-    }
-    fn nem_handler_deregistered(&mut self, kind: HandlerKind, gc_phys: u64, len: u64) -> Option<u8> {
-        self.events
-            .push(PlatformEvent::NemHandlerDeregistered { kind, gc_phys, len });
-        None
-    }
-    fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
-        self.events.push(PlatformEvent::NemProtectionChanged { gc_phys, prot });
-        page.nem_state()
-    }
-    fn nem_page_backing_changed(
-        &mut self,
-        gc_phys: u64,
-        old_host_phys: u64,
-        page: &PageDescriptor,
-        prot: NemProtection,
-    ) -> u8 {
-        self.events.push(PlatformEvent::NemBackingChanged {
-            gc_phys,
-            old_host_phys,
-            new_host_phys: page.host_phys(),
-            prot,
-        });
-        page.nem_state()
-    }
 }

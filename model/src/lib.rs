@@ -27,8 +27,9 @@
 //! * Registered handlers are found by linear scans; there is no tree and no cache.
 //! * Only *primary facts* are stored: which pages are temporarily off, which pages are aliased
 //!   and to what, and one per-handler number explained below. Everything else is **derived
-//!   from scratch** each time it is asked for: a page descriptor starts from
-//!   [`MemoryLayout::initial_page`], the alias fact (if any) replaces its backing, and its
+//!   from scratch** each time it is asked for: a page descriptor starts from the page's
+//!   initial descriptor (derived here from the layout), the alias fact (if any) replaces its
+//!   backing, and its
 //!   handler state is `Disabled` if the page is temp-off or aliased, else the maximum state of
 //!   the handlers touching it. A handler's temp-off and aliased counts are counted from the
 //!   facts. Nothing can drift because nothing is kept twice.
@@ -82,22 +83,29 @@
 //! ## What it deliberately does not do
 //!
 //! No tree, no slab, no counters, no caches, no hint-driven allocation (ids differ from the
-//! production ones; tests map them), no reuse of production logic: it uses `pgmsim`'s plain
-//! data types only (addresses, kinds, errors, descriptors, layout, handle derivation).
+//! production ones; tests map them), and **no production logic**: it uses `pgmsim`'s plain
+//! data types (addresses, kinds, errors, the descriptor's field accessors, the layout as
+//! data) and the API trait, nothing else. Layout validation, capacity rounding, the initial
+//! descriptors, the page state of each kind and the type handles are all derived here, in
+//! the simplest words that state them ([`rules`]), so a bug in the production helpers is a
+//! disagreement, not a shared blind spot. Type handles are the model's own values; tests
+//! compare them by registration index, never by value.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
+
+pub mod rules;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use pgmsim::addr::NIL_GC_PHYS;
 use pgmsim::api::NemMode;
-use pgmsim::page::{MAX_HOST_PHYS, NIL_PAGE_ID};
 use pgmsim::{
-    Error, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, ManagerConfig,
-    MemoryLayout, Mismatch, Mmio2Handle, OpResult, PageDescriptor, PageState, PageType, PhysHandlerApi, PlatformEvent,
-    Status,
+    Error, Gpa, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Hpa,
+    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NodeInfo, OpResult, PageDescriptor, PageState, PageType,
+    PhysHandlerApi, PlatformEvent, SetupError, Status,
 };
+
+use rules::{initial_descriptor, state_of_kind, MAX_HOST_ADDRESS, NO_PAGE_ID};
 
 const PAGE: u64 = 0x1000;
 const OFFSET_MASK: u64 = PAGE - 1;
@@ -133,9 +141,9 @@ struct Node {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Alias {
     /// `page_alias_mmio2`: the MMIO2 page's backing and page id.
-    Mmio2 { host_phys: u64, page_id: u32 },
+    Mmio2 { host_phys: Hpa, page_id: u32 },
     /// `page_alias_hc`: an arbitrary host page, no page id.
-    Host { host_phys: u64 },
+    Host { host_phys: Hpa },
 }
 
 /// The reference model. See the crate docs for what it stores and what it derives.
@@ -155,11 +163,11 @@ pub struct Model {
 }
 
 impl Model {
-    /// A model over `layout`; `InvalidParameter` for a bad layout or capacity, as the
-    /// production constructor.
-    pub fn new(layout: MemoryLayout, config: ManagerConfig) -> Result<Self, Error> {
-        layout.validate()?;
-        let capacity = config.capacity()?;
+    /// A model over `layout`; a [`SetupError`] for a bad layout or capacity, as the
+    /// production constructor (derived by [`rules`], not by the production code).
+    pub fn new(layout: MemoryLayout, config: ManagerConfig) -> Result<Self, SetupError> {
+        rules::validate_layout(&layout).map_err(SetupError::Layout)?;
+        let capacity = rules::capacity(config.max_handlers)?;
         Ok(Model {
             config,
             capacity,
@@ -274,7 +282,7 @@ impl Model {
         self.nodes[i]
             .as_ref()
             .and_then(|n| n.range)
-            .unwrap_or((NIL_GC_PHYS, NIL_GC_PHYS))
+            .unwrap_or((u64::MAX, u64::MAX))
     }
 
     fn kind_at(&self, i: usize) -> (HandlerKind, bool) {
@@ -296,7 +304,7 @@ impl Model {
             return HandlerState::Disabled;
         }
         self.touching(page)
-            .map(|(i, _, _)| self.kind_at(i).0.page_state())
+            .map(|(i, _, _)| state_of_kind(self.kind_at(i).0))
             .max()
             .unwrap_or(HandlerState::None)
     }
@@ -318,37 +326,39 @@ impl Model {
         }
     }
 
+    /// The registered handler `i`, as `handlers()` lists it.
     fn info(&self, i: usize) -> Option<HandlerInfo> {
         let node = self.nodes[i].as_ref()?;
-        let (kind, _) = self.kind_of(node);
-        let (key, key_last, page_count) = match node.range {
-            Some((k, l)) => (k, l, pages(k, l).count() as u32),
-            None => (NIL_GC_PHYS, NIL_GC_PHYS, 0),
-        };
+        let (key, key_last) = node.range?;
         Some(HandlerInfo {
             key,
             key_last,
-            page_count,
+            page_count: pages(key, key_last).count() as u32,
             aliased_pages: self.aliased_count(i),
             temp_off_pages: self.temp_off_count(i),
             ty: node.ty,
-            kind,
+            kind: self.kind_of(node).0,
             user: node.user,
             description: node.description.clone(),
         })
     }
 
-    /// The RAM range containing `addr` and the page's index in it.
-    fn locate(&self, addr: u64) -> Option<(&pgmsim::layout::RamRangeSpec, u32)> {
-        let range = self.layout.ram_ranges.iter().find(|r| r.contains(addr))?;
-        Some((range, ((addr - range.first) >> 12) as u32))
+    /// Node `i`, registered or not, as `handler_info` describes it.
+    fn node_info(&self, i: usize) -> Option<NodeInfo> {
+        let node = self.nodes[i].as_ref()?;
+        Some(NodeInfo {
+            ty: node.ty,
+            kind: self.kind_of(node).0,
+            user: node.user,
+            description: node.description.clone(),
+            registered: self.info(i),
+        })
     }
 
     /// The derived descriptor of the page containing `addr`.
     fn descriptor(&self, addr: u64) -> Option<PageDescriptor> {
-        let (range, index) = self.locate(addr)?;
         let page = page_of(addr);
-        let mut d = self.layout.initial_page(range, index);
+        let mut d = initial_descriptor(&self.layout, page)?;
         match self.aliases.get(&page) {
             Some(Alias::Mmio2 { host_phys, page_id }) => {
                 d = PageDescriptor::new(PageType::Mmio2AliasMmio, PageState::Allocated, *host_phys, *page_id);
@@ -358,7 +368,7 @@ impl Model {
                     PageType::SpecialAliasMmio,
                     PageState::Allocated,
                     *host_phys,
-                    NIL_PAGE_ID,
+                    NO_PAGE_ID,
                 );
             }
             None => {}
@@ -379,7 +389,7 @@ impl Model {
     fn emit_update(&mut self, page: u64, flush_ptes: bool) {
         let state = self.handler_state(page);
         self.emit(PlatformEvent::UpdateShadowPtes {
-            gc_phys: page,
+            gc_phys: Gpa(page),
             state,
             flush_ptes,
         });
@@ -392,7 +402,7 @@ impl Model {
         self.emit_update(page, true);
         self.emit(PlatformEvent::FlushAllTlbs);
         self.aliases.remove(&page);
-        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: Gpa(page) });
         if flush_emulator {
             self.emit(PlatformEvent::FlushEmulatorPhysTlbs);
         }
@@ -428,8 +438,8 @@ impl Model {
         if whole_only && !whole_pages(first, last) {
             return Err(Error::InvalidParameter);
         }
-        match self.layout.ram_ranges.iter().find(|r| r.contains(first)) {
-            Some(r) if last <= r.last() => {}
+        match rules::range_containing(&self.layout, first) {
+            Some((_, range_last)) if last <= range_last => {}
             _ => return Err(Error::NoRamRange),
         }
         if self.registered().any(|(_, k, l)| k <= last && l >= first) {
@@ -476,7 +486,7 @@ impl Model {
         let state_of = |m: &Model, page: u64, below: bool| {
             m.touching(page)
                 .filter(|&(_, k, l)| if below { l < key } else { k > last })
-                .map(|(j, _, _)| m.kind_at(j).0.page_state())
+                .map(|(j, _, _)| state_of_kind(m.kind_at(j).0))
                 .max()
                 .unwrap_or(HandlerState::None)
         };
@@ -504,7 +514,7 @@ impl Model {
 
     fn emit_edge_update(&mut self, page: u64, state: HandlerState) {
         self.emit(PlatformEvent::UpdateShadowPtes {
-            gc_phys: page,
+            gc_phys: Gpa(page),
             state,
             flush_ptes: false,
         });
@@ -547,7 +557,7 @@ impl PhysHandlerApi for Model {
         if self.types.len() >= MAX_TYPES {
             return Err(Error::OutOfResources);
         }
-        let handle = HandlerTypeHandle::derive(self.types.len(), self.config.type_salt);
+        let handle = rules::type_handle(self.types.len());
         self.types.push((handle, config));
         Ok(handle)
     }
@@ -701,12 +711,7 @@ impl PhysHandlerApi for Model {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
         }
-        let spec = self.layout.mmio2_region(region).ok_or(Error::OutOfRange)?;
-        let index = offset >> 12;
-        if index >= spec.pages as u64 {
-            return Err(Error::OutOfRange);
-        }
-        let remap = self.layout.initial_mmio2_page(spec, index as u32);
+        let remap = rules::mmio2_descriptor(&self.layout, region, offset).ok_or(Error::OutOfRange)?;
         if remap.page_type() != PageType::Mmio2 {
             return Err(Error::NotMmio2);
         }
@@ -728,16 +733,16 @@ impl PhysHandlerApi for Model {
                 page_id: remap.page_id(),
             },
         );
-        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: Gpa(page) });
         Ok(Status::Success)
     }
 
-    fn page_alias_hc(&mut self, addr: u64, page: u64, host_phys: u64) -> OpResult {
+    fn page_alias_hc(&mut self, addr: u64, page: u64, host_phys: Hpa) -> OpResult {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
         }
         let (_, page) = self.mmio_handler_page(addr, page)?;
-        if host_phys > MAX_HOST_PHYS {
+        if host_phys.0 > MAX_HOST_ADDRESS {
             return Err(Error::InvalidParameter);
         }
         match self.descriptor(page).ok_or(Error::Internal)?.page_type() {
@@ -748,10 +753,10 @@ impl PhysHandlerApi for Model {
         self.aliases.insert(
             page,
             Alias::Host {
-                host_phys: page_of(host_phys),
+                host_phys: Hpa(page_of(host_phys.0)),
             },
         );
-        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: page });
+        self.emit(PlatformEvent::InvalidatePageMapEntry { gc_phys: Gpa(page) });
         Ok(Status::Success)
     }
 
@@ -814,9 +819,9 @@ impl PhysHandlerApi for Model {
         self.info(self.containing(addr)?)
     }
 
-    fn handler_info(&self, id: HandlerId) -> Result<HandlerInfo, Error> {
+    fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
         self.node(id)?;
-        self.info(id.0 as usize).ok_or(Error::InvalidHandle)
+        self.node_info(id.0 as usize).ok_or(Error::InvalidHandle)
     }
 
     fn handlers(&self) -> Vec<HandlerInfo> {

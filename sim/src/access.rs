@@ -115,7 +115,7 @@ impl World {
         }
         Prediction::Outcome(AccessOutcome::Direct {
             gp,
-            host: d.host_phys() | (va & PAGE_OFFSET_MASK),
+            host: d.host_phys().0 | (va & PAGE_OFFSET_MASK),
         })
     }
 
@@ -235,7 +235,7 @@ impl World {
                 return Ok((AccessOutcome::GuestFault { protection: true }, 0));
             }
             let gp = g.gp | off;
-            let Some(d) = self.prod.memory().page(gp).copied() else {
+            let Some(d) = self.prod.page(gp) else {
                 return Ok((AccessOutcome::Unassigned { gp }, self.unassigned_value(size, kind)));
             };
             match mode {
@@ -249,7 +249,7 @@ impl World {
                     let write = g.write && d.handler_state() != HandlerState::Write;
                     let pte = ShadowPte {
                         gp: g.gp,
-                        host: d.host_phys(),
+                        host: d.host_phys().0,
                         write,
                         exec: g.exec,
                         guest_write: g.write,

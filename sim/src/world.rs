@@ -192,12 +192,12 @@ impl World {
             for range in &layout.ram_ranges {
                 for i in 0..range.pages {
                     let gp = range.first + ((i as u64) << PAGE_SHIFT);
-                    let d = prod.memory().page(gp).copied().ok_or_else(|| setup("nem", &gp))?;
+                    let d = prod.page(gp).ok_or_else(|| setup("nem", &gp))?;
                     let prot = d.nem_protection();
                     prod.platform_mut().nested.set(
                         gp,
                         NestedEntry {
-                            host: d.host_phys(),
+                            host: d.host_phys().0,
                             prot,
                         },
                     );

@@ -1,4 +1,4 @@
-//! The bounded handler allocator (the seed's hardened slab allocator).
+//! The bounded handler allocator (the original's hardened slab allocator).
 //!
 //! Capacity is fixed when the manager is built, so a guest that registers handlers in a loop
 //! gets `OutOfResources`, never unbounded growth. Ids carry a per-slot generation so a freed
@@ -6,14 +6,13 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-use crate::addr::NIL_GC_PHYS;
 use crate::error::Error;
 use crate::handler::kind::HandlerTypeHandle;
+use crate::invariant::{ensure, expect_invariant};
 
 /// Opaque id of a handler node: slot index in the low 32 bits, the slot's generation above.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HandlerId(pub u64);
 
 impl HandlerId {
@@ -29,19 +28,47 @@ impl HandlerId {
     }
 }
 
-/// One handler node (the seed's `PGMPHYSHANDLER`, minus the tree links the tree keeps itself).
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HandlerRecord {
-    /// First byte, or [`NIL_GC_PHYS`] while not registered.
+/// Where a registered node lies and what it counts: exists exactly while the node is in the
+/// range tree.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(crate) struct Registration {
+    /// First byte.
     pub key: u64,
-    /// Last byte (inclusive), or [`NIL_GC_PHYS`] while not registered.
+    /// Last byte, inclusive.
     pub key_last: u64,
     /// Pages touched, partial edge pages included.
     pub page_count: u32,
-    /// Pages currently aliased (MMIO handlers).
+    /// Pages currently aliased (Mmio handlers).
     pub aliased_pages: u32,
     /// Pages currently temporarily off.
     pub temp_off_pages: u32,
+    /// Aliases undone by `reset_aliased_page` without accounting since the counts were last
+    /// zeroed: the part of `aliased_pages` its caller owns (manager invariant 5). Only the
+    /// self-checks read it; `check_sync` reports the stale count, as the original does.
+    pub unaccounted_aliases: u32,
+}
+
+impl Registration {
+    /// A fresh registration of `[key, key_last]` touching `page_count` pages.
+    pub fn new(key: u64, key_last: u64, page_count: u32) -> Self {
+        Registration {
+            key,
+            key_last,
+            page_count,
+            aliased_pages: 0,
+            temp_off_pages: 0,
+            unaccounted_aliases: 0,
+        }
+    }
+}
+
+/// One handler node (the original's `PGMPHYSHANDLER`, minus the tree links the tree keeps
+/// itself).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub(crate) struct HandlerRecord {
+    /// The registration, `None` while the node is not in the tree (the original marks that
+    /// with a `NIL_RTGCPHYS` key).
+    pub registration: Option<Registration>,
     /// The handler's type.
     pub ty: HandlerTypeHandle,
     /// User argument passed to callbacks.
@@ -54,11 +81,7 @@ impl HandlerRecord {
     /// A fresh, unregistered node.
     pub fn new(ty: HandlerTypeHandle, user: u64, description: Arc<str>) -> Self {
         HandlerRecord {
-            key: NIL_GC_PHYS,
-            key_last: NIL_GC_PHYS,
-            page_count: 0,
-            aliased_pages: 0,
-            temp_off_pages: 0,
+            registration: None,
             ty,
             user,
             description,
@@ -68,16 +91,16 @@ impl HandlerRecord {
     /// Whether the node is in the tree.
     #[inline]
     pub const fn is_registered(&self) -> bool {
-        self.key != NIL_GC_PHYS
+        self.registration.is_some()
     }
 }
 
 /// Fixed-capacity slab of handler nodes with a free bitmap and an allocation hint.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct HandlerSlab {
+pub(crate) struct HandlerSlab {
     records: Vec<Option<HandlerRecord>>,
     generations: Vec<u32>,
-    /// One bit per slot, set when free (as in the seed).
+    /// One bit per slot, set when free (as in the original).
     free_bitmap: Vec<u64>,
     hint: usize,
     live: u32,
@@ -152,14 +175,32 @@ impl HandlerSlab {
         Ok(HandlerId::new(slot as u32, self.generations[slot]))
     }
 
+    /// The slot the next `allocate` takes, if any.
+    pub fn peek_free_slot(&self) -> Option<u32> {
+        self.next_free_from(self.hint + 1)
+            .or_else(|| self.next_free_from(0))
+            .map(|s| s as u32)
+    }
+
     /// Frees a node; its id (and every copy of it) becomes invalid.
     pub fn free(&mut self, id: HandlerId) -> Result<HandlerRecord, Error> {
         self.get(id)?;
         let slot = id.slot() as usize;
+        let record = self.records[slot].take();
+        expect_invariant!(record.is_some(), "slot {slot} is allocated but holds no record");
         self.free_bitmap[slot / 64] |= 1 << (slot % 64);
         self.generations[slot] = self.generations[slot].wrapping_add(1).max(1);
         self.live -= 1;
-        self.records[slot].take().ok_or(Error::Internal)
+        record.ok_or(Error::Internal)
+    }
+
+    /// Sets or clears the registration of an allocated slot (apply phase).
+    pub fn set_registration(&mut self, slot: u32, registration: Option<Registration>) {
+        let rec = self.records.get_mut(slot as usize).and_then(Option::as_mut);
+        expect_invariant!(rec.is_some(), "slot {slot} holds no record to register");
+        if let Some(rec) = rec {
+            rec.registration = registration;
+        }
     }
 
     /// The node behind an id, if the id is live.
@@ -169,14 +210,9 @@ impl HandlerSlab {
         if slot >= self.records.len() || self.generations[slot] != id.generation() || self.is_free(slot) {
             return Err(Error::InvalidHandle);
         }
-        self.records[slot].as_ref().ok_or(Error::InvalidHandle)
-    }
-
-    /// Mutable node behind an id.
-    #[inline]
-    pub fn get_mut(&mut self, id: HandlerId) -> Result<&mut HandlerRecord, Error> {
-        self.get(id)?;
-        self.records[id.slot() as usize].as_mut().ok_or(Error::InvalidHandle)
+        let rec = self.records[slot].as_ref();
+        ensure!(rec.is_some(), "slot {slot} is allocated but holds no record");
+        rec.ok_or(Error::Internal)
     }
 
     /// The node in `slot` (slots come from the tree, which only holds allocated nodes).
@@ -207,6 +243,7 @@ impl HandlerSlab {
     }
 
     /// Marks a slot free without touching its record: corruption injection for `check_sync` tests.
+    #[cfg(feature = "testing")]
     pub(crate) fn corrupt_free_bit(&mut self, slot: u32) {
         let s = slot as usize;
         if s < self.records.len() {

@@ -2,13 +2,13 @@
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
 use crate::error::Error;
 use crate::page::HandlerState;
 
-/// What a handler traps (the seed's `PGMPHYSHANDLERKIND`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+/// What a handler traps (the original's `PGMPHYSHANDLERKIND`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "arbitrary", derive(arbitrary::Arbitrary))]
 pub enum HandlerKind {
     /// Traps writes; may cover part of a page unless the type is not-in-HM.
     Write,
@@ -33,9 +33,10 @@ impl HandlerKind {
     }
 }
 
-/// Everything a handler type carries (the seed's `PGMPHYSHANDLERTYPEINT`, minus callbacks:
+/// Everything a handler type carries (the original's `PGMPHYSHANDLERTYPEINT`, minus callbacks:
 /// the simulator attaches behaviours by type slot).
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HandlerTypeConfig {
     /// What the handlers of this type trap.
     pub kind: HandlerKind,
@@ -59,13 +60,18 @@ impl HandlerTypeConfig {
     }
 }
 
-/// Most handler types a manager holds (the seed's `PGMPHYSHANDLERTYPE_COUNT`).
+/// Most handler types a manager holds (the original's `PGMPHYSHANDLERTYPE_COUNT`).
 pub const MAX_HANDLER_TYPES: usize = 32;
 const SLOT_MASK: u64 = (MAX_HANDLER_TYPES as u64) - 1;
 
+// The slot lives in the handle's low bits: the limit must be a power of two so the mask
+// holds exactly the slots 0..MAX_HANDLER_TYPES.
+const _: () = assert!(MAX_HANDLER_TYPES.is_power_of_two() && SLOT_MASK as usize + 1 == MAX_HANDLER_TYPES);
+
 /// Opaque handle of a registered handler type: slot index in the low five bits, check bits
 /// above, so zeroed, stale or made-up handles are refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HandlerTypeHandle(pub u64);
 
 impl HandlerTypeHandle {
@@ -74,7 +80,7 @@ impl HandlerTypeHandle {
 
     /// The handle of slot `slot` under a manager's `salt`.
     ///
-    /// The seed draws the check bits at random; ours derive them from the slot and the salt
+    /// The original draws the check bits at random; ours derive them from the slot and the salt
     /// (splitmix64) so runs are reproducible while a handle from another salt is refused.
     pub const fn derive(slot: usize, salt: u64) -> Self {
         let mut z = salt.wrapping_add((slot as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
@@ -96,7 +102,7 @@ impl HandlerTypeHandle {
 
 /// The registered handler types (never freed, at most [`MAX_HANDLER_TYPES`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct TypeTable {
+pub(crate) struct TypeTable {
     salt: u64,
     types: Vec<(HandlerTypeHandle, HandlerTypeConfig)>,
 }
@@ -129,10 +135,6 @@ impl TypeTable {
         }
     }
 
-    /// All registered types in slot order.
-    pub fn iter(&self) -> impl Iterator<Item = (HandlerTypeHandle, &HandlerTypeConfig)> {
-        self.types.iter().map(|(h, c)| (*h, c))
-    }
 }
 
 #[cfg(test)]

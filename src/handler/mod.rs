@@ -1,21 +1,23 @@
-//! Handlers: kinds and types, the bounded allocator, the range tree, and the plain
-//! [`HandlerInfo`] view every crate compares.
+//! Handlers: kinds and types, the bounded allocator, the range tree, and the plain views
+//! ([`HandlerInfo`], [`NodeInfo`], [`HandlerSpan`]) every crate compares.
 
-pub mod alloc;
+pub(crate) mod alloc;
 pub mod kind;
-pub mod tree;
+pub(crate) mod tree;
 
 use std::sync::Arc;
 
-use serde::{Deserialize, Serialize};
-
-pub use alloc::{HandlerId, HandlerRecord, HandlerSlab};
-pub use kind::{HandlerKind, HandlerTypeConfig, HandlerTypeHandle, TypeTable, MAX_HANDLER_TYPES};
-pub use tree::{RangeTree, TreeFault};
+pub use alloc::HandlerId;
+pub(crate) use alloc::{HandlerRecord, HandlerSlab, Registration};
+pub use kind::{HandlerKind, HandlerTypeConfig, HandlerTypeHandle, MAX_HANDLER_TYPES};
+pub(crate) use kind::TypeTable;
+pub(crate) use tree::RangeTree;
+pub use tree::TreeFault;
 
 /// Where a registered handler is and what it traps, without its description: the cheap view
 /// for callers that walk the handler layout often (generators, checkers).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HandlerSpan {
     /// First byte.
     pub key: u64,
@@ -27,10 +29,12 @@ pub struct HandlerSpan {
     pub not_in_hm: bool,
 }
 
-/// A plain copy of one handler's public fields, as listed by `handlers()` and `lookup()`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// A plain copy of one registered handler's public fields, as listed by `handlers()` and
+/// `lookup()`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct HandlerInfo {
-    /// First byte ([`crate::addr::NIL_GC_PHYS`] if not registered).
+    /// First byte.
     pub key: u64,
     /// Last byte, inclusive.
     pub key_last: u64,
@@ -48,4 +52,20 @@ pub struct HandlerInfo {
     pub user: u64,
     /// Description.
     pub description: Arc<str>,
+}
+
+/// A handler node, registered or not, as `handler_info(id)` describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub struct NodeInfo {
+    /// Type handle.
+    pub ty: HandlerTypeHandle,
+    /// Kind of the type.
+    pub kind: HandlerKind,
+    /// User argument.
+    pub user: u64,
+    /// Description.
+    pub description: Arc<str>,
+    /// The registered handler, `None` while the node is not registered.
+    pub registered: Option<HandlerInfo>,
 }

@@ -1,14 +1,23 @@
 //! The handler range tree: an AVL tree of non-overlapping inclusive byte ranges, keyed by
-//! their first byte, with nodes stored by slab slot (the seed's `RTCHardAvlRangeTree`).
+//! their first byte, with nodes stored by slab slot (the original's `RTCHardAvlRangeTree`).
 //!
 //! Nodes live in one compact array indexed by the handler's slab slot, so a lookup touches
 //! 32-byte nodes only, and the tree can never hold more nodes than the slab has slots.
-//! Every operation is O(log n); insert refuses any byte overlap, so keys are unique.
+//! Every operation is O(log n); insert refuses any byte overlap, so keys are unique. Every
+//! descent is a loop bounded by [`MAX_HEIGHT`], which an AVL tree of the largest capacity
+//! cannot exceed; the bound is asserted where heights are maintained.
 
+use crate::api::MAX_HANDLERS;
 use crate::error::Error;
+use crate::invariant::expect_invariant;
 
 /// "No node".
-pub const NIL: u32 = u32::MAX;
+pub(crate) const NIL: u32 = u32::MAX;
+
+/// Highest an AVL tree of [`MAX_HANDLERS`] nodes can be: below 1.4405 log2(n + 2), so 23 for
+/// 65536 nodes; one spare level.
+pub(crate) const MAX_HEIGHT: u8 = 24;
+const _: () = assert!(MAX_HANDLERS <= 1 << 16, "raise MAX_HEIGHT with the capacity");
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Node {
@@ -30,7 +39,8 @@ const EMPTY: Node = Node {
 };
 
 /// A structural problem found by [`RangeTree::verify`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum TreeFault {
     /// In-order keys are not strictly ascending, or two ranges overlap.
     Order {
@@ -53,7 +63,7 @@ pub enum TreeFault {
 
 /// AVL range tree over slab slots.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct RangeTree {
+pub(crate) struct RangeTree {
     nodes: Vec<Node>,
     root: u32,
     len: u32,
@@ -74,11 +84,6 @@ impl RangeTree {
         self.len
     }
 
-    /// Whether the tree is empty.
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// The range stored for `slot`, if the slot is in the tree.
     pub fn range_of(&self, slot: u32) -> Option<(u64, u64)> {
         let n = self.nodes.get(slot as usize)?;
@@ -89,7 +94,10 @@ impl RangeTree {
     #[inline]
     pub fn lookup(&self, addr: u64) -> Option<u32> {
         let mut n = self.root;
-        while n != NIL {
+        for _ in 0..MAX_HEIGHT {
+            if n == NIL {
+                break;
+            }
             let node = &self.nodes[n as usize];
             if addr < node.key {
                 n = node.left;
@@ -106,7 +114,10 @@ impl RangeTree {
     pub fn lookup_matching_or_above(&self, addr: u64) -> Option<u32> {
         let mut best = NIL;
         let mut n = self.root;
-        while n != NIL {
+        for _ in 0..MAX_HEIGHT {
+            if n == NIL {
+                break;
+            }
             let node = &self.nodes[n as usize];
             if addr < node.key {
                 best = n;
@@ -124,7 +135,10 @@ impl RangeTree {
     pub fn lookup_matching_or_below(&self, addr: u64) -> Option<u32> {
         let mut best = NIL;
         let mut n = self.root;
-        while n != NIL {
+        for _ in 0..MAX_HEIGHT {
+            if n == NIL {
+                break;
+            }
             let node = &self.nodes[n as usize];
             if addr < node.key {
                 n = node.left;
@@ -232,6 +246,7 @@ impl RangeTree {
     }
 
     /// Overwrites a node's range without rebalancing: corruption injection for tests.
+    #[cfg(feature = "testing")]
     pub(crate) fn corrupt_range(&mut self, slot: u32, key: u64, last: u64) {
         if let Some(n) = self.nodes.get_mut(slot as usize) {
             n.key = key;
@@ -240,6 +255,7 @@ impl RangeTree {
     }
 
     /// Overwrites a node's stored height: corruption injection for tests.
+    #[cfg(feature = "testing")]
     pub(crate) fn corrupt_height(&mut self, slot: u32, height: u8) {
         if let Some(n) = self.nodes.get_mut(slot as usize) {
             n.height = height;
@@ -247,6 +263,7 @@ impl RangeTree {
     }
 
     /// Overwrites the node count: corruption injection for tests.
+    #[cfg(feature = "testing")]
     pub(crate) fn corrupt_len(&mut self, len: u32) {
         self.len = len;
     }
@@ -262,7 +279,9 @@ impl RangeTree {
 
     fn fix_height(&mut self, n: u32) {
         let node = self.nodes[n as usize];
-        self.nodes[n as usize].height = self.height(node.left).max(self.height(node.right)) + 1;
+        let height = self.height(node.left).max(self.height(node.right)) + 1;
+        expect_invariant!(height <= MAX_HEIGHT, "tree height {height} exceeds {MAX_HEIGHT}");
+        self.nodes[n as usize].height = height;
     }
 
     fn rotate_right(&mut self, n: u32) -> u32 {

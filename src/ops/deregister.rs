@@ -1,14 +1,32 @@
 //! Deregistration and destruction, the page-state reset and the edge-page recalculation
-//! (the seed's `pgmHandlerPhysicalExDeregister`, `ExDestroy`, `PGMHandlerPhysicalDeregister`,
-//! `pgmHandlerPhysicalResetRamFlags`, `pgmHandlerPhysicalRecalcPageState` and
-//! `pgmHandlerPhysicalDeregisterNotifyNEM`).
+//! (the original's `pgmHandlerPhysicalExDeregister`, `ExDestroy`,
+//! `PGMHandlerPhysicalDeregister`, `pgmHandlerPhysicalResetRamFlags`,
+//! `pgmHandlerPhysicalRecalcPageState` and `pgmHandlerPhysicalDeregisterNotifyNEM`).
 
-use crate::addr::{page_base, NIL_GC_PHYS, PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
+use crate::addr::{page_base, Gpa, PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::{Error, OpResult, Status};
-use crate::handler::{HandlerId, HandlerKind};
+use crate::handler::{HandlerId, HandlerKind, Registration};
+use crate::invariant::{ensure, expect_invariant};
 use crate::manager::Manager;
+use crate::memory::PageSpan;
 use crate::page::HandlerState;
 use crate::platform::Platform;
+
+/// Everything a deregistration needs, gathered (and checked) before anything changes.
+struct Unregister {
+    slot: u32,
+    kind: HandlerKind,
+    reg: Registration,
+    span: PageSpan,
+    /// State the partial first page gets back from the handlers below it on that page.
+    below: HandlerState,
+    /// State the partial last page gets back from the handlers above it on that page.
+    above: HandlerState,
+}
+
+/// Most handlers one page can hold (one-byte handlers): the bound of every walk over the
+/// neighbours sharing a page.
+const MAX_HANDLERS_PER_PAGE: u64 = PAGE_SIZE;
 
 impl<P: Platform> Manager<P> {
     /// Deregisters a handler and keeps its node for a later `register_ex`
@@ -20,17 +38,13 @@ impl<P: Platform> Manager<P> {
     /// costs one extra fault.
     ///
     /// # Errors
-    /// `InvalidHandle` for a stale id; `NotFound` if the handler is not registered;
-    /// `Internal` if the tree does not hold it where its key says.
+    /// `InvalidHandle` for a stale id; `NotFound` if the handler is not registered.
     pub fn deregister_ex(&mut self, id: HandlerId) -> OpResult {
-        let rec = self.slab.get(id)?;
-        if !rec.is_registered() {
+        if !self.slab.get(id)?.is_registered() {
             return Err(Error::NotFound);
         }
-        if self.tree.lookup(rec.key) != Some(id.slot()) {
-            return Err(Error::Internal);
-        }
-        self.unregister_slot(id.slot());
+        let plan = self.plan_unregister(id.slot())?;
+        self.unregister(plan);
         Ok(Status::Success)
     }
 
@@ -50,113 +64,124 @@ impl<P: Platform> Manager<P> {
     /// Deregisters and frees the handler starting at `addr` (`PGMHandlerPhysicalDeregister`).
     ///
     /// # Errors
-    /// `NotFound` when no handler starts exactly at `addr` (the seed removes whichever
-    /// handler contains it in release builds: deliberate difference 1).
+    /// `NotFound` when no handler starts exactly at `addr` (the original removes whichever
+    /// handler contains it in release builds: deliberate difference D1).
     pub fn deregister(&mut self, addr: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
-        let id = self.slab.id_of(slot).ok_or(Error::Internal)?;
-        self.unregister_slot(slot);
-        self.slab.free(id)?;
+        let id = self.slab.id_of(slot);
+        ensure!(id.is_some(), "registered slot {slot} is not allocated");
+        let id = id.ok_or(Error::Internal)?;
+        let plan = self.plan_unregister(slot)?;
+        self.unregister(plan);
+        let freed = self.slab.free(id);
+        expect_invariant!(freed.is_ok(), "freeing the deregistered {id:?} failed: {freed:?}");
         Ok(Status::Success)
     }
 
-    /// Removes a registered slot from the tree and resets its pages.
-    fn unregister_slot(&mut self, slot: u32) {
-        let Some(rec) = self.slab.by_slot(slot) else { return };
-        let (key, last) = (rec.key, rec.key_last);
-        let kind = self.kind_of(rec).0;
-        if let Ok((r, count)) = self.page_span(key, rec.page_count) {
-            self.set_hints(r, count, slot, true);
-        }
-        self.tree.remove(slot);
-        self.reset_page_states(slot);
-        if self.config.nem.notifies() {
-            self.nem_notify_deregistered(kind, key, last);
-        }
-        if let Some(rec) = self.slab.by_slot_mut(slot) {
-            rec.key = NIL_GC_PHYS;
-            rec.key_last = NIL_GC_PHYS;
-            rec.page_count = 0;
-        }
-    }
-
-    /// Resets every page of a just-removed handler to `None` and recomputes the edge pages
-    /// (`pgmHandlerPhysicalResetRamFlags`).
-    fn reset_page_states(&mut self, slot: u32) {
-        let Some(rec) = self.slab.by_slot(slot) else { return };
-        let (key, last) = (rec.key, rec.key_last);
-        let Ok((first, count)) = self.page_span(key, rec.page_count) else {
-            return;
+    /// Validation phase of a deregistration.
+    fn plan_unregister(&self, slot: u32) -> Result<Unregister, Error> {
+        let (rec, reg) = self.registered(slot)?;
+        ensure!(self.tree.lookup(reg.key) == Some(slot), "the tree does not find slot {slot} at {:#x}", reg.key);
+        let kind = self.kind_of(rec)?.0;
+        let span = self.span_of(&reg)?;
+        let below = match reg.key & PAGE_OFFSET_MASK {
+            0 => HandlerState::None,
+            _ => self.edge_state(reg.key - 1, false)?,
         };
-        for i in 0..count {
-            let r = Self::nth(first, i);
-            let mut nem_told = false;
-            if self.memory.at(r).page_type().is_alias() {
-                self.reset_alias(r, true);
-                if let Some(rec) = self.slab.by_slot_mut(slot) {
-                    rec.aliased_pages = rec.aliased_pages.saturating_sub(1);
-                }
-                nem_told = true;
-            }
-            self.memory.at_mut(r).set_handler_state(HandlerState::None, false);
-            if !nem_told {
-                self.nem_protection_changed(r);
-            }
-        }
-        if let Some(rec) = self.slab.by_slot_mut(slot) {
-            rec.aliased_pages = 0;
-            rec.temp_off_pages = 0;
-        }
-        if key & PAGE_OFFSET_MASK != 0 {
-            self.recalc_edge_page(key - 1, false);
-        }
-        if last & PAGE_OFFSET_MASK != PAGE_OFFSET_MASK {
-            self.recalc_edge_page(last + 1, true);
-        }
+        let above = match reg.key_last & PAGE_OFFSET_MASK {
+            PAGE_OFFSET_MASK => HandlerState::None,
+            _ => self.edge_state(reg.key_last + 1, true)?,
+        };
+        Ok(Unregister {
+            slot,
+            kind,
+            reg,
+            span,
+            below,
+            above,
+        })
     }
 
-    /// Raises a partial edge page to the maximum state of the handlers still on it, walking
-    /// neighbours downwards (`above == false`) or upwards from `addr`
-    /// (`pgmHandlerPhysicalRecalcPageState`). Flushes TLBs exactly when the platform asks
-    /// (the seed reads an uninitialised flag here: deliberate difference 4).
-    fn recalc_edge_page(&mut self, mut addr: u64, above: bool) {
+    /// The maximum state of the handlers on the page of `addr`, walking neighbours downwards
+    /// (`above == false`) or upwards from `addr` (`pgmHandlerPhysicalRecalcPageState`).
+    fn edge_state(&self, mut addr: u64, above: bool) -> Result<HandlerState, Error> {
         let page = addr >> PAGE_SHIFT;
         let mut state = HandlerState::None;
-        loop {
+        for step in 0..=MAX_HANDLERS_PER_PAGE {
+            ensure!(step < MAX_HANDLERS_PER_PAGE, "more than {MAX_HANDLERS_PER_PAGE} handlers on page {page:#x}");
             let found = if above {
                 self.tree.lookup_matching_or_above(addr)
             } else {
                 self.tree.lookup_matching_or_below(addr)
             };
             let Some(slot) = found else { break };
-            let Some((key, last)) = self.tree.range_of(slot) else {
-                break;
-            };
-            if (if above { key } else { last }) >> PAGE_SHIFT != page {
+            let (_, reg) = self.registered(slot)?;
+            if (if above { reg.key } else { reg.key_last }) >> PAGE_SHIFT != page {
                 break;
             }
-            state = state.max(self.state_of_slot(slot));
+            state = state.max(self.state_of_slot(slot)?);
             let next = if above {
-                last.wrapping_add(1)
+                reg.key_last.wrapping_add(1)
             } else {
-                key.wrapping_sub(1)
+                reg.key.wrapping_sub(1)
             };
             if next >> PAGE_SHIFT != page {
                 break;
             }
             addr = next;
         }
-        if state == HandlerState::None {
-            return;
+        Ok(state)
+    }
+
+    /// Apply phase of a deregistration: unlink, reset every page to `None` (undoing
+    /// aliases), recompute the partial edge pages, tell NEM, drop the registration.
+    fn unregister(&mut self, plan: Unregister) {
+        let Unregister {
+            slot,
+            kind,
+            reg,
+            span,
+            below,
+            above,
+        } = plan;
+        self.clear_hints(span, slot);
+        let removed = self.tree.remove(slot);
+        expect_invariant!(removed, "validated slot {slot} was not in the tree");
+        for r in span.pages() {
+            let aliased = self.memory.at(r).page_type().is_alias();
+            if aliased {
+                self.reset_alias(r, true);
+            }
+            self.memory.at_mut(r).set_handler_state(HandlerState::None, false);
+            if !aliased {
+                self.nem_protection_changed(r);
+            }
         }
-        let Some(r) = self.memory.locate(addr) else { return };
+        if below != HandlerState::None {
+            self.raise_edge_page(reg.key - 1, below);
+        }
+        if above != HandlerState::None {
+            self.raise_edge_page(reg.key_last + 1, above);
+        }
+        if self.config.nem.notifies() {
+            self.nem_notify_deregistered(kind, reg.key, reg.key_last);
+        }
+        self.slab.set_registration(slot, None);
+        self.paranoid_check_released(reg.key, reg.key_last);
+    }
+
+    /// Raises the page of `addr` to `state` if it is lower; flushes TLBs exactly when the
+    /// platform asks (the original reads an uninitialised flag here: deliberate difference D4).
+    fn raise_edge_page(&mut self, addr: u64, state: HandlerState) {
+        let Some(r) = self.memory.locate(addr) else {
+            expect_invariant!(false, "edge page {addr:#x} of a registered handler is in no RAM range");
+            return;
+        };
         if self.memory.at(r).handler_state() >= state {
             return;
         }
         self.memory.at_mut(r).set_handler_state_only(state);
-        let copy = *self.memory.at(r);
-        let update = self.platform.update_shadow_ptes(page_base(addr), &copy, false);
-        if update.flush_tlbs {
+        if self.update_ptes(r, false).flush_tlbs {
             self.platform.flush_all_tlbs();
         }
         self.nem_protection_changed(r);
@@ -165,50 +190,57 @@ impl<P: Platform> Manager<P> {
     /// Tells NEM which whole pages a deregistered handler released: edge pages still used by
     /// another handler are left out (`pgmHandlerPhysicalDeregisterNotifyNEM`).
     fn nem_notify_deregistered(&mut self, kind: HandlerKind, key: u64, last: u64) {
+        let Some((start, end)) = self.released_pages(key, last) else {
+            return;
+        };
+        let len = end - start + 1;
+        let Some(nem) = self.platform.nem_handler_deregistered(kind, Gpa(start), len) else {
+            return;
+        };
+        if let Some(span) = self.memory.span(start, (len >> PAGE_SHIFT) as u32) {
+            for r in span.pages() {
+                self.memory.at_mut(r).set_nem_state(nem);
+            }
+        }
+    }
+
+    /// The bytes `[start, end]` NEM hears were released: partial edge pages widened to the
+    /// whole page when no other handler uses it, narrowed away when one does. `None` when
+    /// nothing is left.
+    fn released_pages(&self, key: u64, last: u64) -> Option<(u64, u64)> {
         let mut start = key;
         let mut end = last;
-        if key & PAGE_OFFSET_MASK != 0 || last.wrapping_add(1) & PAGE_OFFSET_MASK != 0 {
-            if start & PAGE_OFFSET_MASK != 0 {
-                if self
-                    .memory
-                    .page(start)
-                    .is_some_and(|p| p.handler_state() != HandlerState::None)
-                {
-                    let next = page_base(start).wrapping_add(PAGE_SIZE);
-                    if next > end || next < start {
-                        return;
-                    }
-                    start = next;
-                } else {
-                    start = page_base(start);
+        if key & PAGE_OFFSET_MASK == 0 && last.wrapping_add(1) & PAGE_OFFSET_MASK == 0 {
+            return Some((start, end));
+        }
+        let in_use = |addr: u64| {
+            self.memory
+                .page(addr)
+                .is_some_and(|p| p.handler_state() != HandlerState::None)
+        };
+        if start & PAGE_OFFSET_MASK != 0 {
+            if in_use(start) {
+                let next = page_base(start).wrapping_add(PAGE_SIZE);
+                if next > end || next < start {
+                    return None;
                 }
-            }
-            // The seed tests `last & mask` here (not `!= mask`); kept for NEM fidelity.
-            if end & PAGE_OFFSET_MASK != 0 {
-                if self
-                    .memory
-                    .page(end)
-                    .is_some_and(|p| p.handler_state() != HandlerState::None)
-                {
-                    let prev = page_base(end).wrapping_sub(1);
-                    if prev < start || prev > end {
-                        return;
-                    }
-                    end = prev;
-                } else {
-                    end |= PAGE_OFFSET_MASK;
-                }
+                start = next;
+            } else {
+                start = page_base(start);
             }
         }
-        let len = end - start + 1;
-        if let Some(nem) = self.platform.nem_handler_deregistered(kind, start, len) {
-            let Some(first) = self.memory.locate(start) else { return };
-            for i in 0..(len >> PAGE_SHIFT) as u32 {
-                let r = Self::nth(first, i);
-                if r.index < self.memory.ranges()[r.range].pages.len() {
-                    self.memory.at_mut(r).set_nem_state(nem);
+        // The original tests `last & mask` here (not `!= mask`); kept for NEM fidelity.
+        if end & PAGE_OFFSET_MASK != 0 {
+            if in_use(end) {
+                let prev = page_base(end).wrapping_sub(1);
+                if prev < start || prev > end {
+                    return None;
                 }
+                end = prev;
+            } else {
+                end |= PAGE_OFFSET_MASK;
             }
         }
+        Some((start, end))
     }
 }

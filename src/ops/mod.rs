@@ -1,8 +1,9 @@
-//! The operations, grouped by family; each file maps to a part of the seed.
+//! The operations, grouped by family; each file maps to a part of the original and to a
+//! section of `docs/semantics.md`.
 
 mod alias;
 mod deregister;
 mod query;
-mod register;
+pub(crate) mod register;
 mod reset;
 mod temp_off;

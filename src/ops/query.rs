@@ -1,8 +1,10 @@
 //! Queries (`PGMHandlerPhysicalIsRegistered`, `pgmHandlerPhysicalIsAll`, lookups) and the
 //! user-argument change (`PGMHandlerPhysicalChangeUserArg`).
 
+use crate::addr::PAGE_SHIFT;
 use crate::error::{Error, OpResult, Status};
-use crate::handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan};
+use crate::page::PageDescriptor;
+use crate::handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, NodeInfo};
 use crate::manager::Manager;
 use crate::platform::Platform;
 
@@ -13,7 +15,9 @@ impl<P: Platform> Manager<P> {
     /// `NotFound` when no handler starts exactly at `addr`.
     pub fn change_user_arg(&mut self, addr: u64, user: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
-        self.record_mut(slot)?.user = user;
+        if let Some(rec) = self.slab.by_slot_mut(slot) {
+            rec.user = user;
+        }
         Ok(Status::Success)
     }
 
@@ -25,52 +29,49 @@ impl<P: Platform> Manager<P> {
     /// Whether the handler containing `addr` traps reads too (any kind but Write).
     ///
     /// # Errors
-    /// `NotFound` when no handler contains `addr` (the seed asserts and answers `true`:
-    /// deliberate difference 1).
+    /// `NotFound` when no handler contains `addr` (the original asserts and answers `true`:
+    /// deliberate difference D1).
     pub fn is_all(&self, addr: u64) -> Result<bool, Error> {
         let slot = self.find_slot(addr).ok_or(Error::NotFound)?;
-        Ok(self.kind_of(self.record(slot)?).0 != HandlerKind::Write)
+        let (rec, _) = self.registered(slot)?;
+        Ok(self.kind_of(rec)?.0 != HandlerKind::Write)
     }
 
     /// The handler containing `addr`.
     #[inline]
     pub fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
-        let slot = self.find_slot(addr)?;
-        self.slab.by_slot(slot).map(|r| self.info_of(r))
+        self.info_at(self.find_slot(addr)?)
     }
 
-    /// Key range and type of the handler containing `addr`, without cloning the description:
-    /// the trap-dispatch path of a VMM.
+    /// Key range, kind and user argument of the handler containing `addr`, without cloning
+    /// the description: the trap-dispatch path of a VMM.
     #[inline]
     pub fn lookup_range(&self, addr: u64) -> Option<(u64, u64, HandlerKind, u64)> {
-        let slot = self.find_slot(addr)?;
-        let r = self.slab.by_slot(slot)?;
-        Some((r.key, r.key_last, self.kind_of(r).0, r.user))
+        let (rec, reg) = self.registered(self.find_slot(addr)?).ok()?;
+        Some((reg.key, reg.key_last, self.kind_of(rec).ok()?.0, rec.user))
     }
 
     /// The handler containing `addr`, else the first one above it.
     pub fn lookup_matching_or_above(&self, addr: u64) -> Option<HandlerInfo> {
-        let slot = self.tree.lookup_matching_or_above(addr)?;
-        self.slab.by_slot(slot).map(|r| self.info_of(r))
+        self.info_at(self.tree.lookup_matching_or_above(addr)?)
     }
 
     /// The handler containing `addr`, else the last one below it.
     pub fn lookup_matching_or_below(&self, addr: u64) -> Option<HandlerInfo> {
-        let slot = self.tree.lookup_matching_or_below(addr)?;
-        self.slab.by_slot(slot).map(|r| self.info_of(r))
+        self.info_at(self.tree.lookup_matching_or_below(addr)?)
     }
 
     /// Fields of an allocated node, registered or not.
     ///
     /// # Errors
     /// `InvalidHandle` for a stale or unknown id.
-    pub fn handler_info(&self, id: HandlerId) -> Result<HandlerInfo, Error> {
-        Ok(self.info_of(self.slab.get(id)?))
+    pub fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
+        self.node_info(self.slab.get(id)?)
     }
 
     /// The id of the registered handler containing `addr`.
     pub fn handler_id_at(&self, addr: u64) -> Option<HandlerId> {
-        self.slab.id_of(self.tree.lookup(addr)?)
+        self.slab.id_of(self.find_slot(addr)?)
     }
 
     /// Every registered handler's range, kind and not-in-HM flag in ascending address order,
@@ -80,11 +81,11 @@ impl<P: Platform> Manager<P> {
             .in_order()
             .into_iter()
             .filter_map(|s| {
-                let r = self.slab.by_slot(s)?;
-                let (kind, not_in_hm) = self.kind_of(r);
+                let (rec, reg) = self.registered(s).ok()?;
+                let (kind, not_in_hm) = self.kind_of(rec).ok()?;
                 Some(HandlerSpan {
-                    key: r.key,
-                    key_last: r.key_last,
+                    key: reg.key,
+                    key_last: reg.key_last,
                     kind,
                     not_in_hm,
                 })
@@ -92,12 +93,32 @@ impl<P: Platform> Manager<P> {
             .collect()
     }
 
+    /// The descriptor of the page containing `addr` (RAM ranges only).
+    #[inline]
+    pub fn page(&self, addr: u64) -> Option<PageDescriptor> {
+        self.memory.page(addr).copied()
+    }
+
+    /// Every page of every RAM range with its guest-physical address, in address order (a
+    /// walk over the descriptors, for full checks and renderings).
+    pub fn ram_pages(&self) -> impl Iterator<Item = (u64, PageDescriptor)> + '_ {
+        self.memory.ranges().iter().flat_map(|range| {
+            range
+                .pages
+                .iter()
+                .enumerate()
+                .map(move |(i, d)| (range.first + ((i as u64) << PAGE_SHIFT), *d))
+        })
+    }
+
     /// Registered handlers in ascending address order.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        self.tree
-            .in_order()
-            .into_iter()
-            .filter_map(|s| self.slab.by_slot(s).map(|r| self.info_of(r)))
-            .collect()
+        self.tree.in_order().into_iter().filter_map(|s| self.info_at(s)).collect()
+    }
+
+    /// The registered handler in a tree slot (a broken invariant reads as no handler).
+    fn info_at(&self, slot: u32) -> Option<HandlerInfo> {
+        let (rec, reg) = self.registered(slot).ok()?;
+        self.info_of(rec, reg).ok()
     }
 }

@@ -1,13 +1,15 @@
 //! Handler types, create / dup, registration and the page-state upgrade
-//! (the seed's `pgmHandlerPhysicalExCreate`, `ExDup`, `ExRegister`, `PGMHandlerPhysicalRegister`
-//! and `pgmHandlerPhysicalSetRamFlagsAndFlushShadowPTs`).
+//! (the original's `pgmHandlerPhysicalExCreate`, `ExDup`, `ExRegister`,
+//! `PGMHandlerPhysicalRegister` and `pgmHandlerPhysicalSetRamFlagsAndFlushShadowPTs`).
 
 use std::sync::Arc;
 
-use crate::addr::{is_whole_pages, pages_touched, MAX_HANDLER_SPAN};
+use crate::addr::{is_whole_pages, pages_touched, Gpa, MAX_HANDLER_SPAN};
 use crate::error::{Error, OpResult, Status};
-use crate::handler::{HandlerId, HandlerRecord, HandlerTypeConfig, HandlerTypeHandle};
+use crate::handler::{HandlerId, HandlerKind, HandlerRecord, HandlerTypeConfig, HandlerTypeHandle, Registration};
+use crate::invariant::{ensure, expect_invariant};
 use crate::manager::Manager;
+use crate::memory::PageSpan;
 use crate::platform::Platform;
 
 impl<P: Platform> Manager<P> {
@@ -38,14 +40,14 @@ impl<P: Platform> Manager<P> {
     pub fn dup(&mut self, source: HandlerId) -> Result<HandlerId, Error> {
         let src = self.slab.get(source)?;
         let (ty, user, description) = (src.ty, src.user, src.description.clone());
-        self.types.get(ty)?;
+        self.kind_of(src)?;
         self.slab.allocate(HandlerRecord::new(ty, user, description))
     }
 
-    /// Checks a range for a handler of `config` in the seed's order: `first <= last`
-    /// (the seed wants `<`: deliberate difference 3), span at most 4 GiB (deliberate
-    /// difference 1), whole pages for All / Mmio / not-in-HM Write, then one RAM range.
-    fn validate_range(&self, config: &HandlerTypeConfig, first: u64, last: u64) -> Result<(), Error> {
+    /// Checks a range for a handler of `config` in the original's order: `first <= last`
+    /// (the original wants `<`: deliberate difference D3), span at most 4 GiB (D1), whole
+    /// pages for All / Mmio / not-in-HM Write, one RAM range, no overlap. Returns the pages.
+    fn validate_range(&self, config: &HandlerTypeConfig, first: u64, last: u64) -> Result<PageSpan, Error> {
         if first > last || last - first >= MAX_HANDLER_SPAN {
             return Err(Error::InvalidParameter);
         }
@@ -59,7 +61,9 @@ impl<P: Platform> Manager<P> {
         if self.tree.overlaps(first, last) {
             return Err(Error::Conflict);
         }
-        Ok(())
+        let span = self.memory.span(first, pages_touched(first, last));
+        ensure!(span.is_some(), "[{first:#x}, {last:#x}] is in one RAM range but its pages are not");
+        span.ok_or(Error::Internal)
     }
 
     /// Registers an existing handler over `[first, last]` (`pgmHandlerPhysicalExRegister`).
@@ -77,14 +81,16 @@ impl<P: Platform> Manager<P> {
         if rec.is_registered() {
             return Err(Error::WrongOrder);
         }
-        self.validate_range(config, first, last)?;
-        Ok(self.commit_registration(id.slot(), first, last))
+        let span = self.validate_range(config, first, last)?;
+        let arm = Arming::of(config);
+        ensure!(self.tree.range_of(id.slot()).is_none(), "unregistered slot {} is linked", id.slot());
+        Ok(self.commit_registration(id.slot(), first, last, span, arm))
     }
 
     /// Creates and registers a handler (`PGMHandlerPhysicalRegister`).
     ///
-    /// Unlike the seed (create, then destroy on failure), everything is validated before the
-    /// node is allocated, so a failure leaves even the allocator's hint untouched.
+    /// Unlike the original (create, then destroy on failure), everything is validated before
+    /// the node is allocated, so a failure leaves even the allocator's hint untouched.
     ///
     /// # Errors
     /// `InvalidHandle`, `OutOfResources`, then as [`Manager::register_ex`].
@@ -100,31 +106,25 @@ impl<P: Platform> Manager<P> {
         if self.slab.live() >= self.slab.capacity() {
             return Err(Error::OutOfResources);
         }
-        self.validate_range(config, first, last)?;
+        let span = self.validate_range(config, first, last)?;
+        let arm = Arming::of(config);
+        let free = self.slab.peek_free_slot();
+        ensure!(free.is_some_and(|s| self.tree.range_of(s).is_none()), "free slot {free:?} is linked");
         let id = self.create(ty, user, description)?;
-        Ok(self.commit_registration(id.slot(), first, last))
+        Ok(self.commit_registration(id.slot(), first, last, span, arm))
     }
 
-    /// Links a validated range into the tree and raises its pages. Cannot fail: validation
-    /// already proved the insert succeeds.
-    fn commit_registration(&mut self, slot: u32, first: u64, last: u64) -> Status {
-        if self.tree.insert(slot, first, last).is_err() {
-            debug_assert!(false, "validated insert failed");
-            return Status::Success;
-        }
-        if let Some(rec) = self.slab.by_slot_mut(slot) {
-            rec.key = first;
-            rec.key_last = last;
-            rec.page_count = pages_touched(first, last);
-        }
-        if let Ok((r, count)) = self.page_span(first, pages_touched(first, last)) {
-            self.set_hints(r, count, slot, false);
-        }
-        let resync = self.set_page_states(slot, None);
+    /// Links a validated range into the tree and raises its pages (apply phase).
+    fn commit_registration(&mut self, slot: u32, first: u64, last: u64, span: PageSpan, arm: Arming) -> Status {
+        let linked = self.tree.insert(slot, first, last);
+        expect_invariant!(linked.is_ok(), "validated insert of [{first:#x}, {last:#x}] failed: {linked:?}");
+        self.slab.set_registration(slot, Some(Registration::new(first, last, span.count)));
+        self.set_hints(span, slot);
+        let resync = self.raise_pages(span, arm, None);
         if self.config.nem.notifies() {
-            let kind = self.state_kind(slot);
-            self.platform.nem_handler_registered(kind, first, last - first + 1);
+            self.platform.nem_handler_registered(arm.kind, Gpa(first), last - first + 1);
         }
+        self.paranoid_check(&[slot]);
         if resync {
             Status::GcPhysAliased
         } else {
@@ -132,43 +132,27 @@ impl<P: Platform> Manager<P> {
         }
     }
 
-    fn state_kind(&self, slot: u32) -> crate::handler::HandlerKind {
-        self.slab
-            .by_slot(slot)
-            .map_or(crate::handler::HandlerKind::All, |r| self.kind_of(r).0)
-    }
-
     /// Raises the pages of a registered handler to its kind's state, only upgrading
     /// (`pgmHandlerPhysicalSetRamFlagsAndFlushShadowPTs`). For each raised page: full state
     /// setter (state + not-in-HM), shadow PTE update, NEM protection, and bit
     /// `offset + page index` in `bitmap`. Flushes all TLBs once if the platform asked.
-    /// Returns whether the platform fell back to a full resync.
-    pub(crate) fn set_page_states(&mut self, slot: u32, mut bitmap: Option<(&mut [u64], u32)>) -> bool {
-        let Some(rec) = self.slab.by_slot(slot) else {
-            return false;
-        };
-        let (kind, not_in_hm) = self.kind_of(rec);
-        let state = kind.page_state();
-        let Ok((first, count)) = self.page_span(rec.key, rec.page_count) else {
-            return false;
-        };
+    /// Returns whether the platform fell back to a full resync. Apply phase: cannot fail.
+    pub(crate) fn raise_pages(&mut self, span: PageSpan, arm: Arming, mut bitmap: Option<(&mut [u64], u32)>) -> bool {
+        let (state, not_in_hm) = (arm.kind.page_state(), arm.not_in_hm);
         let mut flush = false;
         let mut resync = false;
-        for i in 0..count {
-            let r = Self::nth(first, i);
+        for (i, r) in span.pages().enumerate() {
             let page = self.memory.at_mut(r);
             if page.handler_state() >= state {
                 continue;
             }
             page.set_handler_state(state, not_in_hm);
-            let copy = *page;
-            let addr = self.memory.addr_of(r);
-            let update = self.platform.update_shadow_ptes(addr, &copy, false);
+            let update = self.update_ptes(r, false);
             flush |= update.flush_tlbs;
             resync |= update.resync;
             self.nem_protection_changed(r);
             if let Some((bits, offset)) = bitmap.as_mut() {
-                let bit = *offset as usize + i as usize;
+                let bit = *offset as usize + i;
                 bits[bit / 64] |= 1 << (bit % 64);
             }
         }
@@ -176,5 +160,25 @@ impl<P: Platform> Manager<P> {
             self.platform.flush_all_tlbs();
         }
         resync
+    }
+}
+
+/// What a handler raises its pages to: its type's kind and not-in-HM flag, looked up while
+/// validating so the apply phase needs no lookups that could fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Arming {
+    /// The type's kind.
+    pub kind: HandlerKind,
+    /// The type's not-in-HM flag.
+    pub not_in_hm: bool,
+}
+
+impl Arming {
+    /// The arming of a type.
+    pub fn of(config: &HandlerTypeConfig) -> Self {
+        Arming {
+            kind: config.kind,
+            not_in_hm: config.not_in_hm,
+        }
     }
 }

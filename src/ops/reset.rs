@@ -3,6 +3,8 @@
 use crate::error::{Error, OpResult, Status};
 use crate::handler::HandlerKind;
 use crate::manager::Manager;
+use crate::ops::register::Arming;
+use crate::page::PageType;
 use crate::platform::Platform;
 
 impl<P: Platform> Manager<P> {
@@ -11,41 +13,40 @@ impl<P: Platform> Manager<P> {
     /// Write / All: if pages are temp-off, raises every page back to the kind's state (shadow
     /// PTEs updated, TLBs flushed when mapped). Mmio: every aliased page becomes a plain MMIO
     /// page again, then the emulator's physical TLBs are flushed if an MMIO2 alias was among
-    /// them. Both counts end at zero. Always `Success` (the seed drops the resync status here).
+    /// them. Both counts end at zero. Always `Success` (the original drops the resync status
+    /// here).
     ///
     /// # Errors
     /// `NotFound` when no handler starts at `addr`.
     pub fn reset(&mut self, addr: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
-        let rec = self.record(slot)?;
-        let (key, page_count, aliased, temp_off) = (rec.key, rec.page_count, rec.aliased_pages, rec.temp_off_pages);
-        match self.kind_of(rec).0 {
-            HandlerKind::Mmio => {
-                if aliased > 0 {
-                    let (first, count) = self.page_span(key, page_count)?;
-                    let mut flush_emulator = false;
-                    for i in 0..count {
-                        let r = Self::nth(first, i);
-                        let ty = self.memory.at(r).page_type();
-                        if ty.is_alias() {
-                            flush_emulator |= ty == crate::page::PageType::Mmio2AliasMmio;
-                            self.reset_alias(r, false);
-                        }
-                    }
-                    if flush_emulator {
-                        self.platform.flush_emulator_phys_tlbs();
+        let (rec, reg) = self.registered(slot)?;
+        let (kind, not_in_hm) = self.kind_of(rec)?;
+        let span = self.span_of(&reg)?;
+        match kind {
+            HandlerKind::Mmio if reg.aliased_pages > 0 => {
+                let mut flush_emulator = false;
+                for r in span.pages() {
+                    let ty = self.memory.at(r).page_type();
+                    if ty.is_alias() {
+                        flush_emulator |= ty == PageType::Mmio2AliasMmio;
+                        self.reset_alias(r, false);
                     }
                 }
-            }
-            HandlerKind::Write | HandlerKind::All => {
-                if temp_off > 0 {
-                    self.set_page_states(slot, None);
+                if flush_emulator {
+                    self.platform.flush_emulator_phys_tlbs();
                 }
             }
+            HandlerKind::Write | HandlerKind::All if reg.temp_off_pages > 0 => {
+                self.raise_pages(span, Arming { kind, not_in_hm }, None);
+            }
+            _ => {}
         }
-        let rec = self.record_mut(slot)?;
-        rec.aliased_pages = 0;
-        rec.temp_off_pages = 0;
+        let reg = self.registration_mut(slot);
+        reg.aliased_pages = 0;
+        reg.temp_off_pages = 0;
+        reg.unaccounted_aliases = 0;
+        self.paranoid_check(&[slot]);
         Ok(Status::Success)
     }
 
@@ -57,22 +58,25 @@ impl<P: Platform> Manager<P> {
     ///
     /// # Errors
     /// In order: `NotFound`; `WrongType` (not a Write handler); `InvalidParameter` when
-    /// `bitmap` has fewer than `offset + page count` bits (the seed trusts its caller).
+    /// `bitmap` has fewer than `offset + page count` bits (the original trusts its caller).
     pub fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
         let slot = self.handler_at_start(addr)?;
-        let rec = self.record(slot)?;
-        if self.kind_of(rec).0 != HandlerKind::Write {
+        let (rec, reg) = self.registered(slot)?;
+        let (kind, not_in_hm) = self.kind_of(rec)?;
+        if kind != HandlerKind::Write {
             return Err(Error::WrongType);
         }
-        let bits_needed = offset as u64 + rec.page_count as u64;
+        let bits_needed = offset as u64 + reg.page_count as u64;
         if bits_needed > (bitmap.len() as u64) * 64 {
             return Err(Error::InvalidParameter);
         }
-        if rec.temp_off_pages == 0 {
+        if reg.temp_off_pages == 0 {
             return Ok(Status::Success);
         }
-        let resync = self.set_page_states(slot, Some((bitmap, offset)));
-        self.record_mut(slot)?.temp_off_pages = 0;
+        let span = self.span_of(&reg)?;
+        let resync = self.raise_pages(span, Arming { kind, not_in_hm }, Some((bitmap, offset)));
+        self.registration_mut(slot).temp_off_pages = 0;
+        self.paranoid_check(&[slot]);
         Ok(if resync { Status::SyncCr3 } else { Status::Success })
     }
 }

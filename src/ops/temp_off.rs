@@ -3,6 +3,7 @@
 use crate::addr::is_whole_pages;
 use crate::error::{Error, OpResult, Status};
 use crate::handler::HandlerKind;
+use crate::invariant::ensure;
 use crate::manager::Manager;
 use crate::page::HandlerState;
 use crate::platform::Platform;
@@ -17,22 +18,25 @@ impl<P: Platform> Manager<P> {
     ///
     /// # Errors
     /// In order: `NotFound` (no handler starts at `addr`), `InvalidParameter` (page outside
-    /// the handler, or the handler is not whole pages: the seed only asserts, deliberate
-    /// difference 1), `AccessDenied` (an Mmio handler).
+    /// the handler, or the handler is not whole pages: the original only asserts, deliberate
+    /// difference D1), `AccessDenied` (an Mmio handler).
     pub fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
-        let rec = self.record(slot)?;
-        if page < rec.key || page > rec.key_last || !is_whole_pages(rec.key, rec.key_last) {
+        let (rec, reg) = self.registered(slot)?;
+        if page < reg.key || page > reg.key_last || !is_whole_pages(reg.key, reg.key_last) {
             return Err(Error::InvalidParameter);
         }
-        if !matches!(self.kind_of(rec).0, HandlerKind::Write | HandlerKind::All) {
+        if !matches!(self.kind_of(rec)?.0, HandlerKind::Write | HandlerKind::All) {
             return Err(Error::AccessDenied);
         }
-        let r = self.memory.locate(page).ok_or(Error::Internal)?;
+        let r = self.memory.locate(page);
+        ensure!(r.is_some(), "page {page:#x} of a registered handler is in no RAM range");
+        let r = r.ok_or(Error::Internal)?;
         if self.memory.at(r).handler_state() != HandlerState::Disabled {
             self.memory.at_mut(r).set_handler_state_only(HandlerState::Disabled);
-            self.record_mut(slot)?.temp_off_pages += 1;
+            self.registration_mut(slot).temp_off_pages += 1;
             self.nem_protection_changed(r);
+            self.paranoid_check(&[slot]);
         }
         Ok(Status::Success)
     }

@@ -18,19 +18,16 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         )
     };
     if full {
-        for range in world.prod.memory().ranges() {
-            for (i, p) in range.pages.iter().enumerate() {
-                let addr = range.first + ((i as u64) << 12);
-                let m = world.model.page(addr);
-                if m != Some(p.without_nem_state()) {
-                    return Err(fail(addr, Some(p.without_nem_state()), m));
-                }
+        for (addr, p) in world.prod.ram_pages() {
+            let m = world.model.page(addr);
+            if m != Some(p.without_nem_state()) {
+                return Err(fail(addr, Some(p.without_nem_state()), m));
             }
         }
         return Ok(());
     }
     for &page in &world.touched.pages {
-        let a = world.prod.memory().page(page).map(|d| d.without_nem_state());
+        let a = world.prod.page(page).map(|d| d.without_nem_state());
         let b = world.model.page(page);
         if a != b {
             return Err(fail(page, a, b));

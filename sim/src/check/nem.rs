@@ -12,7 +12,7 @@ pub fn check(world: &World, full: bool) -> Result<(), Failure> {
     }
     let nested = &world.prod.platform().nested;
     let one = |gp: u64| -> Result<(), Failure> {
-        let Some(d) = world.prod.memory().page(gp) else {
+        let Some(d) = world.prod.page(gp) else {
             return Ok(());
         };
         let n = nested.get(gp);
@@ -32,10 +32,8 @@ pub fn check(world: &World, full: bool) -> Result<(), Failure> {
         }
     };
     if full {
-        for range in world.prod.memory().ranges() {
-            for i in 0..range.pages.len() {
-                one(range.first + ((i as u64) << 12))?;
-            }
+        for (gp, _) in world.prod.ram_pages() {
+            one(gp)?;
         }
     } else {
         for &gp in &world.touched.pages {

@@ -53,7 +53,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
     };
     let mut handlers_seen: Vec<usize> = Vec::new();
     for page in pages {
-        let Some(desc) = world.prod.memory().page(page) else {
+        let Some(desc) = world.prod.page(page) else {
             continue;
         };
         let mut expected = HandlerState::None;
@@ -132,7 +132,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         };
         let (mut aliased, mut off) = (0u32, 0u32);
         for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
-            if let Some(d) = world.prod.memory().page(p << PAGE_SHIFT) {
+            if let Some(d) = world.prod.page(p << PAGE_SHIFT) {
                 if d.page_type().is_alias() {
                     aliased += 1;
                 } else if d.handler_state() == HandlerState::Disabled {

@@ -67,7 +67,7 @@ fn check_translation(
             ),
         ));
     }
-    let Some(d) = world.prod.memory().page(gp) else {
+    let Some(d) = world.prod.page(gp) else {
         return Err(violation(
             world,
             format!("vCPU {vcpu} {what} maps gp {gp:#x} outside RAM"),
@@ -182,7 +182,7 @@ pub fn check(world: &World, full: bool) -> Result<(), Failure> {
         if !full && t.pages.binary_search(gp).is_err() {
             continue;
         }
-        let current = world.prod.memory().page(*gp).map(phys_target);
+        let current = world.prod.page(*gp).map(|d| phys_target(&d));
         if current != Some(*target) {
             return Err(violation(
                 world,

@@ -226,7 +226,7 @@ impl Mmu {
 }
 
 impl Platform for Mmu {
-    fn update_shadow_ptes(&mut self, gc_phys: u64, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
+    fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
         self.stats.pte_updates += 1;
         let gp = gc_phys & !0xfff;
         self.log.push(PlatformEvent::UpdateShadowPtes {
@@ -276,7 +276,7 @@ impl Platform for Mmu {
         }
     }
 
-    fn invalidate_page_map_entry(&mut self, gc_phys: u64) {
+    fn invalidate_page_map_entry(&mut self, gc_phys: Gpa) {
         self.log.push(PlatformEvent::InvalidatePageMapEntry { gc_phys });
         self.page_map.invalidate(gc_phys & !0xfff);
     }
@@ -286,16 +286,16 @@ impl Platform for Mmu {
         self.page_map.flush();
     }
 
-    fn nem_handler_registered(&mut self, _kind: HandlerKind, _gc_phys: u64, _len: u64) {
+    fn nem_handler_registered(&mut self, _kind: HandlerKind, _gc_phys: Gpa, _len: u64) {
         self.stats.nem_notifications += 1;
     }
 
-    fn nem_handler_deregistered(&mut self, _kind: HandlerKind, _gc_phys: u64, _len: u64) -> Option<u8> {
+    fn nem_handler_deregistered(&mut self, _kind: HandlerKind, _gc_phys: Gpa, _len: u64) -> Option<u8> {
         self.stats.nem_notifications += 1;
         None
     }
 
-    fn nem_page_protection_changed(&mut self, gc_phys: u64, page: &PageDescriptor, prot: NemProtection) -> u8 {
+    fn nem_page_protection_changed(&mut self, gc_phys: Gpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
         self.nested_changed(
             gc_phys & !0xfff,
             NestedEntry {

@@ -1,7 +1,12 @@
-//! Deliberate corruption of manager state, so tests can prove `check_sync` sees each kind of
-//! inconsistency. Nothing in normal operation calls this.
+//! Test tooling that needs the manager's internals (feature `testing`): deliberate
+//! corruption of its state, so tests can prove `check_sync` sees each kind of inconsistency,
+//! and a digest of its whole state, so tests can prove a failed operation changed nothing.
+//! Nothing in normal operation calls this.
+
+use std::hash::{DefaultHasher, Hash, Hasher};
 
 use crate::error::Error;
+use crate::handler::Registration;
 use crate::manager::Manager;
 use crate::page::HandlerState;
 use crate::platform::Platform;
@@ -71,8 +76,7 @@ pub enum Corruption {
 }
 
 impl<P: Platform> Manager<P> {
-    /// Applies a corruption (tests only). `NotFound` if the page or handler does not exist.
-    #[doc(hidden)]
+    /// Applies a corruption. `NotFound` if the page or handler does not exist.
     pub fn inject(&mut self, corruption: Corruption) -> Result<(), Error> {
         match corruption {
             Corruption::PageState { page, state } => {
@@ -87,9 +91,9 @@ impl<P: Platform> Manager<P> {
                 let (state, flag) = (p.handler_state(), p.not_in_hm());
                 p.set_handler_state(state, !flag);
             }
-            Corruption::AliasedCount { handler, count } => self.slot_record(handler)?.aliased_pages = count,
-            Corruption::TempOffCount { handler, count } => self.slot_record(handler)?.temp_off_pages = count,
-            Corruption::PageCount { handler, count } => self.slot_record(handler)?.page_count = count,
+            Corruption::AliasedCount { handler, count } => self.registration_at(handler)?.aliased_pages = count,
+            Corruption::TempOffCount { handler, count } => self.registration_at(handler)?.temp_off_pages = count,
+            Corruption::PageCount { handler, count } => self.registration_at(handler)?.page_count = count,
             Corruption::TreeRange { handler, key, last } => {
                 let slot = self.tree.lookup(handler).ok_or(Error::NotFound)?;
                 self.tree.corrupt_range(slot, key, last);
@@ -107,8 +111,36 @@ impl<P: Platform> Manager<P> {
         Ok(())
     }
 
-    fn slot_record(&mut self, addr: u64) -> Result<&mut crate::handler::HandlerRecord, Error> {
+    /// Settles the aliased-page count the way the original's callers of
+    /// `reset_aliased_page(.., accounting = false)` do: they own that count and decrement it
+    /// themselves. `NotFound` if no handler contains `handler`.
+    pub fn settle_unaccounted_alias(&mut self, handler: u64) -> Result<(), Error> {
+        let reg = self.registration_at(handler)?;
+        if reg.unaccounted_aliases == 0 || reg.aliased_pages == 0 {
+            return Err(Error::InvalidParameter);
+        }
+        reg.unaccounted_aliases -= 1;
+        reg.aliased_pages -= 1;
+        Ok(())
+    }
+
+    fn registration_at(&mut self, addr: u64) -> Result<&mut Registration, Error> {
         let slot = self.tree.lookup(addr).ok_or(Error::NotFound)?;
-        self.record_mut(slot)
+        self.slab
+            .by_slot_mut(slot)
+            .and_then(|r| r.registration.as_mut())
+            .ok_or(Error::NotFound)
+    }
+
+    /// A digest of the whole manager state (descriptors, handler nodes, tree, types), used to
+    /// prove that a failed operation changed nothing. The lookup hints are left out: they are
+    /// a cache, not state.
+    pub fn state_digest(&self) -> u64 {
+        let mut h = DefaultHasher::new();
+        self.memory.hash(&mut h);
+        self.slab.hash(&mut h);
+        self.tree.hash(&mut h);
+        self.types.hash(&mut h);
+        h.finish()
     }
 }

@@ -43,12 +43,12 @@
 
 use std::fmt::{Debug, Write as _};
 
-use crate::addr::{PAGE_SHIFT, PAGE_SIZE};
-use crate::api::PhysHandlerApi;
-use crate::handler::{HandlerId, HandlerInfo, HandlerKind};
-use crate::layout::{MemoryLayout, RangeKind};
-use crate::page::{NemProtection, PageDescriptor, PageState, PageType, PageView, NIL_PAGE_ID};
-use crate::platform::PlatformEvent;
+use pgmsim::addr::{Hpa, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::api::PhysHandlerApi;
+use pgmsim::handler::{HandlerId, HandlerInfo, HandlerKind};
+use pgmsim::layout::{MemoryLayout, RangeKind};
+use pgmsim::page::{NemProtection, PageDescriptor, PageState, PageType, PageView, NIL_PAGE_ID};
+use pgmsim::platform::PlatformEvent;
 
 /// Pages per page-map line.
 pub const PAGES_PER_LINE: usize = 64;
@@ -76,7 +76,8 @@ pub const fn type_glyph(page_type: PageType) -> char {
 }
 
 /// A guest- or host-physical address, at least eight hex digits (`0x00012000`).
-pub fn addr(a: u64) -> String {
+pub fn addr(a: impl Into<u64>) -> String {
+    let a: u64 = a.into();
     format!("{a:#010x}")
 }
 
@@ -125,14 +126,14 @@ pub fn event_line(event: &PlatformEvent) -> String {
             "NEM handler registered   {} {}-{} ({:#x} bytes)",
             kind_name(kind),
             addr(gc_phys),
-            addr(gc_phys.wrapping_add(len).wrapping_sub(1)),
+            addr(gc_phys.0.wrapping_add(len).wrapping_sub(1)),
             len
         ),
         PlatformEvent::NemHandlerDeregistered { kind, gc_phys, len } => format!(
             "NEM handler deregistered {} {}-{} ({:#x} bytes)",
             kind_name(kind),
             addr(gc_phys),
-            addr(gc_phys.wrapping_add(len).wrapping_sub(1)),
+            addr(gc_phys.0.wrapping_add(len).wrapping_sub(1)),
             len
         ),
         PlatformEvent::NemProtectionChanged { gc_phys, prot: p } => {
@@ -269,7 +270,7 @@ impl StateView {
                         let a = spec.first + (i << PAGE_SHIFT);
                         // A page the layout has but the API cannot show renders as an
                         // invalid page (`?`), never as a plausible one.
-                        let missing = PageDescriptor::new(PageType::Invalid, PageState::Zero, 0, NIL_PAGE_ID);
+                        let missing = PageDescriptor::new(PageType::Invalid, PageState::Zero, Hpa(0), NIL_PAGE_ID);
                         PageView::from(api.page(a).unwrap_or(missing))
                     })
                     .collect(),
@@ -283,19 +284,20 @@ impl StateView {
                 HandlerRow { info, not_in_hm }
             })
             .collect();
-        let mmio2 = layout.mmio2_regions.iter().map(|r| (r.host_base, r.pages)).collect();
+        let mmio2 = layout.mmio2_regions.iter().map(|r| (r.host_base.0, r.pages)).collect();
         StateView {
             ranges,
             handlers,
             live_nodes: api.live_handlers(),
             mmio2,
-            zero_page: layout.zero_page,
+            zero_page: layout.zero_page.0,
         }
     }
 
     /// Describes a host page: the zero page, `MMIO2 #n page i` when it backs an MMIO2 region,
     /// else its address.
-    fn host_text(&self, host: u64) -> String {
+    fn host_text(&self, host: Hpa) -> String {
+        let host = host.0;
         if host == self.zero_page {
             return format!("zero page (host {})", addr(host));
         }
@@ -525,7 +527,7 @@ fn page_type_text(t: PageType) -> String {
     }
 }
 
-fn page_diff(old: &PageView, new: &PageView, host_text: impl Fn(u64) -> String) -> Option<String> {
+fn page_diff(old: &PageView, new: &PageView, host_text: impl Fn(Hpa) -> String) -> Option<String> {
     let mut parts = Vec::new();
     if old.handler_state != new.handler_state {
         parts.push(format!(

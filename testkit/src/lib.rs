@@ -1,0 +1,19 @@
+//! # pgmsim-testkit: test tooling shared by every suite
+//!
+//! Nothing here is part of the production manager; everything is built on its public API:
+//!
+//! * [`call`]: **one vocabulary of API calls** ([`ApiCall`]), handlers and types named by
+//!   creation index, and the one function that applies a call to any
+//!   [`pgmsim::PhysHandlerApi`] ([`apply`]). The simulator, the differential suite, the
+//!   `api_robustness` fuzz target and the hardening tests all speak it.
+//! * [`RecordingPlatform`]: a [`pgmsim::Platform`] that records every call.
+//! * [`render`]: stable text renderings of manager state for snapshots and step logs.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+pub mod call;
+mod recording;
+pub mod render;
+
+pub use call::{apply, ApiCall, Names, Outcome};
+pub use recording::RecordingPlatform;
