@@ -77,10 +77,11 @@ macro_rules! address_type {
                 $name(self.0.wrapping_add(bytes))
             }
 
-            /// The same byte offset inside the page `page` (a page base).
+            /// The address at byte `offset` (taken modulo the page size) of this address's
+            /// page: a page base plus the offset of an access.
             #[inline]
-            pub const fn with_page(self, page: Self) -> Self {
-                $name(page.0 | self.page_offset())
+            pub const fn with_offset(self, offset: u64) -> Self {
+                $name(page_base(self.0) | (offset & PAGE_OFFSET_MASK))
             }
         }
 

@@ -117,5 +117,10 @@ impl Status {
     }
 
     /// Every variant, in declaration order.
-    pub const ALL: [Status; 4] = [Status::Success, Status::GcPhysAliased, Status::SyncCr3, Status::AlreadyAliased];
+    pub const ALL: [Status; 4] = [
+        Status::Success,
+        Status::GcPhysAliased,
+        Status::SyncCr3,
+        Status::AlreadyAliased,
+    ];
 }

@@ -90,7 +90,9 @@ impl MemoryLayout {
     /// names the field, the range or region index and the limit.
     pub fn validate(&self) -> Result<(), LayoutError> {
         if self.zero_page.0 & PAGE_OFFSET_MASK != 0 || self.zero_page.0 > MAX_HOST_PHYS {
-            return Err(LayoutError::ZeroPage { zero_page: self.zero_page });
+            return Err(LayoutError::ZeroPage {
+                zero_page: self.zero_page,
+            });
         }
         for (index, region) in self.mmio2_regions.iter().enumerate() {
             if region.pages == 0 {
@@ -104,19 +106,32 @@ impl MemoryLayout {
         for (index, range) in self.ram_ranges.iter().enumerate() {
             let last = check_range(index, range)?;
             if let Some(prev_last) = prev_last.filter(|&p| range.first <= p) {
-                return Err(LayoutError::Overlap { index, first: range.first, prev_last });
+                return Err(LayoutError::Overlap {
+                    index,
+                    first: range.first,
+                    prev_last,
+                });
             }
             prev_last = Some(last);
             match range.kind {
                 RangeKind::Ram { host_base } => {
-                    check_backing(host_base, range.pages).map_err(|host_base| LayoutError::RangeBacking { index, host_base })?;
+                    check_backing(host_base, range.pages)
+                        .map_err(|host_base| LayoutError::RangeBacking { index, host_base })?;
                 }
                 RangeKind::Mmio => {}
                 RangeKind::Mmio2 { region } => {
                     let r = (region.0 as usize).wrapping_sub(1);
-                    let spec = self.mmio2_regions.get(r).ok_or(LayoutError::UnknownRegion { index, region })?;
+                    let spec = self
+                        .mmio2_regions
+                        .get(r)
+                        .ok_or(LayoutError::UnknownRegion { index, region })?;
                     if spec.pages != range.pages {
-                        return Err(LayoutError::RegionSize { index, region, range_pages: range.pages, region_pages: spec.pages });
+                        return Err(LayoutError::RegionSize {
+                            index,
+                            region,
+                            range_pages: range.pages,
+                            region_pages: spec.pages,
+                        });
                     }
                     if std::mem::replace(&mut mapped[r], true) {
                         return Err(LayoutError::RegionMappedTwice { index, region });
@@ -274,7 +289,9 @@ pub enum LayoutError {
         first: u64,
     },
     /// A RAM range ends past the guest-physical address space.
-    #[error("ram_ranges[{index}]: the range must end at or below {MAX_GUEST_PHYS:#x} (first {first:#x}, {pages} pages)")]
+    #[error(
+        "ram_ranges[{index}]: the range must end at or below {MAX_GUEST_PHYS:#x} (first {first:#x}, {pages} pages)"
+    )]
     BeyondGuestSpace {
         /// Range index.
         index: usize,
@@ -338,14 +355,21 @@ fn check_range(index: usize, range: &RamRangeSpec) -> Result<u64, LayoutError> {
         return Err(LayoutError::EmptyRange { index });
     }
     if range.first & PAGE_OFFSET_MASK != 0 {
-        return Err(LayoutError::Misaligned { index, first: range.first });
+        return Err(LayoutError::Misaligned {
+            index,
+            first: range.first,
+        });
     }
     range
         .first
         .checked_add((range.pages as u64) << PAGE_SHIFT)
         .map(|end| end - 1)
         .filter(|&last| last <= MAX_GUEST_PHYS)
-        .ok_or(LayoutError::BeyondGuestSpace { index, first: range.first, pages: range.pages })
+        .ok_or(LayoutError::BeyondGuestSpace {
+            index,
+            first: range.first,
+            pages: range.pages,
+        })
 }
 
 /// Checks a backing of `pages` pages from `host_base`; `Err(host_base)` when it does not fit.

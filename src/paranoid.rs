@@ -39,12 +39,19 @@ impl<P: Platform> Manager<P> {
         let faults = self.tree.verify();
         assert!(faults.is_empty(), "pgmsim paranoid: range tree broken: {faults:?}");
         let (live, free, capacity) = (self.slab.live(), self.slab.free_count(), self.slab.capacity());
-        assert_eq!(live + free, capacity, "pgmsim paranoid: allocator live {live} + free {free} != capacity");
+        assert_eq!(
+            live + free,
+            capacity,
+            "pgmsim paranoid: allocator live {live} + free {free} != capacity"
+        );
     }
 
     fn verify_handler(&self, slot: u32) {
         let Some(reg) = self.slab.by_slot(slot).and_then(|r| r.registration) else {
-            assert!(self.tree.range_of(slot).is_none(), "pgmsim paranoid: unregistered slot {slot} is in the tree");
+            assert!(
+                self.tree.range_of(slot).is_none(),
+                "pgmsim paranoid: unregistered slot {slot} is in the tree"
+            );
             return;
         };
         let registered = self.registered(slot);
@@ -75,7 +82,9 @@ impl<P: Platform> Manager<P> {
         // At most one handler per byte of the page.
         for _ in 0..=PAGE_SIZE {
             let Some(slot) = at else { break };
-            let Some((key, key_last)) = self.tree.range_of(slot) else { break };
+            let Some((key, key_last)) = self.tree.range_of(slot) else {
+                break;
+            };
             if key > last {
                 break;
             }
@@ -85,7 +94,9 @@ impl<P: Platform> Manager<P> {
             };
             expected = expected.max(config.kind.page_state());
             first_flag.get_or_insert(config.not_in_hm);
-            at = key_last.checked_add(1).and_then(|next| self.tree.lookup_matching_or_above(next));
+            at = key_last
+                .checked_add(1)
+                .and_then(|next| self.tree.lookup_matching_or_above(next));
         }
         let actual = d.handler_state();
         match first_flag {

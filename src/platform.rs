@@ -63,7 +63,13 @@ pub trait Platform {
     }
 
     /// The backing of a page changed (`NEMHCNotifyPhysPageChanged`); `page` is the new descriptor.
-    fn nem_page_backing_changed(&mut self, gc_phys: Gpa, old_host: Hpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
+    fn nem_page_backing_changed(
+        &mut self,
+        gc_phys: Gpa,
+        old_host: Hpa,
+        page: &PageDescriptor,
+        prot: NemProtection,
+    ) -> u8 {
         let _ = (gc_phys, old_host, prot);
         page.nem_state()
     }

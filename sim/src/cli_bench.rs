@@ -61,7 +61,7 @@ pub fn tlb_hit_world() -> (World, impl Fn(u64) -> Op) {
         ..Overrides::default()
     };
     let mut w = World::new(SimConfig::from_seed(1, &ov)).expect("bench world");
-    let gp = w.pool.range().1 + 1;
+    let gp = w.guest().pool().range().1 .0 + 1;
     let map = Op::Map {
         space: 0,
         vpi: 3,
@@ -72,7 +72,7 @@ pub fn tlb_hit_world() -> (World, impl Fn(u64) -> Op) {
     w.apply(&map, CheckMode::Incremental).expect("map");
     let read = |i: u64| Op::Access {
         vcpu: 0,
-        va: va_of(3) + (i * 8) % 4096,
+        va: va_of(3).0 + (i * 8) % 4096,
         size: 8,
         kind: AccessKind::Read,
         value: 0,

@@ -4,9 +4,10 @@
 
 use arbitrary::{Arbitrary, Unstructured};
 use pgmsim::{
-    Corruption, Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Manager, ManagerConfig,
-    Mmio2Handle, NemMode, PhysHandlerApi, RecordingPlatform, PAGE_SHIFT, PAGE_SIZE,
+    Error, HandlerId, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Hpa, Manager, ManagerConfig, Mmio2Handle,
+    NemMode, PhysHandlerApi, PAGE_SHIFT, PAGE_SIZE,
 };
+use pgmsim_testkit::RecordingPlatform;
 
 use crate::check::CheckMode;
 use crate::config::{Overrides, SimConfig};
@@ -399,7 +400,7 @@ impl ApiWorld {
             }
             ApiCall::PageAliasHc(a, p, host) => {
                 let (addr, page) = (self.addr(a), self.addr(p));
-                self.m.page_alias_hc(addr, page, host).map(drop)
+                self.m.page_alias_hc(addr, page, Hpa(host)).map(drop)
             }
             ApiCall::ResetAliasedPage(p, accounting) => {
                 let page = self.addr(p);
@@ -433,10 +434,9 @@ impl ApiWorld {
                 // Without accounting, the caller owns the handler's aliased-page count (the
                 // seed's callers decrement it themselves): apply that, as they do.
                 if let Some(page) = reset_without_accounting {
-                    if let Some(h) = self.m.lookup(page) {
-                        let count = h.aliased_pages.saturating_sub(1);
+                    if self.m.lookup(page).is_some() {
                         self.m
-                            .inject(Corruption::AliasedCount { handler: page, count })
+                            .settle_unaccounted_alias(page)
                             .map_err(|e| format!("{c:?}: cannot apply the caller's accounting: {e:?}"))?;
                     }
                 }

@@ -3,7 +3,8 @@
 //! edges, shared sub-page pages, neighbours of existing handlers, first and last pages of
 //! RAM ranges, aliased and temp-off pages.
 
-use pgmsim::{HandlerKind, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerKind, Hpa, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim_testkit::ApiCall;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
@@ -74,19 +75,19 @@ impl View {
         View {
             // The production list is the cheap one; the step loop proves it equals the model's.
             handlers: world
-                .prod
+                .prod()
                 .handler_spans()
                 .into_iter()
-                .filter(|h| !world.devices.is_tracked(h.key))
+                .filter(|h| !world.devices().is_tracked(h.key))
                 .collect(),
             ranges: world
-                .config
+                .config()
                 .layout
                 .ram_ranges
                 .iter()
                 .map(|r| (r.first, r.last(), r.kind))
                 .collect(),
-            pool: world.pool.range(),
+            pool: (world.guest().pool().range().0 .0, world.guest().pool().range().1 .0),
         }
     }
 }
@@ -97,8 +98,8 @@ const FAMILIES: usize = 13;
 pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
     let mut d = Draw::new(e);
     let view = View::of(world);
-    let w = world.config.weights;
-    let mapped: usize = world.mappings.iter().map(|m| m.len()).sum();
+    let w = world.config().weights;
+    let mapped: usize = world.guest().mapped_pages();
     if mapped < 4 && d.chance(70) {
         return map_op(world, &view, &mut d);
     }
@@ -128,21 +129,21 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         roll -= wt as u64;
     }
     match family {
-        0 => register_op(world, &view, &mut d),
-        1 => deregister_op(&view, &mut d),
-        2 => ex_op(world, &view, &mut d),
-        3 => reset_op(&view, &mut d),
-        4 => temp_off_op(&view, &mut d),
-        5 => alias_op(world, &view, &mut d),
-        6 => reset_alias_op(world, &view, &mut d),
+        0 => register_op(world, &view, &mut d).into(),
+        1 => deregister_op(&view, &mut d).into(),
+        2 => ex_op(world, &view, &mut d).into(),
+        3 => reset_op(&view, &mut d).into(),
+        4 => temp_off_op(&view, &mut d).into(),
+        5 => alias_op(world, &view, &mut d).into(),
+        6 => reset_alias_op(world, &view, &mut d).into(),
         7 => query_op(&view, &mut d),
-        8 => invalid_op(world, &view, &mut d),
+        8 => invalid_op(world, &view, &mut d).into(),
         9 => kernel_op(world, &view, &mut d),
         10 => access_op(world, &view, &mut d),
         11 => Op::Harvest {
-            tracker: d.below(world.devices.trackers.len().max(1) as u64 + 1) as u8,
+            tracker: d.below(world.devices().trackers.len().max(1) as u64 + 1) as u8,
         },
-        _ => Op::VmReset,
+        _ => Op::Call(ApiCall::VmReset),
     }
 }
 
@@ -152,7 +153,7 @@ fn some_page(world: &World, view: &View, d: &mut Draw, want: Option<RangeFilter>
     let candidates: Vec<&(u64, u64, RangeKind)> = view
         .ranges
         .iter()
-        .filter(|r| !world.devices.is_tracked(r.0))
+        .filter(|r| !world.devices().is_tracked(r.0))
         .filter(|r| match want {
             Some(RangeFilter::Mmio) => matches!(r.2, RangeKind::Mmio),
             Some(RangeFilter::NotMmio) => !matches!(r.2, RangeKind::Mmio),
@@ -181,7 +182,7 @@ enum RangeFilter {
 
 fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec<u8> {
     world
-        .config
+        .config()
         .types
         .iter()
         .enumerate()
@@ -192,7 +193,7 @@ fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec
 
 /// A range for a handler of type `ty`, biased to neighbours of existing handlers.
 fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
-    let spec = &world.config.types[ty as usize % world.config.types.len()];
+    let spec = &world.config().types[ty as usize % world.config().types.len()];
     let whole = spec.kind != HandlerKind::Write || spec.not_in_hm;
     let filter = match spec.kind {
         HandlerKind::Mmio => Some(RangeFilter::Mmio),
@@ -240,17 +241,23 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
     }
 }
 
-fn register_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn register_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let tys = types_of(world, |_, b| {
-        b != Behaviour::DirtyTrack || world.devices.trackers.is_empty()
+        b != Behaviour::DirtyTrack || world.devices().trackers.is_empty()
     });
     let ty = *d.pick(&tys).unwrap_or(&0);
     let (first, last) = range_for(world, view, d, ty);
-    Op::Register {
+    register(first, last, ty, d.below(1 << 16))
+}
+
+/// A plain `register` call (no description).
+fn register(first: u64, last: u64, ty: u8, user: u64) -> ApiCall {
+    ApiCall::Register {
         first,
         last,
         ty,
-        user: d.below(1 << 16),
+        user,
+        described: false,
     }
 }
 
@@ -265,14 +272,14 @@ fn handler_start(view: &View, d: &mut Draw) -> u64 {
     }
 }
 
-fn deregister_op(view: &View, d: &mut Draw) -> Op {
-    Op::Deregister {
+fn deregister_op(view: &View, d: &mut Draw) -> ApiCall {
+    ApiCall::Deregister {
         addr: handler_start(view, d),
     }
 }
 
-fn ex_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let nodes = world.nodes.len() as u64;
+fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
+    let nodes = world.nodes() as u64;
     let node = |d: &mut Draw| {
         if nodes == 0 || d.chance(5) {
             d.below(nodes + 3) as u32
@@ -283,38 +290,37 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> Op {
     match d.below(6) {
         0 | 1 => {
             let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack);
-            Op::Create {
-                ty: *d.pick(&tys).unwrap_or(&0),
+            let ty = *d.pick(&tys).unwrap_or(&0);
+            ApiCall::Create {
+                ty,
                 user: d.below(1 << 16),
+                described: false,
             }
         }
-        2 => Op::Dup { h: node(d) },
+        2 => ApiCall::Dup { h: node(d) },
         3 => {
             let h = node(d);
-            let ty = world
-                .nodes
-                .get(h as usize)
-                .and_then(|n| world.model.handler_info(n.1).ok())
-                .map(|i| i.ty.slot() as u8)
-                .unwrap_or(0);
+            let ty = world.node_type(h).unwrap_or(0);
             let (first, last) = range_for(world, view, d, ty);
-            Op::RegisterEx { h, first, last }
+            ApiCall::RegisterEx { h, first, last }
         }
-        4 => Op::DeregisterEx { h: node(d) },
-        _ => Op::Destroy { h: node(d) },
+        4 => ApiCall::DeregisterEx { h: node(d) },
+        _ => ApiCall::Destroy { h: node(d) },
     }
 }
 
-fn reset_op(view: &View, d: &mut Draw) -> Op {
+fn reset_op(view: &View, d: &mut Draw) -> ApiCall {
     let addr = handler_start(view, d);
     if d.chance(25) {
-        Op::ResetBitmap {
+        let words = d.below(4) as u32;
+        ApiCall::ResetMmio2WithBitmap {
             addr,
-            words: d.below(4) as u32,
+            words,
             offset: d.below(100) as u32,
+            fill: 0,
         }
     } else {
-        Op::Reset { addr }
+        ApiCall::Reset { addr }
     }
 }
 
@@ -335,37 +341,41 @@ fn page_in(h: &Span, d: &mut Draw) -> u64 {
     }
 }
 
-fn temp_off_op(view: &View, d: &mut Draw) -> Op {
+fn temp_off_op(view: &View, d: &mut Draw) -> ApiCall {
     let hs = whole_page_handlers(view, &[HandlerKind::Write, HandlerKind::All]);
     match d.pick(&hs) {
-        Some(h) => Op::TempOff {
+        Some(h) => ApiCall::PageTempOff {
             addr: h.key,
             page: page_in(h, d),
         },
-        None => Op::TempOff {
-            addr: handler_start(view, d),
-            page: handler_start(view, d),
-        },
+        None => {
+            let addr = handler_start(view, d);
+            ApiCall::PageTempOff {
+                addr,
+                page: handler_start(view, d),
+            }
+        }
     }
 }
 
-fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let hs = whole_page_handlers(view, &[HandlerKind::Mmio]);
-    let regions = world.config.layout.mmio2_regions.len() as u64;
+    let regions = world.config().layout.mmio2_regions.len() as u64;
     let Some(h) = d.pick(&hs).cloned() else {
-        return Op::AliasHc {
-            addr: handler_start(view, d),
+        let addr = handler_start(view, d);
+        return ApiCall::PageAliasHc {
+            addr,
             page: handler_start(view, d),
-            host: 0x7000_0000,
+            host: Hpa(0x7000_0000),
         };
     };
     let page = page_in(&h, d);
     if d.chance(25) {
         let host = (0x4000_0000 + (d.below(16) << PAGE_SHIFT)) | if d.chance(5) { 1 << 60 } else { 0 };
-        return Op::AliasHc {
+        return ApiCall::PageAliasHc {
             addr: h.key,
             page,
-            host,
+            host: Hpa(host),
         };
     }
     let region = if d.chance(5) {
@@ -376,14 +386,14 @@ fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
     // Region 0 (and one past the end) is a deliberately invalid handle: no region, no size.
     let spec = (region as usize)
         .checked_sub(1)
-        .and_then(|i| world.config.layout.mmio2_regions.get(i));
+        .and_then(|i| world.config().layout.mmio2_regions.get(i));
     let pages = spec.map_or(4, |r| r.pages as u64);
     let offset = if d.chance(5) {
         (pages + d.below(4)) << PAGE_SHIFT
     } else {
         d.below(pages) << PAGE_SHIFT
     };
-    Op::AliasMmio2 {
+    ApiCall::PageAliasMmio2 {
         addr: h.key,
         page,
         region,
@@ -391,12 +401,12 @@ fn alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
     }
 }
 
-fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let mut aliased = Vec::new();
     for h in whole_page_handlers(view, &[HandlerKind::Mmio]) {
         for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
             if world
-                .model
+                .model()
                 .page(p << PAGE_SHIFT)
                 .is_some_and(|pd| pd.page_type().is_alias())
             {
@@ -405,7 +415,7 @@ fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
         }
     }
     let page = d.pick(&aliased).copied().unwrap_or_else(|| handler_start(view, d));
-    Op::ResetAliased {
+    ApiCall::ResetAliasedPage {
         page,
         accounting: !d.chance(3),
     }
@@ -414,10 +424,10 @@ fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> Op {
 fn query_op(view: &View, d: &mut Draw) -> Op {
     if d.chance(30) {
         if let Some(h) = d.pick(&view.handlers) {
-            return Op::ChangeUserArg {
+            return Op::Call(ApiCall::ChangeUserArg {
                 addr: h.key,
                 user: d.below(1 << 16),
-            };
+            });
         }
     }
     Op::Query {
@@ -425,61 +435,37 @@ fn query_op(view: &View, d: &mut Draw) -> Op {
     }
 }
 
-fn invalid_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn invalid_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let h = handler_start(view, d);
     match d.below(10) {
-        0 => Op::Register {
-            first: h + 0x100,
-            last: h,
-            ty: 0,
-            user: 0,
-        },
-        1 => Op::Register {
-            first: h,
-            last: h + 0x2000,
-            ty: 200,
-            user: 0,
-        },
-        2 => Op::Register {
-            first: u64::MAX - 0xfff,
-            last: u64::MAX,
-            ty: 2,
-            user: 0,
-        },
-        3 => Op::Register {
-            first: 0,
-            last: 0x1_0000_0000,
-            ty: 0,
-            user: 0,
-        },
+        0 => register(h + 0x100, h, 0, 0),
+        1 => register(h, h + 0x2000, 200, 0),
+        2 => register(u64::MAX - 0xfff, u64::MAX, 2, 0),
+        3 => register(0, 0x1_0000_0000, 0, 0),
         4 => {
             let (first, last) = view.ranges.first().map_or((0, 0xfff), |r| (r.1 - 0xfff, r.1 + 0x1000));
-            Op::Register {
-                first,
-                last,
-                ty: 2,
-                user: 0,
-            }
+            register(first, last, 2, 0)
         }
-        5 => Op::Destroy {
-            h: d.below(world.nodes.len() as u64 + 2) as u32,
+        5 => ApiCall::Destroy {
+            h: d.below(world.nodes() as u64 + 2) as u32,
         },
-        6 => Op::TempOff {
+        6 => ApiCall::PageTempOff {
             addr: h,
             page: u64::MAX,
         },
-        7 => Op::AliasMmio2 {
+        7 => ApiCall::PageAliasMmio2 {
             addr: h,
             page: h,
             region: 0,
             offset: u64::MAX,
         },
-        8 => Op::ResetBitmap {
+        8 => ApiCall::ResetMmio2WithBitmap {
             addr: h,
             words: 0,
             offset: u32::MAX,
+            fill: 0,
         },
-        _ => Op::Deregister {
+        _ => ApiCall::Deregister {
             addr: h.wrapping_add(1),
         },
     }
@@ -492,8 +478,8 @@ fn map_target(world: &World, view: &View, d: &mut Draw) -> u64 {
         let pages = ((h.key_last >> PAGE_SHIFT) - (h.key >> PAGE_SHIFT)) + 1;
         return ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
     }
-    if !world.devices.trackers.is_empty() && d.chance(25) {
-        let t = d.pick(&world.devices.trackers).expect("non-empty");
+    if !world.devices().trackers.is_empty() && d.chance(25) {
+        let t = d.pick(&world.devices().trackers).expect("non-empty");
         return t.first + (d.below(t.pages() as u64) << PAGE_SHIFT);
     }
     if d.chance(3) {
@@ -503,10 +489,10 @@ fn map_target(world: &World, view: &View, d: &mut Draw) -> u64 {
 }
 
 fn map_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let space = d.below(world.spaces.len() as u64) as u8;
+    let space = d.below(world.guest().spaces() as u64) as u8;
     Op::Map {
         space,
-        vpi: d.below(world.config.va_pages as u64) as u32,
+        vpi: d.below(world.config().va_pages as u64) as u32,
         gp: map_target(world, view, d),
         write: d.chance(80),
         exec: d.chance(30),
@@ -514,7 +500,7 @@ fn map_op(world: &World, view: &View, d: &mut Draw) -> Op {
 }
 
 fn mapped_vpi(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
-    let m = &world.mappings[space];
+    let m = world.guest().mappings(space);
     if m.is_empty() {
         return None;
     }
@@ -523,7 +509,7 @@ fn mapped_vpi(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
 }
 
 fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let space = d.below(world.spaces.len() as u64) as usize;
+    let space = d.below(world.guest().spaces() as u64) as usize;
     match d.below(10) {
         0..=3 => map_op(world, view, d),
         4 | 5 => match mapped_vpi(world, space, d) {
@@ -551,13 +537,13 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
 
 fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     let vcpu = d.below(world.vcpus() as u64) as u8;
-    let space = world.vcpu_space[vcpu as usize] as usize;
+    let space = world.guest().space_of(vcpu as usize);
     // Prefer virtual pages that map a page some handler covers: a few cheap samples.
     let mut vpi = None;
     if d.chance(60) {
         for _ in 0..8 {
             let Some(v) = mapped_vpi(world, space, d) else { break };
-            let gp = world.mappings[space].get(&v).copied().unwrap_or(0);
+            let gp = world.guest().mappings(space).get(&v).map_or(0, |g| g.0);
             let i = view.handlers.partition_point(|h| h.key_last < gp);
             if view.handlers.get(i).is_some_and(|h| h.key < gp + PAGE_SIZE) {
                 vpi = Some(v);
@@ -567,11 +553,11 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     }
     let vpi = match vpi.or_else(|| mapped_vpi(world, space, d)) {
         Some(v) if d.chance(95) => v,
-        _ => d.below(world.config.va_pages as u64) as u32,
+        _ => d.below(world.config().va_pages as u64) as u32,
     };
     let size = [1u8, 2, 4, 8][d.below(4) as usize];
     // Offsets near handler edges and quarter-page boundaries hit sub-page handler edges.
-    let gp = world.mappings[space].get(&vpi).copied().unwrap_or(0);
+    let gp = world.guest().mappings(space).get(&vpi).map_or(0, |g| g.0);
     let i = view.handlers.partition_point(|h| h.key_last < gp);
     let offset = match (d.below(4), view.handlers.get(i)) {
         (0, Some(h)) if h.key < gp + PAGE_SIZE => {
@@ -589,7 +575,7 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     };
     Op::Access {
         vcpu,
-        va: va_of(vpi) + offset,
+        va: va_of(vpi).0 + offset,
         size,
         kind,
         value: d.bits(),

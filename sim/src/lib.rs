@@ -3,7 +3,8 @@
 //! A seeded world — guest RAM, MMIO and MMIO2 ranges, vCPUs with a software MMU (guest page
 //! tables in guest RAM, shadow page tables, set-associative TLBs) or nested paging (NEM) —
 //! drives the production handler manager and the reference model side by side and checks
-//! every invariant of SPEC §5 after every step. See ARCHITECTURE.md for the data flow.
+//! every invariant of `docs/semantics.md` §6 after every step. See ARCHITECTURE.md for the
+//! data flow.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -13,8 +14,10 @@ pub mod cli;
 pub mod cli_bench;
 pub mod config;
 pub mod devices;
+pub mod encode;
 pub mod fuzzing;
 pub mod gen;
+pub mod machine;
 pub mod memory;
 pub mod mmu;
 pub mod op;

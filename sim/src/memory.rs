@@ -6,19 +6,19 @@
 
 use std::collections::BTreeMap;
 
-use pgmsim::{PAGE_OFFSET_MASK, PAGE_SIZE};
+use pgmsim::{Hpa, PAGE_OFFSET_MASK, PAGE_SIZE};
 
 /// Sparse host-physical memory.
 #[derive(Debug, Clone, Default)]
 pub struct HostMemory {
-    pages: BTreeMap<u64, Box<[u8; PAGE_SIZE as usize]>>,
+    pages: BTreeMap<Hpa, Box<[u8; PAGE_SIZE as usize]>>,
 }
 
 impl HostMemory {
     /// Reads `size` (1, 2, 4 or 8) little-endian bytes at `addr`; the bytes never cross a page.
-    pub fn read(&self, addr: u64, size: u8) -> u64 {
-        let base = addr & !PAGE_OFFSET_MASK;
-        let off = (addr & PAGE_OFFSET_MASK) as usize;
+    pub fn read(&self, addr: Hpa, size: u8) -> u64 {
+        let base = addr.page_base();
+        let off = (addr.0 & PAGE_OFFSET_MASK) as usize;
         let Some(page) = self.pages.get(&base) else { return 0 };
         let mut v = 0u64;
         for i in (0..size as usize).rev() {
@@ -28,9 +28,9 @@ impl HostMemory {
     }
 
     /// Writes the low `size` bytes of `value` at `addr`, little-endian, within one page.
-    pub fn write(&mut self, addr: u64, size: u8, value: u64) {
-        let base = addr & !PAGE_OFFSET_MASK;
-        let off = (addr & PAGE_OFFSET_MASK) as usize;
+    pub fn write(&mut self, addr: Hpa, size: u8, value: u64) {
+        let base = addr.page_base();
+        let off = (addr.0 & PAGE_OFFSET_MASK) as usize;
         let page = self
             .pages
             .entry(base)
@@ -41,8 +41,8 @@ impl HostMemory {
     }
 
     /// Zeroes a whole page (fresh page-table pages).
-    pub fn zero_page(&mut self, base: u64) {
-        self.pages.remove(&(base & !PAGE_OFFSET_MASK));
+    pub fn zero_page(&mut self, base: Hpa) {
+        self.pages.remove(&base.page_base());
     }
 
     /// Number of materialised pages.

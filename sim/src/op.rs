@@ -1,16 +1,20 @@
-//! The operations a simulation step can apply, and what each one produced.
+//! The steps of a simulation, and what each produced.
 //!
-//! Operations carry concrete addresses and refer to handler nodes by their creation index,
-//! so a trace stays meaningful (and deterministic) when the shrinker removes earlier steps:
-//! a removed registration turns later operations on it into the same error on both sides.
+//! A step is either a call of the handler API ([`ApiCall`], the vocabulary every driver of
+//! the API shares) or something the rest of the machine does: the guest kernel edits its
+//! page tables, a vCPU switches address space or accesses memory, the dirty-tracking device
+//! harvests. Steps carry concrete addresses and name handler nodes by creation index, so a
+//! trace stays meaningful (and deterministic) when the shrinker removes earlier steps: a
+//! removed creation turns later calls on it into the same error on both sides.
 
-use pgmsim::{Error, Status};
+use pgmsim::{Error, Gpa, Hpa, Status};
+use pgmsim_testkit::{ApiCall, Outcome};
 use serde::{Deserialize, Serialize};
 
 use crate::mmu::guest_pt::KernelError;
 
 /// Read, write or instruction fetch.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccessKind {
     /// Data read.
@@ -21,115 +25,12 @@ pub enum AccessKind {
     Exec,
 }
 
-/// One step of a simulation.
+/// One step of a simulation. Serialised as one JSON object tagged by `"op"`; API calls use
+/// their [`ApiCall`] names (`register`, `temp_off`, ...).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum Op {
-    /// `register(first, last, type, user)`.
-    Register {
-        /// First byte.
-        first: u64,
-        /// Last byte.
-        last: u64,
-        /// Index into the configuration's types (out of range: a garbage handle).
-        ty: u8,
-        /// User argument.
-        user: u64,
-    },
-    /// `create(type, user)`; the node gets the next creation index.
-    Create {
-        /// Type index.
-        ty: u8,
-        /// User argument.
-        user: u64,
-    },
-    /// `dup(node)`; the copy gets the next creation index.
-    Dup {
-        /// Creation index of the source (out of range: a garbage id).
-        h: u32,
-    },
-    /// `register_ex(node, first, last)`.
-    RegisterEx {
-        /// Creation index.
-        h: u32,
-        /// First byte.
-        first: u64,
-        /// Last byte.
-        last: u64,
-    },
-    /// `deregister_ex(node)`.
-    DeregisterEx {
-        /// Creation index.
-        h: u32,
-    },
-    /// `destroy(node)`.
-    Destroy {
-        /// Creation index.
-        h: u32,
-    },
-    /// `deregister(addr)`.
-    Deregister {
-        /// Handler start.
-        addr: u64,
-    },
-    /// `change_user_arg(addr, user)`.
-    ChangeUserArg {
-        /// Handler start.
-        addr: u64,
-        /// New user argument.
-        user: u64,
-    },
-    /// `reset(addr)`.
-    Reset {
-        /// Handler start.
-        addr: u64,
-    },
-    /// `reset_mmio2_with_bitmap(addr, [0; words], offset)` outside dirty tracking.
-    ResetBitmap {
-        /// Handler start.
-        addr: u64,
-        /// Bitmap size in 64-bit words.
-        words: u32,
-        /// Bit offset.
-        offset: u32,
-    },
-    /// `page_temp_off(addr, page)`.
-    TempOff {
-        /// Handler start.
-        addr: u64,
-        /// Page.
-        page: u64,
-    },
-    /// `page_alias_mmio2(addr, page, region, offset)`.
-    AliasMmio2 {
-        /// Handler start.
-        addr: u64,
-        /// Page.
-        page: u64,
-        /// MMIO2 handle value.
-        region: u32,
-        /// Byte offset into the region.
-        offset: u64,
-    },
-    /// `page_alias_hc(addr, page, host)`.
-    AliasHc {
-        /// Handler start.
-        addr: u64,
-        /// Page.
-        page: u64,
-        /// Host-physical page.
-        host: u64,
-    },
-    /// `reset_aliased_page(page, accounting)`.
-    ResetAliased {
-        /// Page.
-        page: u64,
-        /// With accounting.
-        accounting: bool,
-    },
-    /// `vm_reset()`.
-    VmReset,
-    /// `is_registered`, `is_all` and `lookup` at `addr`.
+    /// `is_registered`, `is_all` and `lookup` at `addr`, in one step.
     Query {
         /// Any address.
         addr: u64,
@@ -190,27 +91,15 @@ pub enum Op {
         /// Index of the tracked MMIO2 range.
         tracker: u8,
     },
+    /// A call of the handler API.
+    #[serde(untagged)]
+    Call(ApiCall),
 }
 
 impl Op {
-    /// Short name of the operation kind (statistics keys).
+    /// Short name of the step kind (statistics keys): the API method's name for calls.
     pub fn name(&self) -> &'static str {
         match self {
-            Op::Register { .. } => "register",
-            Op::Create { .. } => "create",
-            Op::Dup { .. } => "dup",
-            Op::RegisterEx { .. } => "register_ex",
-            Op::DeregisterEx { .. } => "deregister_ex",
-            Op::Destroy { .. } => "destroy",
-            Op::Deregister { .. } => "deregister",
-            Op::ChangeUserArg { .. } => "change_user_arg",
-            Op::Reset { .. } => "reset",
-            Op::ResetBitmap { .. } => "reset_mmio2_with_bitmap",
-            Op::TempOff { .. } => "page_temp_off",
-            Op::AliasMmio2 { .. } => "page_alias_mmio2",
-            Op::AliasHc { .. } => "page_alias_hc",
-            Op::ResetAliased { .. } => "reset_aliased_page",
-            Op::VmReset => "vm_reset",
             Op::Query { .. } => "query",
             Op::Map { .. } => "map",
             Op::Unmap { .. } => "unmap",
@@ -218,7 +107,14 @@ impl Op {
             Op::SwitchCr3 { .. } => "switch_cr3",
             Op::Access { .. } => "access",
             Op::Harvest { .. } => "harvest",
+            Op::Call(call) => call.name(),
         }
+    }
+}
+
+impl From<ApiCall> for Op {
+    fn from(call: ApiCall) -> Op {
+        Op::Call(call)
     }
 }
 
@@ -227,7 +123,7 @@ impl Op {
 #[serde(rename_all = "snake_case")]
 pub enum Target {
     /// Host memory at this address.
-    Host(u64),
+    Host(Hpa),
     /// The MMIO default: reads give zeros, writes are dropped.
     MmioDefault,
     /// The device handled it itself (emulated register).
@@ -238,9 +134,9 @@ pub enum Target {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Piece {
     /// First guest-physical byte.
-    pub first: u64,
+    pub first: Gpa,
     /// Last guest-physical byte.
-    pub last: u64,
+    pub last: Gpa,
     /// Start of the handler invoked, or `None` for a byte range no handler covers.
     pub handler: Option<u64>,
     /// Where the bytes went.
@@ -261,39 +157,43 @@ pub enum AccessOutcome {
     /// Guest-physical address in no RAM range, or an MMIO page with no handler.
     Unassigned {
         /// Guest-physical address.
-        gp: u64,
+        gp: Gpa,
     },
     /// Went straight to memory.
     Direct {
         /// Guest-physical address.
-        gp: u64,
+        gp: Gpa,
         /// Host-physical address.
-        host: u64,
+        host: Hpa,
     },
     /// Trapped and dispatched to handlers.
     Trapped {
         /// Guest-physical address.
-        gp: u64,
+        gp: Gpa,
         /// Pieces in address order.
         pieces: Vec<Piece>,
     },
 }
 
-/// The result of one step, as recorded in traces and hashed into the trace hash.
+/// The answers of a query step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct QueryAnswer {
+    /// `is_registered`.
+    pub registered: bool,
+    /// `is_all`.
+    pub is_all: Result<bool, Error>,
+    /// Start of the handler `lookup` found.
+    pub handler: Option<u64>,
+}
+
+/// The result of one step, as hashed into the trace hash (see `crate::encode`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum StepResult {
-    /// A manager operation.
+    /// A mutating API call: its status (create / dup: `Success` when a node was created).
     Manager(Result<Status, Error>),
-    /// A query: is_registered, is_all, lookup's start.
-    Query {
-        /// `is_registered`.
-        registered: bool,
-        /// `is_all`.
-        is_all: Result<bool, Error>,
-        /// Start of the handler `lookup` found.
-        handler: Option<u64>,
-    },
+    /// A query step.
+    Query(QueryAnswer),
     /// A guest-kernel edit.
     Kernel(Result<(), KernelError>),
     /// A guest access and the value read (0 for writes).
@@ -305,6 +205,8 @@ pub enum StepResult {
     },
     /// A harvest: the bitmap words.
     Harvest(Result<Vec<u64>, Error>),
-    /// The step did nothing (e.g. a harvest with no tracker).
+    /// The step did nothing observable (a harvest with no tracker).
     Nothing,
+    /// An API query call's answer.
+    Answer(Outcome),
 }

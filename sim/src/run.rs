@@ -111,23 +111,20 @@ fn execute(
             Ok(Some(op)) => op,
             Ok(None) => break,
             Err(panic) => {
-                report.failure = Some(panicked(world.step, "generating the next step", panic));
+                report.failure = Some(panicked(world.step(), "generating the next step", panic));
                 break;
             }
         };
         let r = catch_unwind(AssertUnwindSafe(|| world.apply(&op, check)));
         report.ops.push(op);
         match r {
-            Ok(Ok(result)) => {
-                hasher.add(report.ops.last().expect("just pushed"));
-                hasher.add(&result);
-            }
+            Ok(Ok(result)) => hasher.add_step(report.ops.last().expect("just pushed"), &result),
             Ok(Err(f)) => {
                 report.failure = Some(f);
                 break;
             }
             Err(panic) => {
-                report.failure = Some(panicked(world.step, "applying the step", panic));
+                report.failure = Some(panicked(world.step(), "applying the step", panic));
                 break;
             }
         }
@@ -136,10 +133,10 @@ fn execute(
         match catch_unwind(AssertUnwindSafe(|| check::full_check(&mut world))) {
             Ok(Ok(())) => {}
             Ok(Err(f)) => report.failure = Some(f),
-            Err(panic) => report.failure = Some(panicked(world.step, "the final full check", panic)),
+            Err(panic) => report.failure = Some(panicked(world.step(), "the final full check", panic)),
         }
     }
-    report.stats = world.stats.clone();
+    report.stats = world.stats().clone();
     report.trace_hash = std::hash::Hasher::finish(&hasher);
     report
 }

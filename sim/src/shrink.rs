@@ -2,6 +2,8 @@
 //! after the failing step, delta-debug the operation list, simplify operands one at a time,
 //! then simplify the configuration. Every candidate is judged by replaying it.
 
+use pgmsim_testkit::ApiCall;
+
 use crate::check::{CheckMode, Invariant};
 use crate::op::{AccessKind, Op};
 use crate::run::replay;
@@ -134,6 +136,25 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
     })
 }
 
+/// Simpler variants of an API call: user arguments zeroed, descriptions dropped.
+fn simplify_call(call: &ApiCall) -> Vec<ApiCall> {
+    let mut simpler = call.clone();
+    match &mut simpler {
+        ApiCall::Register { user, described, .. } | ApiCall::Create { user, described, .. } => {
+            *user = 0;
+            *described = false;
+        }
+        ApiCall::ChangeUserArg { user, .. } => *user = 0,
+        ApiCall::ResetMmio2WithBitmap { fill, .. } => *fill = 0,
+        _ => {}
+    }
+    if simpler == *call {
+        Vec::new()
+    } else {
+        vec![simpler]
+    }
+}
+
 /// Simpler variants of an operation, simplest first.
 fn simplify(op: &Op) -> Vec<Op> {
     let mut v = Vec::new();
@@ -182,14 +203,7 @@ fn simplify(op: &Op) -> Vec<Op> {
                 });
             }
         }
-        Op::Register { first, last, ty, user } if user != 0 => v.push(Op::Register {
-            first,
-            last,
-            ty,
-            user: 0,
-        }),
-        Op::Create { ty, user } if user != 0 => v.push(Op::Create { ty, user: 0 }),
-        Op::ChangeUserArg { addr, user } if user != 0 => v.push(Op::ChangeUserArg { addr, user: 0 }),
+        Op::Call(ref call) => v.extend(simplify_call(call).into_iter().map(Op::Call)),
         Op::Map {
             space,
             vpi,

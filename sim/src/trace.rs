@@ -1,7 +1,7 @@
 //! Traces: a run as JSON (configuration + operation list), self-contained so replaying needs
 //! no seed and no generator, and the trace hash that fingerprints a run.
 
-use std::hash::{Hash, Hasher};
+use std::hash::Hasher;
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -170,9 +170,17 @@ impl Hasher for TraceHasher {
     }
 }
 
+impl crate::encode::Sink for TraceHasher {
+    fn bytes(&mut self, b: &[u8]) {
+        Hasher::write(self, b);
+    }
+}
+
 impl TraceHasher {
-    /// Folds one value in.
-    pub fn add<T: Hash>(&mut self, v: &T) {
-        v.hash(self);
+    /// Folds one step and its result in, in the encoding of [`crate::encode`].
+    pub fn add_step(&mut self, op: &Op, result: &crate::op::StepResult) {
+        let mut e = crate::encode::Encoder::new(self);
+        e.op(op);
+        e.result(result);
     }
 }

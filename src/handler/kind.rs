@@ -134,7 +134,6 @@ impl TypeTable {
             _ => Err(Error::InvalidHandle),
         }
     }
-
 }
 
 #[cfg(test)]

@@ -9,8 +9,8 @@ use std::sync::Arc;
 
 pub use alloc::HandlerId;
 pub(crate) use alloc::{HandlerRecord, HandlerSlab, Registration};
-pub use kind::{HandlerKind, HandlerTypeConfig, HandlerTypeHandle, MAX_HANDLER_TYPES};
 pub(crate) use kind::TypeTable;
+pub use kind::{HandlerKind, HandlerTypeConfig, HandlerTypeHandle, MAX_HANDLER_TYPES};
 pub(crate) use tree::RangeTree;
 pub use tree::TreeFault;
 

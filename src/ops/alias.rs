@@ -64,7 +64,10 @@ impl<P: Platform> Manager<P> {
             _ => return Err(Error::NotMmio2),
         };
         let (_, reg) = self.registered(slot)?;
-        ensure!(!realias || reg.aliased_pages > 0, "aliased page {page:#x} but its handler counts none");
+        ensure!(
+            !realias || reg.aliased_pages > 0,
+            "aliased page {page:#x} but its handler counts none"
+        );
         if realias {
             self.reset_alias(r, false);
             self.registration_mut(slot).aliased_pages -= 1;
@@ -131,12 +134,18 @@ impl<P: Platform> Manager<P> {
         if !current.page_type().is_alias() {
             return Err(Error::WrongType);
         }
-        ensure!(current.handler_state() == HandlerState::Disabled, "aliased page {page:#x} is not Disabled");
+        ensure!(
+            current.handler_state() == HandlerState::Disabled,
+            "aliased page {page:#x} is not Disabled"
+        );
         let owner = self.tree.lookup(page);
         if accounting {
             let slot = owner.ok_or(Error::NotFound)?;
             let (_, reg) = self.registered(slot)?;
-            ensure!(reg.aliased_pages > 0, "aliased page {page:#x} but its handler counts no alias");
+            ensure!(
+                reg.aliased_pages > 0,
+                "aliased page {page:#x} but its handler counts no alias"
+            );
         } else if let Some(slot) = owner {
             self.registered(slot)?;
         }
@@ -186,12 +195,19 @@ impl<P: Platform> Manager<P> {
             for r in self.span_of(&reg)?.pages() {
                 let p = self.memory.at(r);
                 if p.page_type().is_alias() {
-                    ensure!(p.handler_state() == HandlerState::Disabled, "aliased page is not Disabled");
+                    ensure!(
+                        p.handler_state() == HandlerState::Disabled,
+                        "aliased page is not Disabled"
+                    );
                     work.push((slot, r));
                 }
             }
             let found = work.len() - before;
-            ensure!(found <= reg.aliased_pages as usize, "{found} aliased pages, the handler counts {}", reg.aliased_pages);
+            ensure!(
+                found <= reg.aliased_pages as usize,
+                "{found} aliased pages, the handler counts {}",
+                reg.aliased_pages
+            );
         }
         Ok(work)
     }

@@ -81,7 +81,11 @@ impl<P: Platform> Manager<P> {
     /// Validation phase of a deregistration.
     fn plan_unregister(&self, slot: u32) -> Result<Unregister, Error> {
         let (rec, reg) = self.registered(slot)?;
-        ensure!(self.tree.lookup(reg.key) == Some(slot), "the tree does not find slot {slot} at {:#x}", reg.key);
+        ensure!(
+            self.tree.lookup(reg.key) == Some(slot),
+            "the tree does not find slot {slot} at {:#x}",
+            reg.key
+        );
         let kind = self.kind_of(rec)?.0;
         let span = self.span_of(&reg)?;
         let below = match reg.key & PAGE_OFFSET_MASK {
@@ -108,7 +112,10 @@ impl<P: Platform> Manager<P> {
         let page = addr >> PAGE_SHIFT;
         let mut state = HandlerState::None;
         for step in 0..=MAX_HANDLERS_PER_PAGE {
-            ensure!(step < MAX_HANDLERS_PER_PAGE, "more than {MAX_HANDLERS_PER_PAGE} handlers on page {page:#x}");
+            ensure!(
+                step < MAX_HANDLERS_PER_PAGE,
+                "more than {MAX_HANDLERS_PER_PAGE} handlers on page {page:#x}"
+            );
             let found = if above {
                 self.tree.lookup_matching_or_above(addr)
             } else {

@@ -3,9 +3,9 @@
 
 use crate::addr::PAGE_SHIFT;
 use crate::error::{Error, OpResult, Status};
-use crate::page::PageDescriptor;
 use crate::handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, NodeInfo};
 use crate::manager::Manager;
+use crate::page::PageDescriptor;
 use crate::platform::Platform;
 
 impl<P: Platform> Manager<P> {
@@ -113,7 +113,11 @@ impl<P: Platform> Manager<P> {
 
     /// Registered handlers in ascending address order.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        self.tree.in_order().into_iter().filter_map(|s| self.info_at(s)).collect()
+        self.tree
+            .in_order()
+            .into_iter()
+            .filter_map(|s| self.info_at(s))
+            .collect()
     }
 
     /// The registered handler in a tree slot (a broken invariant reads as no handler).

@@ -62,7 +62,10 @@ impl<P: Platform> Manager<P> {
             return Err(Error::Conflict);
         }
         let span = self.memory.span(first, pages_touched(first, last));
-        ensure!(span.is_some(), "[{first:#x}, {last:#x}] is in one RAM range but its pages are not");
+        ensure!(
+            span.is_some(),
+            "[{first:#x}, {last:#x}] is in one RAM range but its pages are not"
+        );
         span.ok_or(Error::Internal)
     }
 
@@ -83,7 +86,11 @@ impl<P: Platform> Manager<P> {
         }
         let span = self.validate_range(config, first, last)?;
         let arm = Arming::of(config);
-        ensure!(self.tree.range_of(id.slot()).is_none(), "unregistered slot {} is linked", id.slot());
+        ensure!(
+            self.tree.range_of(id.slot()).is_none(),
+            "unregistered slot {} is linked",
+            id.slot()
+        );
         Ok(self.commit_registration(id.slot(), first, last, span, arm))
     }
 
@@ -109,7 +116,10 @@ impl<P: Platform> Manager<P> {
         let span = self.validate_range(config, first, last)?;
         let arm = Arming::of(config);
         let free = self.slab.peek_free_slot();
-        ensure!(free.is_some_and(|s| self.tree.range_of(s).is_none()), "free slot {free:?} is linked");
+        ensure!(
+            free.is_some_and(|s| self.tree.range_of(s).is_none()),
+            "free slot {free:?} is linked"
+        );
         let id = self.create(ty, user, description)?;
         Ok(self.commit_registration(id.slot(), first, last, span, arm))
     }
@@ -117,12 +127,17 @@ impl<P: Platform> Manager<P> {
     /// Links a validated range into the tree and raises its pages (apply phase).
     fn commit_registration(&mut self, slot: u32, first: u64, last: u64, span: PageSpan, arm: Arming) -> Status {
         let linked = self.tree.insert(slot, first, last);
-        expect_invariant!(linked.is_ok(), "validated insert of [{first:#x}, {last:#x}] failed: {linked:?}");
-        self.slab.set_registration(slot, Some(Registration::new(first, last, span.count)));
+        expect_invariant!(
+            linked.is_ok(),
+            "validated insert of [{first:#x}, {last:#x}] failed: {linked:?}"
+        );
+        self.slab
+            .set_registration(slot, Some(Registration::new(first, last, span.count)));
         self.set_hints(span, slot);
         let resync = self.raise_pages(span, arm, None);
         if self.config.nem.notifies() {
-            self.platform.nem_handler_registered(arm.kind, Gpa(first), last - first + 1);
+            self.platform
+                .nem_handler_registered(arm.kind, Gpa(first), last - first + 1);
         }
         self.paranoid_check(&[slot]);
         if resync {

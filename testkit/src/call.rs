@@ -19,6 +19,8 @@ use pgmsim::{
     Error, HandlerId, HandlerInfo, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Hpa, Mmio2Handle, NodeInfo,
     OpResult, PageView, PhysHandlerApi,
 };
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 
 /// A handler node by creation index.
@@ -262,7 +264,11 @@ impl<A> ApiCall<A> {
             Dup { h } => Dup { h },
             RegisterEx { h, first, last } => {
                 let first = f(first);
-                RegisterEx { h, first, last: f(last) }
+                RegisterEx {
+                    h,
+                    first,
+                    last: f(last),
+                }
             }
             Register {
                 first,
@@ -316,7 +322,11 @@ impl<A> ApiCall<A> {
             }
             PageAliasHc { addr, page, host } => {
                 let addr = f(addr);
-                PageAliasHc { addr, page: f(page), host }
+                PageAliasHc {
+                    addr,
+                    page: f(page),
+                    host,
+                }
             }
             ResetAliasedPage { page, accounting } => ResetAliasedPage {
                 page: f(page),
@@ -381,8 +391,31 @@ impl Names {
             ty: self.type_index(info.ty),
             kind: info.kind,
             user: info.user,
-            description: info.description.to_string(),
+            description: info.description.clone(),
         }
+    }
+
+    /// Whether two sides' handlers are the same handler: every field equal, the types by
+    /// registration index (`self` names `a`'s side, `other` names `b`'s).
+    pub fn same_handler(&self, a: &HandlerInfo, other: &Names, b: &HandlerInfo) -> bool {
+        (
+            a.key,
+            a.key_last,
+            a.page_count,
+            a.aliased_pages,
+            a.temp_off_pages,
+            a.kind,
+            a.user,
+        ) == (
+            b.key,
+            b.key_last,
+            b.page_count,
+            b.aliased_pages,
+            b.temp_off_pages,
+            b.kind,
+            b.user,
+        ) && a.description == b.description
+            && self.type_index(a.ty) == other.type_index(b.ty)
     }
 
     /// A node's fields with its type named by index.
@@ -391,7 +424,7 @@ impl Names {
             ty: self.type_index(info.ty),
             kind: info.kind,
             user: info.user,
-            description: info.description.to_string(),
+            description: info.description.clone(),
             registered: info.registered.as_ref().map(|h| self.view(h)),
         }
     }
@@ -418,7 +451,7 @@ pub struct HandlerView {
     /// User argument.
     pub user: u64,
     /// Description.
-    pub description: String,
+    pub description: Arc<str>,
 }
 
 /// [`NodeInfo`] with the type named by registration index.
@@ -431,7 +464,7 @@ pub struct NodeView {
     /// User argument.
     pub user: u64,
     /// Description.
-    pub description: String,
+    pub description: Arc<str>,
     /// The registered handler, if any.
     pub registered: Option<HandlerView>,
 }

@@ -1,6 +1,6 @@
 //! Invariant 4 (state part): production and model hold the same page descriptors and the
-//! same handler list. Results, events and access outcomes are compared where they happen
-//! (`World::both`, the step loop and the access engine).
+//! same handler list (types compared by registration index). Results, events and access
+//! outcomes are compared where they happen (`Sides::call`, the step loop, the access path).
 
 use pgmsim::PhysHandlerApi;
 
@@ -12,23 +12,23 @@ use crate::world::World;
 pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
     let fail = |page: u64, a, b| {
         Failure::new(
-            world.step,
+            world.step(),
             Invariant::Differential,
             format!("page {page:#x}: production {a:?}, model {b:?}"),
         )
     };
     if full {
-        for (addr, p) in world.prod.ram_pages() {
-            let m = world.model.page(addr);
+        for (addr, p) in world.prod().ram_pages() {
+            let m = world.model().page(addr);
             if m != Some(p.without_nem_state()) {
                 return Err(fail(addr, Some(p.without_nem_state()), m));
             }
         }
         return Ok(());
     }
-    for &page in &world.touched.pages {
-        let a = world.prod.page(page).map(|d| d.without_nem_state());
-        let b = world.model.page(page);
+    for &page in &world.touched().pages {
+        let a = world.prod().page(page).map(|d| d.without_nem_state());
+        let b = world.model().page(page);
         if a != b {
             return Err(fail(page, a, b));
         }
@@ -38,16 +38,14 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
 
 /// Handler lists and live node counts are equal.
 pub fn handlers(world: &World) -> Result<(), Failure> {
-    let a = world.prod.handlers();
-    let b = world.model.handlers();
-    if a != b {
-        let first = a
-            .iter()
-            .zip(&b)
-            .position(|(x, y)| x != y)
-            .unwrap_or(a.len().min(b.len()));
+    let sides = world.sides();
+    let (a, b) = (world.prod().handlers(), world.model().handlers());
+    let (an, bn) = (sides.prod_names(), sides.model_names());
+    let first = a.iter().zip(&b).position(|(x, y)| !an.same_handler(x, bn, y));
+    if first.is_some() || a.len() != b.len() {
+        let first = first.unwrap_or(a.len().min(b.len()));
         return Err(Failure::new(
-            world.step,
+            world.step(),
             Invariant::Differential,
             format!(
                 "handler lists differ at #{first}: production {:?}, model {:?} ({} vs {} handlers)",
@@ -58,10 +56,13 @@ pub fn handlers(world: &World) -> Result<(), Failure> {
             ),
         ));
     }
-    let (la, lb) = (PhysHandlerApi::live_handlers(&world.prod), world.model.live_handlers());
+    let (la, lb) = (
+        PhysHandlerApi::live_handlers(world.prod()),
+        world.model().live_handlers(),
+    );
     if la != lb {
         return Err(Failure::new(
-            world.step,
+            world.step(),
             Invariant::Differential,
             format!("live handler nodes: production {la}, model {lb}"),
         ));

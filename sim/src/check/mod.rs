@@ -1,5 +1,6 @@
-//! The invariants of SPEC §5, checked after every step: each is a function named after the
-//! invariant, with the incremental variant (only what the step touched) beside the full one.
+//! The simulator's invariants (`docs/semantics.md` §6), checked after every step: each is a
+//! function named after the invariant, with the incremental variant (only what the step
+//! touched) beside the full one.
 
 mod differential;
 mod nem;
@@ -89,17 +90,17 @@ pub enum CheckMode {
 /// Runs the checks due after the current step.
 pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     let full = mode == CheckMode::Full
-        || world.touched.all
-        || (world.step + 1).is_multiple_of(world.config.full_check_every.max(1) as u64);
+        || world.touched().all
+        || (world.step() + 1).is_multiple_of(world.config().full_check_every.max(1) as u64);
     if full {
         return full_check(world);
     }
-    world.touched.pages.sort_unstable();
-    world.touched.pages.dedup();
-    let n = 4;
-    world.stats.invariant_checks += n;
+    let log = world.log_mut();
+    log.touched.pages.sort_unstable();
+    log.touched.pages.dedup();
+    log.stats.invariant_checks += 4;
     differential::pages(world, false)?;
-    if world.touched.manager {
+    if world.touched().manager {
         differential::handlers(world)?;
         sync::pages(world, false)?;
     }
@@ -110,8 +111,9 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
 
 /// Checks every invariant over the whole world.
 pub fn full_check(world: &mut World) -> Result<(), Failure> {
-    world.stats.full_checks += 1;
-    world.stats.invariant_checks += 5;
+    let log = world.log_mut();
+    log.stats.full_checks += 1;
+    log.stats.invariant_checks += 5;
     sync::production_check_sync(world)?;
     differential::pages(world, true)?;
     differential::handlers(world)?;

@@ -20,18 +20,18 @@ fn invariant_of(m: &Mismatch) -> Invariant {
 
 /// The production `check_sync` reports exactly what the model expects.
 pub fn production_check_sync(world: &World) -> Result<(), Failure> {
-    let got = world.prod.check_sync();
-    let expected = world.model.expected_sync_mismatches();
+    let got = world.prod().check_sync();
+    let expected = world.model().expected_sync_mismatches();
     if let Some(m) = got.iter().find(|m| !expected.contains(m)) {
         return Err(Failure::new(
-            world.step,
+            world.step(),
             invariant_of(m),
             format!("check_sync: {m:?} (all: {got:?})"),
         ));
     }
     if let Some(m) = expected.iter().find(|m| !got.contains(m)) {
         return Err(Failure::new(
-            world.step,
+            world.step(),
             Invariant::Accounting,
             format!("check_sync missed the expected {m:?} (reported: {got:?})"),
         ));
@@ -42,18 +42,18 @@ pub fn production_check_sync(world: &World) -> Result<(), Failure> {
 /// Forward / reverse state of each touched page (all handler pages when `full`), and the
 /// counts of each handler touching them.
 pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
-    let spans = world.prod.handler_spans();
+    let spans = world.prod().handler_spans();
     let pages: Vec<u64> = if full {
         spans
             .iter()
             .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT))
             .collect()
     } else {
-        world.touched.pages.clone()
+        world.touched().pages.clone()
     };
     let mut handlers_seen: Vec<usize> = Vec::new();
     for page in pages {
-        let Some(desc) = world.prod.page(page) else {
+        let Some(desc) = world.prod().page(page) else {
             continue;
         };
         let mut expected = HandlerState::None;
@@ -63,7 +63,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             if h.key > page + PAGE_SIZE - 1 {
                 break;
             }
-            expected = expected.max(h.kind.page_state());
+            expected = expected.max(pgmsim_model::rules::state_of_kind(h.kind));
             first_not_in_hm.get_or_insert(h.not_in_hm);
             if !handlers_seen.contains(&i) {
                 handlers_seen.push(i);
@@ -73,7 +73,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         match first_not_in_hm {
             None if actual != HandlerState::None || desc.not_in_hm() => {
                 return Err(Failure::new(
-                    world.step,
+                    world.step(),
                     Invariant::ReverseSync,
                     format!(
                         "page {page:#x} has state {actual:?} (not-in-HM {}) but no handler",
@@ -84,7 +84,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             None => {}
             Some(_) if actual == HandlerState::None => {
                 return Err(Failure::new(
-                    world.step,
+                    world.step(),
                     Invariant::ReverseSync,
                     format!("page {page:#x} is covered by a handler but has state None"),
                 ));
@@ -92,14 +92,14 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             Some(flag) => {
                 if actual != expected && actual != HandlerState::Disabled {
                     return Err(Failure::new(
-                        world.step,
+                        world.step(),
                         Invariant::ForwardSync,
                         format!("page {page:#x}: expected state {expected:?} (or Disabled), found {actual:?}"),
                     ));
                 }
                 if desc.not_in_hm() != flag {
                     return Err(Failure::new(
-                        world.step,
+                        world.step(),
                         Invariant::ForwardSync,
                         format!(
                             "page {page:#x}: not-in-HM {} but the handler's type says {flag}",
@@ -114,7 +114,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         return Ok(());
     }
     let stale: Vec<u64> = world
-        .model
+        .model()
         .expected_sync_mismatches()
         .iter()
         .filter_map(|m| match m {
@@ -127,12 +127,12 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         if stale.contains(&key) {
             continue;
         }
-        let Some(h) = world.prod.lookup(key) else {
+        let Some(h) = world.prod().lookup(key) else {
             continue;
         };
         let (mut aliased, mut off) = (0u32, 0u32);
         for p in (h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT) {
-            if let Some(d) = world.prod.page(p << PAGE_SHIFT) {
+            if let Some(d) = world.prod().page(p << PAGE_SHIFT) {
                 if d.page_type().is_alias() {
                     aliased += 1;
                 } else if d.handler_state() == HandlerState::Disabled {
@@ -142,7 +142,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
         }
         if aliased != h.aliased_pages || off != h.temp_off_pages {
             return Err(Failure::new(
-                world.step,
+                world.step(),
                 Invariant::Accounting,
                 format!(
                     "handler {:#x}: counts aliased={} temp_off={} but pages show aliased={aliased} disabled={off}",

@@ -6,6 +6,8 @@
 //! (these functions) writes them. The walker is cache-free: it is the reference translation
 //! every TLB entry and shadow PTE is checked against.
 
+use pgmsim::{Gpa, Gva, Hpa};
+
 use crate::memory::HostMemory;
 
 /// Present.
@@ -23,13 +25,13 @@ pub const PTE_ADDR: u64 = 0x000f_ffff_ffff_f000;
 pub const VA_BASE: u64 = 0x0000_0040_0000_0000;
 
 /// Guest-virtual address of page index `vpi`.
-pub const fn va_of(vpi: u32) -> u64 {
-    VA_BASE + ((vpi as u64) << 12)
+pub const fn va_of(vpi: u32) -> Gva {
+    Gva(VA_BASE + ((vpi as u64) << 12))
 }
 
 /// Page index of `va` inside a window of `pages` pages.
-pub fn vpi_of(va: u64, pages: u32) -> Option<u32> {
-    let i = va.checked_sub(VA_BASE)? >> 12;
+pub fn vpi_of(va: Gva, pages: u32) -> Option<u32> {
+    let i = va.0.checked_sub(VA_BASE)? >> 12;
     (i < pages as u64).then_some(i as u32)
 }
 
@@ -37,7 +39,7 @@ pub fn vpi_of(va: u64, pages: u32) -> Option<u32> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct GuestPte {
     /// Guest-physical page base.
-    pub gp: u64,
+    pub gp: Gpa,
     /// Writable at every level.
     pub write: bool,
     /// Executable (no NX at any level).
@@ -47,15 +49,15 @@ pub struct GuestPte {
 /// The pool of RAM pages that hold page tables.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PtPool {
-    gp_first: u64,
-    host_first: u64,
+    gp_first: Gpa,
+    host_first: Hpa,
     pages: u32,
     used: u32,
 }
 
 impl PtPool {
     /// A pool of `pages` pages at guest-physical `gp_first`, backed from `host_first`.
-    pub fn new(gp_first: u64, host_first: u64, pages: u32) -> Self {
+    pub fn new(gp_first: Gpa, host_first: Hpa, pages: u32) -> Self {
         PtPool {
             gp_first,
             host_first,
@@ -65,41 +67,41 @@ impl PtPool {
     }
 
     /// Guest-physical range `[first, last]` of the pool.
-    pub fn range(&self) -> (u64, u64) {
-        (self.gp_first, self.gp_first + ((self.pages as u64) << 12) - 1)
+    pub fn range(&self) -> (Gpa, Gpa) {
+        (self.gp_first, self.gp_first.offset(((self.pages as u64) << 12) - 1))
     }
 
     /// Host page of a pool page.
     #[inline]
-    pub fn host_of(&self, gp: u64) -> Option<u64> {
-        let i = gp.checked_sub(self.gp_first)? >> 12;
-        (i < self.pages as u64).then(|| self.host_first + (i << 12))
+    pub fn host_of(&self, gp: Gpa) -> Option<Hpa> {
+        let i = gp.0.checked_sub(self.gp_first.0)? >> 12;
+        (i < self.pages as u64).then(|| self.host_first.offset(i << 12))
     }
 
     /// A fresh zeroed table page, if the pool has one left.
-    pub fn alloc(&mut self, mem: &mut HostMemory) -> Option<u64> {
+    pub fn alloc(&mut self, mem: &mut HostMemory) -> Option<Gpa> {
         if self.used >= self.pages {
             return None;
         }
-        let gp = self.gp_first + ((self.used as u64) << 12);
+        let i = self.used as u64;
         self.used += 1;
-        mem.zero_page(self.host_first + ((self.used as u64 - 1) << 12));
-        Some(gp)
+        mem.zero_page(self.host_first.offset(i << 12));
+        Some(self.gp_first.offset(i << 12))
     }
 }
 
 #[inline]
-fn index(va: u64, level: u32) -> u64 {
-    (va >> (12 + 9 * level)) & 511
+fn index(va: Gva, level: u32) -> u64 {
+    (va.0 >> (12 + 9 * level)) & 511
 }
 
 /// Walks the guest tables rooted at `cr3` for `va`; `None` when not present at some level.
-pub fn walk(mem: &HostMemory, pool: &PtPool, cr3: u64, va: u64) -> Option<GuestPte> {
+pub fn walk(mem: &HostMemory, pool: &PtPool, cr3: Gpa, va: Gva) -> Option<GuestPte> {
     let mut table = cr3;
     let (mut write, mut exec) = (true, true);
     for level in (0..4).rev() {
         let host = pool.host_of(table)?;
-        let e = mem.read(host + index(va, level) * 8, 8);
+        let e = mem.read(host.offset(index(va, level) * 8), 8);
         if e & PTE_P == 0 {
             return None;
         }
@@ -107,35 +109,35 @@ pub fn walk(mem: &HostMemory, pool: &PtPool, cr3: u64, va: u64) -> Option<GuestP
         exec &= e & PTE_NX == 0;
         if level == 0 {
             return Some(GuestPte {
-                gp: e & PTE_ADDR,
+                gp: Gpa(e & PTE_ADDR),
                 write,
                 exec,
             });
         }
-        table = e & PTE_ADDR;
+        table = Gpa(e & PTE_ADDR);
     }
     None
 }
 
 /// Host address of the leaf PTE for `va`, creating intermediate tables when `create`.
-fn leaf_slot(mem: &mut HostMemory, pool: &mut PtPool, cr3: u64, va: u64, create: bool) -> Option<u64> {
+fn leaf_slot(mem: &mut HostMemory, pool: &mut PtPool, cr3: Gpa, va: Gva, create: bool) -> Option<Hpa> {
     let mut table = cr3;
     for level in (1..4).rev() {
         let host = pool.host_of(table)?;
-        let slot = host + index(va, level) * 8;
+        let slot = host.offset(index(va, level) * 8);
         let e = mem.read(slot, 8);
         if e & PTE_P != 0 {
-            table = e & PTE_ADDR;
+            table = Gpa(e & PTE_ADDR);
             continue;
         }
         if !create {
             return None;
         }
         let next = pool.alloc(mem)?;
-        mem.write(slot, 8, next | PTE_P | PTE_RW | PTE_US);
+        mem.write(slot, 8, next.0 | PTE_P | PTE_RW | PTE_US);
         table = next;
     }
-    Some(pool.host_of(table)? + index(va, 0) * 8)
+    Some(pool.host_of(table)?.offset(index(va, 0) * 8))
 }
 
 /// Why a guest-kernel edit failed.
@@ -151,14 +153,14 @@ pub enum KernelError {
 pub fn map(
     mem: &mut HostMemory,
     pool: &mut PtPool,
-    cr3: u64,
-    va: u64,
-    gp: u64,
+    cr3: Gpa,
+    va: Gva,
+    gp: Gpa,
     write: bool,
     exec: bool,
 ) -> Result<(), KernelError> {
     let slot = leaf_slot(mem, pool, cr3, va, true).ok_or(KernelError::PoolExhausted)?;
-    let mut e = (gp & PTE_ADDR) | PTE_P | PTE_US;
+    let mut e = (gp.0 & PTE_ADDR) | PTE_P | PTE_US;
     if write {
         e |= PTE_RW;
     }
@@ -170,7 +172,7 @@ pub fn map(
 }
 
 /// Clears the leaf PTE of `va`.
-pub fn unmap(mem: &mut HostMemory, pool: &mut PtPool, cr3: u64, va: u64) -> Result<(), KernelError> {
+pub fn unmap(mem: &mut HostMemory, pool: &mut PtPool, cr3: Gpa, va: Gva) -> Result<(), KernelError> {
     let slot = leaf_slot(mem, pool, cr3, va, false).ok_or(KernelError::NotMapped)?;
     if mem.read(slot, 8) & PTE_P == 0 {
         return Err(KernelError::NotMapped);
@@ -183,8 +185,8 @@ pub fn unmap(mem: &mut HostMemory, pool: &mut PtPool, cr3: u64, va: u64) -> Resu
 pub fn protect(
     mem: &mut HostMemory,
     pool: &mut PtPool,
-    cr3: u64,
-    va: u64,
+    cr3: Gpa,
+    va: Gva,
     write: bool,
     exec: bool,
 ) -> Result<(), KernelError> {

@@ -1,23 +1,37 @@
 //! The software MMU: per-vCPU TLBs and shadow page tables, the reverse map, the physical
-//! page-map TLB and (in NEM mode) the nested page table. It implements the production
-//! manager's [`Platform`], so every side effect the manager requests lands here, and a
-//! missing one shows up as a stale translation the checks can see.
+//! page-map TLB and (in NEM mode) the nested page table.
+//!
+//! The MMU owns translation. Each step a real machine performs *without* the VMM's lock is
+//! its own method, because the concurrent world interleaves exactly these:
+//!
+//! * [`Mmu::tlb_lookup`]: the TLB lookup of an instruction;
+//! * [`Mmu::walk_shadow`] / [`Mmu::walk_nested`]: the hardware walk of the shadow table (or
+//!   of guest and nested tables) that fills the TLB;
+//! * the memory access itself, with the translation the instruction got (host memory, not
+//!   here).
+//!
+//! What the VMM does under its lock on a fault is here too: [`Mmu::sync_shadow`] installs
+//! a shadow PTE with rights = guest PTE ∧ what the page's handler state allows. The
+//! manager's side effects arrive through [`platform`] (the production `Platform` trait).
 
 pub mod guest_pt;
 pub mod nem;
+pub mod page_map;
+pub mod platform;
 pub mod revmap;
 pub mod shadow;
 pub mod tlb;
 
-use pgmsim::{
-    HandlerKind, HandlerState, NemProtection, PageDescriptor, PageType, Platform, PlatformEvent, ShadowUpdate,
-};
+use pgmsim::{Gpa, HandlerState, Hpa, PageDescriptor, PlatformEvent};
 use serde::{Deserialize, Serialize};
 
-use nem::{nem_state_for, NestedEntry, NestedPt};
+use crate::op::AccessKind;
+use guest_pt::GuestPte;
+use nem::{NestedEntry, NestedPt};
+use page_map::PageMapTlb;
 use revmap::RevMap;
-use shadow::ShadowTable;
-use tlb::Tlb;
+use shadow::{ShadowPte, ShadowTable};
+use tlb::{Tlb, TlbEntry};
 
 /// How guest translations are virtualised.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -29,79 +43,48 @@ pub enum Mode {
     Nem,
 }
 
+/// Where a virtual page goes and what the hardware may do there without trapping.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Translation {
+    /// Guest-physical page base.
+    pub gp: Gpa,
+    /// Host-physical page base the access goes to.
+    pub host: Hpa,
+    /// Writes allowed.
+    pub write: bool,
+    /// Instruction fetches allowed.
+    pub exec: bool,
+}
+
+impl Translation {
+    /// Whether an access of `kind` may use this translation.
+    #[inline]
+    pub fn allows(&self, kind: AccessKind) -> bool {
+        rights_allow(self.write, self.exec, kind)
+    }
+}
+
+/// Whether rights `write` / `exec` permit an access of `kind` (reads are always permitted).
+#[inline]
+pub fn rights_allow(write: bool, exec: bool, kind: AccessKind) -> bool {
+    match kind {
+        AccessKind::Read => true,
+        AccessKind::Write => write,
+        AccessKind::Exec => exec,
+    }
+}
+
 /// One vCPU's translation state.
 #[derive(Debug, Clone)]
 pub struct Vcpu {
     /// Guest-physical address of the current top-level table.
-    pub cr3: u64,
+    pub cr3: Gpa,
     /// Index of the current address space.
     pub space: u8,
     /// The TLB (shadow mode: shadow translations; NEM mode: combined translations).
     pub tlb: Tlb,
     /// The shadow table (unused in NEM mode).
     pub shadow: ShadowTable,
-}
-
-/// What the physical page-map TLB caches about a guest page.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum PhysTarget {
-    /// Accesses go to this host page.
-    Backing(u64),
-    /// An MMIO page with no backing: default reads give zeros, writes are dropped.
-    Mmio,
-}
-
-/// A direct-mapped cache of guest page → target used by the default-access path of handler
-/// dispatch (the seed's physical page-map TLB and the emulator's physical TLB, in one).
-#[derive(Debug, Clone)]
-pub struct PageMapTlb {
-    entries: Vec<Option<(u64, PhysTarget)>>,
-}
-
-impl PageMapTlb {
-    fn new(size: usize) -> Self {
-        PageMapTlb {
-            entries: vec![None; size.max(1)],
-        }
-    }
-    #[inline]
-    fn slot(&self, gp: u64) -> usize {
-        ((gp >> 12) as usize) % self.entries.len()
-    }
-    /// The cached target of `gp`.
-    pub fn lookup(&self, gp: u64) -> Option<PhysTarget> {
-        match self.entries[self.slot(gp)] {
-            Some((g, t)) if g == gp => Some(t),
-            _ => None,
-        }
-    }
-    /// Caches the target of `gp`.
-    pub fn fill(&mut self, gp: u64, target: PhysTarget) {
-        let s = self.slot(gp);
-        self.entries[s] = Some((gp, target));
-    }
-    fn invalidate(&mut self, gp: u64) {
-        let s = self.slot(gp);
-        if self.entries[s].is_some_and(|(g, _)| g == gp) {
-            self.entries[s] = None;
-        }
-    }
-    fn flush(&mut self) {
-        self.entries.iter_mut().for_each(|e| *e = None);
-    }
-    /// Every cached entry.
-    pub fn iter(&self) -> impl Iterator<Item = &(u64, PhysTarget)> {
-        self.entries.iter().flatten()
-    }
-}
-
-/// Where a page's default access goes, from its descriptor.
-pub fn phys_target(page: &PageDescriptor) -> PhysTarget {
-    if page.page_type() == PageType::Mmio {
-        PhysTarget::Mmio
-    } else {
-        PhysTarget::Backing(page.host_phys())
-    }
 }
 
 /// Deliberate platform defects, for proving the checks catch them (tests only).
@@ -127,54 +110,163 @@ pub struct MmuStats {
 /// The simulated MMU of every vCPU.
 #[derive(Debug, Clone)]
 pub struct Mmu {
-    /// Shadow paging or NEM.
-    pub mode: Mode,
-    /// The vCPUs.
-    pub vcpus: Vec<Vcpu>,
-    /// Guest page → shadow PTEs.
-    pub revmap: RevMap,
-    /// Physical page-map TLB.
-    pub page_map: PageMapTlb,
-    /// Nested page table (NEM mode).
-    pub nested: NestedPt,
-    /// Counters.
-    pub stats: MmuStats,
-    /// Injected defects.
-    pub faults: PlatformFaults,
+    mode: Mode,
+    vcpus: Vec<Vcpu>,
+    revmap: RevMap,
+    page_map: PageMapTlb,
+    nested: NestedPt,
+    stats: MmuStats,
+    faults: PlatformFaults,
     /// Calls received since the simulator last drained it (for the differential comparison
     /// of the manager's observable side effects with the model's).
-    pub log: Vec<PlatformEvent>,
+    log: Vec<PlatformEvent>,
+}
+
+/// The geometry of an MMU.
+#[derive(Debug, Clone, Copy)]
+pub struct MmuShape {
+    /// Shadow paging or NEM.
+    pub mode: Mode,
+    /// Number of vCPUs.
+    pub vcpus: u8,
+    /// TLB sets.
+    pub tlb_sets: usize,
+    /// TLB ways.
+    pub tlb_ways: usize,
+    /// Pages in the simulated virtual window.
+    pub va_pages: u32,
+    /// Reverse-map references per guest page.
+    pub revmap_capacity: usize,
 }
 
 impl Mmu {
-    /// An MMU with `vcpus` vCPUs, all on address space 0 rooted at `cr3`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        mode: Mode,
-        vcpus: u8,
-        cr3: u64,
-        tlb_sets: usize,
-        tlb_ways: usize,
-        va_pages: u32,
-        revmap_capacity: usize,
-    ) -> Self {
+    /// An MMU of `shape`, every vCPU on address space 0 rooted at `cr3`.
+    pub fn new(shape: MmuShape, cr3: Gpa, faults: PlatformFaults) -> Self {
         Mmu {
-            mode,
-            vcpus: (0..vcpus)
+            mode: shape.mode,
+            vcpus: (0..shape.vcpus)
                 .map(|_| Vcpu {
                     cr3,
                     space: 0,
-                    tlb: Tlb::new(tlb_sets, tlb_ways),
-                    shadow: ShadowTable::new(va_pages),
+                    tlb: Tlb::new(shape.tlb_sets, shape.tlb_ways),
+                    shadow: ShadowTable::new(shape.va_pages),
                 })
                 .collect(),
-            revmap: RevMap::new(revmap_capacity),
+            revmap: RevMap::new(shape.revmap_capacity),
             page_map: PageMapTlb::new(64),
             nested: NestedPt::default(),
             stats: MmuStats::default(),
-            faults: PlatformFaults::default(),
+            faults,
             log: Vec::new(),
         }
+    }
+
+    /// Shadow paging or NEM.
+    pub fn mode(&self) -> Mode {
+        self.mode
+    }
+
+    /// The vCPUs.
+    pub fn vcpus(&self) -> &[Vcpu] {
+        &self.vcpus
+    }
+
+    /// The reverse map.
+    pub fn revmap(&self) -> &RevMap {
+        &self.revmap
+    }
+
+    /// The physical page-map TLB.
+    pub fn page_map(&self) -> &PageMapTlb {
+        &self.page_map
+    }
+
+    /// The nested page table.
+    pub fn nested(&self) -> &NestedPt {
+        &self.nested
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &MmuStats {
+        &self.stats
+    }
+
+    /// Takes the platform calls logged since the last call.
+    pub fn take_log(&mut self) -> Vec<PlatformEvent> {
+        std::mem::take(&mut self.log)
+    }
+
+    /// Drops the platform calls logged so far.
+    pub fn clear_log(&mut self) {
+        self.log.clear();
+    }
+
+    /// Hardware: the TLB lookup of an instruction. A hit only when the entry permits `kind`.
+    #[inline]
+    pub fn tlb_lookup(&self, vcpu: usize, vpi: u32, kind: AccessKind) -> Option<Translation> {
+        let e = self.vcpus[vcpu].tlb.lookup(vpi)?;
+        e.t.allows(kind).then_some(e.t)
+    }
+
+    /// Hardware (shadow mode): walks the shadow table for `vpi`; when its PTE permits `kind`,
+    /// fills the TLB from it and returns the translation, else the access faults to the VMM.
+    pub fn walk_shadow(&mut self, vcpu: usize, vpi: u32, kind: AccessKind) -> Option<Translation> {
+        let cpu = &mut self.vcpus[vcpu];
+        let s = cpu.shadow.get(vpi).copied().filter(|s| s.t.allows(kind))?;
+        cpu.tlb.insert(TlbEntry { vpi, t: s.t });
+        Some(s.t)
+    }
+
+    /// Hardware (NEM mode): combines the guest's translation `g` of `vpi` with the nested
+    /// entry of its page; when the nested entry permits `kind`, fills the TLB with the
+    /// combined rights and returns the translation, else the access exits to the VMM.
+    pub fn walk_nested(&mut self, vcpu: usize, vpi: u32, g: GuestPte, kind: AccessKind) -> Option<Translation> {
+        let n = self.nested.get(g.gp).copied()?;
+        let nested_allows = match kind {
+            AccessKind::Read => n.prot.can_read(),
+            AccessKind::Write => n.prot.can_write(),
+            AccessKind::Exec => n.prot.can_execute(),
+        };
+        if !nested_allows {
+            return None;
+        }
+        let t = Translation {
+            gp: g.gp,
+            host: n.host,
+            write: g.write && n.prot.can_write(),
+            exec: g.exec && n.prot.can_execute(),
+        };
+        self.vcpus[vcpu].tlb.insert(TlbEntry { vpi, t });
+        Some(t)
+    }
+
+    /// VMM, under its lock (shadow mode): syncs the shadow PTE of `vpi` after a fault, with
+    /// rights = guest PTE ∧ what the page's handler state allows (a `Write` page read-only).
+    pub fn sync_shadow(&mut self, vcpu: usize, vpi: u32, g: GuestPte, page: &PageDescriptor) {
+        let pte = ShadowPte {
+            t: Translation {
+                gp: g.gp,
+                host: page.host_phys(),
+                write: g.write && page.handler_state() != HandlerState::Write,
+                exec: g.exec,
+            },
+            guest_write: g.write,
+        };
+        if let Some(old) = self.vcpus[vcpu].shadow.set(vpi, pte) {
+            self.revmap.remove(old.t.gp, (vcpu as u8, vpi));
+        }
+        self.revmap.add(g.gp, (vcpu as u8, vpi));
+    }
+
+    /// Where a default access to the page `page` goes, through the physical page-map TLB,
+    /// filling it on a miss from `descriptor`.
+    pub fn default_target(&mut self, page: Gpa, descriptor: Option<PageDescriptor>) -> page_map::PhysTarget {
+        if let Some(t) = self.page_map.lookup(page) {
+            return t;
+        }
+        let t = descriptor.map_or(page_map::PhysTarget::Mmio, |d| page_map::phys_target(&d));
+        self.page_map.fill(page, t);
+        t
     }
 
     /// INVLPG on one vCPU: drop the TLB entry and the shadow PTE of `vpi`.
@@ -182,12 +274,12 @@ impl Mmu {
         let v = &mut self.vcpus[vcpu];
         v.tlb.invalidate(vpi);
         if let Some(old) = v.shadow.clear(vpi) {
-            self.revmap.remove(old.gp, (vcpu as u8, vpi));
+            self.revmap.remove(old.t.gp, (vcpu as u8, vpi));
         }
     }
 
     /// CR3 load: new address space, empty TLB and shadow table.
-    pub fn load_cr3(&mut self, vcpu: usize, space: u8, cr3: u64) {
+    pub fn load_cr3(&mut self, vcpu: usize, space: u8, cr3: Gpa) {
         let v = &mut self.vcpus[vcpu];
         v.cr3 = cr3;
         v.space = space;
@@ -196,130 +288,8 @@ impl Mmu {
         self.revmap.forget_vcpu(vcpu as u8);
     }
 
-    /// Installs a shadow PTE for `vpi` on `vcpu`, keeping the reverse map exact.
-    pub fn install_shadow(&mut self, vcpu: usize, vpi: u32, pte: shadow::ShadowPte) {
-        if let Some(old) = self.vcpus[vcpu].shadow.set(vpi, pte) {
-            self.revmap.remove(old.gp, (vcpu as u8, vpi));
-        }
-        self.revmap.add(pte.gp, (vcpu as u8, vpi));
-    }
-
-    fn full_resync(&mut self) {
-        for v in &mut self.vcpus {
-            v.shadow.clear_all();
-        }
-        self.revmap.clear();
-        self.stats.resyncs += 1;
-    }
-
-    fn nested_changed(&mut self, gp: u64, entry: NestedEntry) {
-        self.stats.nem_notifications += 1;
-        if self.mode == Mode::Nem {
-            self.nested.set(gp, entry);
-            // The combined translations may now be too permissive or point at the old
-            // backing: a native API invalidates them (INVEPT) as part of the update.
-            for v in &mut self.vcpus {
-                v.tlb.flush();
-            }
-        }
-    }
-}
-
-impl Platform for Mmu {
-    fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
-        self.stats.pte_updates += 1;
-        let gp = gc_phys & !0xfff;
-        self.log.push(PlatformEvent::UpdateShadowPtes {
-            gc_phys: gp,
-            state: page.handler_state(),
-            flush_ptes,
-        });
-        let (refs, overflowed) = self.revmap.refs(gp);
-        if overflowed {
-            self.full_resync();
-            return ShadowUpdate {
-                flush_tlbs: true,
-                resync: true,
-            };
-        }
-        if refs.is_empty() {
-            return ShadowUpdate::default();
-        }
-        let refs = refs.to_vec();
-        let unmappable = page.handler_state() == HandlerState::All || page.page_type() == PageType::Mmio;
-        for (v, vpi) in refs {
-            let table = &mut self.vcpus[v as usize].shadow;
-            if flush_ptes || unmappable {
-                table.clear(vpi);
-                self.revmap.remove(gp, (v, vpi));
-            } else if let Some(pte) = table.get_mut(vpi) {
-                pte.write = match page.handler_state() {
-                    HandlerState::Write | HandlerState::All => false,
-                    HandlerState::None | HandlerState::Disabled => pte.guest_write,
-                };
-            }
-        }
-        ShadowUpdate {
-            flush_tlbs: true,
-            resync: false,
-        }
-    }
-
-    fn flush_all_tlbs(&mut self) {
-        self.stats.tlb_flushes += 1;
-        self.log.push(PlatformEvent::FlushAllTlbs);
-        if self.faults.forget_tlb_flushes {
-            return;
-        }
-        for v in &mut self.vcpus {
-            v.tlb.flush();
-        }
-    }
-
-    fn invalidate_page_map_entry(&mut self, gc_phys: Gpa) {
-        self.log.push(PlatformEvent::InvalidatePageMapEntry { gc_phys });
-        self.page_map.invalidate(gc_phys & !0xfff);
-    }
-
-    fn flush_emulator_phys_tlbs(&mut self) {
-        self.log.push(PlatformEvent::FlushEmulatorPhysTlbs);
-        self.page_map.flush();
-    }
-
-    fn nem_handler_registered(&mut self, _kind: HandlerKind, _gc_phys: Gpa, _len: u64) {
-        self.stats.nem_notifications += 1;
-    }
-
-    fn nem_handler_deregistered(&mut self, _kind: HandlerKind, _gc_phys: Gpa, _len: u64) -> Option<u8> {
-        self.stats.nem_notifications += 1;
-        None
-    }
-
-    fn nem_page_protection_changed(&mut self, gc_phys: Gpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
-        self.nested_changed(
-            gc_phys & !0xfff,
-            NestedEntry {
-                host: page.host_phys(),
-                prot,
-            },
-        );
-        nem_state_for(prot)
-    }
-
-    fn nem_page_backing_changed(
-        &mut self,
-        gc_phys: u64,
-        _old_host_phys: u64,
-        page: &PageDescriptor,
-        prot: NemProtection,
-    ) -> u8 {
-        self.nested_changed(
-            gc_phys & !0xfff,
-            NestedEntry {
-                host: page.host_phys(),
-                prot,
-            },
-        );
-        nem_state_for(prot)
+    /// Sets a nested entry directly: the native API's initial mapping of RAM.
+    pub fn map_nested(&mut self, gp: Gpa, entry: NestedEntry) {
+        self.nested.set(gp, entry);
     }
 }

@@ -3,13 +3,13 @@
 
 use std::collections::BTreeMap;
 
-use pgmsim::NemProtection;
+use pgmsim::{Gpa, Hpa, NemProtection};
 
 /// One nested mapping.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct NestedEntry {
     /// Host page.
-    pub host: u64,
+    pub host: Hpa,
     /// Protection.
     pub prot: NemProtection,
 }
@@ -17,26 +17,19 @@ pub struct NestedEntry {
 /// The nested page table.
 #[derive(Debug, Clone, Default)]
 pub struct NestedPt {
-    entries: BTreeMap<u64, NestedEntry>,
-    /// Notifications received, by kind (for statistics).
-    pub notifications: u64,
+    entries: BTreeMap<Gpa, NestedEntry>,
 }
 
 impl NestedPt {
-    /// Sets the mapping of `gp`.
-    pub fn set(&mut self, gp: u64, entry: NestedEntry) {
+    /// Sets the mapping of the page `gp`.
+    pub fn set(&mut self, gp: Gpa, entry: NestedEntry) {
         self.entries.insert(gp, entry);
     }
 
-    /// The mapping of `gp`.
+    /// The mapping of the page `gp`.
     #[inline]
-    pub fn get(&self, gp: u64) -> Option<&NestedEntry> {
+    pub fn get(&self, gp: Gpa) -> Option<&NestedEntry> {
         self.entries.get(&gp)
-    }
-
-    /// Every mapping in address order.
-    pub fn iter(&self) -> impl Iterator<Item = (&u64, &NestedEntry)> {
-        self.entries.iter()
     }
 }
 

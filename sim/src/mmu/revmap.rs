@@ -1,8 +1,10 @@
-//! The reverse map: for each guest-physical page, the shadow PTEs that map it (the seed's
+//! The reverse map: for each guest-physical page, the shadow PTEs that map it (the original's
 //! page-pool tracking). It is bounded per page; a page whose references overflow it can no
 //! longer be updated precisely, so an update falls back to a full flush and resync.
 
 use std::collections::BTreeMap;
+
+use pgmsim::Gpa;
 
 /// A shadow PTE reference: vCPU and virtual page index.
 pub type PteRef = (u8, u32);
@@ -17,7 +19,7 @@ struct Entry {
 #[derive(Debug, Clone)]
 pub struct RevMap {
     capacity: usize,
-    map: BTreeMap<u64, Entry>,
+    map: BTreeMap<Gpa, Entry>,
 }
 
 impl RevMap {
@@ -30,7 +32,7 @@ impl RevMap {
     }
 
     /// Records that `r` maps `gp`; past capacity the page is marked overflowed.
-    pub fn add(&mut self, gp: u64, r: PteRef) {
+    pub fn add(&mut self, gp: Gpa, r: PteRef) {
         let e = self.map.entry(gp).or_default();
         if e.overflowed || e.refs.contains(&r) {
             return;
@@ -44,7 +46,7 @@ impl RevMap {
     }
 
     /// Forgets that `r` maps `gp`.
-    pub fn remove(&mut self, gp: u64, r: PteRef) {
+    pub fn remove(&mut self, gp: Gpa, r: PteRef) {
         if let Some(e) = self.map.get_mut(&gp) {
             e.refs.retain(|x| *x != r);
             if e.refs.is_empty() && !e.overflowed {
@@ -54,7 +56,7 @@ impl RevMap {
     }
 
     /// The references to `gp`, and whether the page overflowed.
-    pub fn refs(&self, gp: u64) -> (&[PteRef], bool) {
+    pub fn refs(&self, gp: Gpa) -> (&[PteRef], bool) {
         self.map.get(&gp).map_or((&[], false), |e| (&e.refs, e.overflowed))
     }
 
@@ -69,10 +71,5 @@ impl RevMap {
     /// Forgets everything (after a full resync).
     pub fn clear(&mut self) {
         self.map.clear();
-    }
-
-    /// Number of pages tracked.
-    pub fn pages(&self) -> usize {
-        self.map.len()
     }
 }

@@ -1,17 +1,13 @@
 //! Shadow page tables: per vCPU, the translations the (simulated) hardware really uses,
 //! filled lazily on faults with rights = guest rights ∧ what the page's handler state allows.
 
+use super::Translation;
+
 /// One shadow PTE.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ShadowPte {
-    /// Guest-physical page base.
-    pub gp: u64,
-    /// Host page the hardware accesses.
-    pub host: u64,
-    /// Writes allowed.
-    pub write: bool,
-    /// Instruction fetches allowed.
-    pub exec: bool,
+    /// Where it goes and what it allows.
+    pub t: Translation,
     /// The guest PTE's write right when this PTE was synced. Guest PTE edits are always
     /// followed by INVLPG, which drops this PTE, so the copy never goes stale; it lets the
     /// platform restore write access "only as far as the guest allows" without a walk.

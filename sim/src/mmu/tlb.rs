@@ -1,18 +1,14 @@
 //! A set-associative TLB of guest-virtual page translations with round-robin replacement.
 
-/// One cached translation.
+use super::Translation;
+
+/// One cached translation of a virtual page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct TlbEntry {
     /// Guest-virtual page index (inside the simulated VA window).
     pub vpi: u32,
-    /// Guest-physical page base the translation resolves to.
-    pub gp: u64,
-    /// Host-physical page base the access goes to.
-    pub host: u64,
-    /// Writes allowed.
-    pub write: bool,
-    /// Instruction fetches allowed.
-    pub exec: bool,
+    /// Where it goes and what it allows.
+    pub t: Translation,
 }
 
 /// A set-associative TLB: `sets × ways` entries, set chosen by the low page-index bits.

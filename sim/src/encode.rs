@@ -1,0 +1,398 @@
+//! The trace hash's input: an explicit, documented byte encoding of every step and its
+//! result, so the same run hashes the same on every machine and with every toolchain (std's
+//! derived `Hash` promises neither).
+//!
+//! # Encoding
+//!
+//! Each step appends `encode(op)` then `encode(result)` to one FNV-1a-64 stream
+//! ([`crate::trace::TraceHasher`]). Values encode as:
+//!
+//! | value | bytes |
+//! |---|---|
+//! | `u8`, `bool` | 1 byte (`bool`: 0 or 1) |
+//! | `u32` | 4 bytes, little-endian |
+//! | `u64`, addresses | 8 bytes, little-endian |
+//! | an enum variant | its tag as 8 bytes little-endian, then its fields in order |
+//! | `Option` / `Result` | tag (`None`/`Ok` = 0, `Some`/`Err` = 1) as 8 bytes, then the value |
+//! | a list | its length as 8 bytes, then the elements |
+//!
+//! The tags are the tables below ([`op_tag`], the `StepResult`, outcome, status and error
+//! tags). They were chosen to equal the byte stream the simulator's first trace format
+//! produced, so every trace recorded since then keeps its hash. New fields of a step that
+//! are at their default (`described: false`, `fill: 0`) encode nothing; set, they append.
+
+use pgmsim::{Error, Status};
+use pgmsim_testkit::ApiCall;
+
+use crate::mmu::guest_pt::KernelError;
+use crate::op::{AccessKind, AccessOutcome, Op, Piece, StepResult, Target};
+
+/// A sink for the encoding (the trace hasher, or a byte buffer in tests).
+pub trait Sink {
+    /// Appends bytes.
+    fn bytes(&mut self, b: &[u8]);
+}
+
+impl Sink for Vec<u8> {
+    fn bytes(&mut self, b: &[u8]) {
+        self.extend_from_slice(b);
+    }
+}
+
+/// Encodes values into a [`Sink`].
+pub struct Encoder<'a> {
+    sink: &'a mut dyn Sink,
+}
+
+impl<'a> Encoder<'a> {
+    /// An encoder writing to `sink`.
+    pub fn new(sink: &'a mut dyn Sink) -> Self {
+        Encoder { sink }
+    }
+    fn u8(&mut self, v: u8) {
+        self.sink.bytes(&[v]);
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(v as u8);
+    }
+    fn u32(&mut self, v: u32) {
+        self.sink.bytes(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.sink.bytes(&v.to_le_bytes());
+    }
+    fn tag(&mut self, t: u64) {
+        self.u64(t);
+    }
+    fn option_u64(&mut self, v: Option<u64>) {
+        match v {
+            None => self.tag(0),
+            Some(x) => {
+                self.tag(1);
+                self.u64(x);
+            }
+        }
+    }
+
+    /// Encodes a step.
+    pub fn op(&mut self, op: &Op) {
+        self.tag(op_tag(op));
+        match *op {
+            Op::Query { addr } => self.u64(addr),
+            Op::Map {
+                space,
+                vpi,
+                gp,
+                write,
+                exec,
+            } => {
+                self.u8(space);
+                self.u32(vpi);
+                self.u64(gp);
+                self.bool(write);
+                self.bool(exec);
+            }
+            Op::Unmap { space, vpi } => {
+                self.u8(space);
+                self.u32(vpi);
+            }
+            Op::Protect {
+                space,
+                vpi,
+                write,
+                exec,
+            } => {
+                self.u8(space);
+                self.u32(vpi);
+                self.bool(write);
+                self.bool(exec);
+            }
+            Op::SwitchCr3 { vcpu, space } => {
+                self.u8(vcpu);
+                self.u8(space);
+            }
+            Op::Access {
+                vcpu,
+                va,
+                size,
+                kind,
+                value,
+            } => {
+                self.u8(vcpu);
+                self.u64(va);
+                self.u8(size);
+                self.tag(access_kind_tag(kind));
+                self.u64(value);
+            }
+            Op::Harvest { tracker } => self.u8(tracker),
+            Op::Call(ref call) => self.call(call),
+        }
+    }
+
+    fn call(&mut self, call: &ApiCall) {
+        use ApiCall::*;
+        match *call {
+            RegisterType {
+                kind,
+                not_in_hm,
+                keep_lock,
+            } => {
+                self.tag(kind as u64);
+                self.bool(not_in_hm);
+                self.bool(keep_lock);
+            }
+            Create { ty, user, described } => {
+                self.u8(ty);
+                self.u64(user);
+                self.described(described);
+            }
+            Dup { h } | DeregisterEx { h } | Destroy { h } | HandlerInfo { h } => self.u32(h),
+            RegisterEx { h, first, last } => {
+                self.u32(h);
+                self.u64(first);
+                self.u64(last);
+            }
+            Register {
+                first,
+                last,
+                ty,
+                user,
+                described,
+            } => {
+                self.u64(first);
+                self.u64(last);
+                self.u8(ty);
+                self.u64(user);
+                self.described(described);
+            }
+            Deregister { addr } | Reset { addr } | IsRegistered { addr } | IsAll { addr } | Lookup { addr } => {
+                self.u64(addr)
+            }
+            Page { addr } => self.u64(addr),
+            ChangeUserArg { addr, user } => {
+                self.u64(addr);
+                self.u64(user);
+            }
+            ResetMmio2WithBitmap {
+                addr,
+                words,
+                offset,
+                fill,
+            } => {
+                self.u64(addr);
+                self.u32(words);
+                self.u32(offset);
+                if fill != 0 {
+                    self.u64(fill);
+                }
+            }
+            PageTempOff { addr, page } => {
+                self.u64(addr);
+                self.u64(page);
+            }
+            PageAliasMmio2 {
+                addr,
+                page,
+                region,
+                offset,
+            } => {
+                self.u64(addr);
+                self.u64(page);
+                self.u32(region);
+                self.u64(offset);
+            }
+            PageAliasHc { addr, page, host } => {
+                self.u64(addr);
+                self.u64(page);
+                self.u64(host.0);
+            }
+            ResetAliasedPage { page, accounting } => {
+                self.u64(page);
+                self.bool(accounting);
+            }
+            VmReset => {}
+            TypeConfig { ty } => self.u8(ty),
+        }
+    }
+
+    fn described(&mut self, described: bool) {
+        if described {
+            self.bool(true);
+        }
+    }
+
+    /// Encodes a step's result.
+    pub fn result(&mut self, r: &StepResult) {
+        match r {
+            StepResult::Manager(s) => {
+                self.tag(0);
+                self.status(s);
+            }
+            StepResult::Query(q) => {
+                self.tag(1);
+                self.bool(q.registered);
+                match q.is_all {
+                    Ok(b) => {
+                        self.tag(0);
+                        self.bool(b);
+                    }
+                    Err(e) => {
+                        self.tag(1);
+                        self.tag(error_tag(e));
+                    }
+                }
+                self.option_u64(q.handler);
+            }
+            StepResult::Kernel(k) => {
+                self.tag(2);
+                match k {
+                    Ok(()) => self.tag(0),
+                    Err(e) => {
+                        self.tag(1);
+                        self.tag(match e {
+                            KernelError::PoolExhausted => 0,
+                            KernelError::NotMapped => 1,
+                        });
+                    }
+                }
+            }
+            StepResult::Access { outcome, value } => {
+                self.tag(3);
+                self.outcome(outcome);
+                self.u64(*value);
+            }
+            StepResult::Harvest(h) => {
+                self.tag(4);
+                match h {
+                    Ok(words) => {
+                        self.tag(0);
+                        self.u64(words.len() as u64);
+                        words.iter().for_each(|&w| self.u64(w));
+                    }
+                    Err(e) => {
+                        self.tag(1);
+                        self.tag(error_tag(*e));
+                    }
+                }
+            }
+            StepResult::Nothing => self.tag(5),
+            StepResult::Answer(outcome) => {
+                self.tag(6);
+                let json = serde_json::to_string(outcome).expect("outcomes serialise");
+                self.u64(json.len() as u64);
+                self.sink.bytes(json.as_bytes());
+            }
+        }
+    }
+
+    fn status(&mut self, s: &Result<Status, Error>) {
+        match s {
+            Ok(st) => {
+                self.tag(0);
+                self.tag(status_tag(*st));
+            }
+            Err(e) => {
+                self.tag(1);
+                self.tag(error_tag(*e));
+            }
+        }
+    }
+
+    fn outcome(&mut self, o: &AccessOutcome) {
+        match o {
+            AccessOutcome::BadAddress => self.tag(0),
+            AccessOutcome::GuestFault { protection } => {
+                self.tag(1);
+                self.bool(*protection);
+            }
+            AccessOutcome::Unassigned { gp } => {
+                self.tag(2);
+                self.u64(gp.0);
+            }
+            AccessOutcome::Direct { gp, host } => {
+                self.tag(3);
+                self.u64(gp.0);
+                self.u64(host.0);
+            }
+            AccessOutcome::Trapped { gp, pieces } => {
+                self.tag(4);
+                self.u64(gp.0);
+                self.u64(pieces.len() as u64);
+                pieces.iter().for_each(|p| self.piece(p));
+            }
+        }
+    }
+
+    fn piece(&mut self, p: &Piece) {
+        self.u64(p.first.0);
+        self.u64(p.last.0);
+        self.option_u64(p.handler);
+        match p.target {
+            Target::Host(h) => {
+                self.tag(0);
+                self.u64(h.0);
+            }
+            Target::MmioDefault => self.tag(1),
+            Target::Device => self.tag(2),
+        }
+    }
+}
+
+/// The tag of a step. Calls the first trace format knew keep their tags (0-14); the other
+/// steps follow (15-21); API calls added later continue from 22.
+pub fn op_tag(op: &Op) -> u64 {
+    match op {
+        Op::Query { .. } => 15,
+        Op::Map { .. } => 16,
+        Op::Unmap { .. } => 17,
+        Op::Protect { .. } => 18,
+        Op::SwitchCr3 { .. } => 19,
+        Op::Access { .. } => 20,
+        Op::Harvest { .. } => 21,
+        Op::Call(call) => call_tag(call),
+    }
+}
+
+fn call_tag(call: &ApiCall) -> u64 {
+    use ApiCall::*;
+    match call {
+        Register { .. } => 0,
+        Create { .. } => 1,
+        Dup { .. } => 2,
+        RegisterEx { .. } => 3,
+        DeregisterEx { .. } => 4,
+        Destroy { .. } => 5,
+        Deregister { .. } => 6,
+        ChangeUserArg { .. } => 7,
+        Reset { .. } => 8,
+        ResetMmio2WithBitmap { .. } => 9,
+        PageTempOff { .. } => 10,
+        PageAliasMmio2 { .. } => 11,
+        PageAliasHc { .. } => 12,
+        ResetAliasedPage { .. } => 13,
+        VmReset => 14,
+        RegisterType { .. } => 22,
+        IsRegistered { .. } => 23,
+        IsAll { .. } => 24,
+        Lookup { .. } => 25,
+        HandlerInfo { .. } => 26,
+        TypeConfig { .. } => 27,
+        Page { .. } => 28,
+    }
+}
+
+fn access_kind_tag(k: AccessKind) -> u64 {
+    match k {
+        AccessKind::Read => 0,
+        AccessKind::Write => 1,
+        AccessKind::Exec => 2,
+    }
+}
+
+fn status_tag(s: Status) -> u64 {
+    Status::ALL.iter().position(|&x| x == s).map_or(u64::MAX, |i| i as u64)
+}
+
+fn error_tag(e: Error) -> u64 {
+    Error::ALL.iter().position(|&x| x == e).map_or(u64::MAX, |i| i as u64)
+}

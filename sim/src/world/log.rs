@@ -1,0 +1,56 @@
+//! The step log: which step this is, what it touched, and the counters a run reports.
+
+use std::collections::BTreeMap;
+
+use serde::Serialize;
+
+use super::touched::Touched;
+
+/// Counters reported by `pgmsim run --json`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    /// Steps applied, per operation kind.
+    pub ops: BTreeMap<&'static str, u64>,
+    /// Failed manager operations, per error kind (identical on both sides by construction).
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Guest accesses.
+    pub accesses: u64,
+    /// Handler callbacks invoked.
+    pub handler_calls: u64,
+    /// Accesses the guest's own tables refused.
+    pub guest_faults: u64,
+    /// Accesses served by a TLB entry.
+    pub tlb_hits: u64,
+    /// TLB misses (each access may miss more than once while it is resolved).
+    pub tlb_misses: u64,
+    /// Shadow PTEs synced on faults (NEM: combined translations filled).
+    pub shadow_syncs: u64,
+    /// Invariant checks performed (one per invariant per step, or per full pass).
+    pub invariant_checks: u64,
+    /// Full checks performed.
+    pub full_checks: u64,
+}
+
+/// Per-step bookkeeping and the run's counters.
+#[derive(Debug, Clone, Default)]
+pub struct StepLog {
+    /// Counters.
+    pub stats: Stats,
+    /// What the current step touched.
+    pub touched: Touched,
+    /// Index of the step being applied.
+    pub step: u64,
+}
+
+impl StepLog {
+    /// Starts step `self.step` of kind `name`.
+    pub fn begin(&mut self, name: &'static str) {
+        self.touched.clear();
+        *self.stats.ops.entry(name).or_default() += 1;
+    }
+
+    /// Counts a failed API call.
+    pub fn error(&mut self, e: pgmsim::Error) {
+        *self.stats.errors.entry(e.name()).or_default() += 1;
+    }
+}

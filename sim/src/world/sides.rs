@@ -1,0 +1,189 @@
+//! The two sides of every differential step: the production manager (whose platform is the
+//! simulated machine) and the reference model, each with the names it handed out, and the
+//! one function that applies an API call to both and demands the same answer.
+
+use pgmsim::{PhysHandlerApi, PlatformEvent, Status};
+use pgmsim_model::Model;
+use pgmsim_testkit::{apply, ApiCall, Names, Outcome};
+
+use crate::machine::Machine;
+use pgmsim::Manager;
+
+/// Production and model, side by side.
+#[derive(Debug, Clone)]
+pub struct Sides {
+    prod: Manager<Machine>,
+    model: Model,
+    prod_names: Names,
+    model_names: Names,
+}
+
+/// How the two sides answered one call, when they disagree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Disagreement {
+    /// The call.
+    pub call: String,
+    /// The production manager's outcome.
+    pub production: Outcome,
+    /// The model's outcome.
+    pub model: Outcome,
+    /// Whether the machine fell back to a full resync during the production call.
+    pub resynced: bool,
+}
+
+impl std::fmt::Display for Disagreement {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{}: production returned {:?}, model returned {:?} (resync: {})",
+            self.call, self.production, self.model, self.resynced
+        )
+    }
+}
+
+impl Sides {
+    /// Both sides, with no types or nodes named yet.
+    pub fn new(prod: Manager<Machine>, model: Model) -> Sides {
+        Sides {
+            prod,
+            model,
+            prod_names: Names::default(),
+            model_names: Names::default(),
+        }
+    }
+
+    /// The production manager.
+    pub fn prod(&self) -> &Manager<Machine> {
+        &self.prod
+    }
+
+    /// The production manager, mutably.
+    pub fn prod_mut(&mut self) -> &mut Manager<Machine> {
+        &mut self.prod
+    }
+
+    /// The model.
+    pub fn model(&self) -> &Model {
+        &self.model
+    }
+
+    /// What creation and registration indices mean on the production side.
+    pub fn prod_names(&self) -> &Names {
+        &self.prod_names
+    }
+
+    /// What creation and registration indices mean on the model side.
+    pub fn model_names(&self) -> &Names {
+        &self.model_names
+    }
+
+    /// The machine (the production manager's platform).
+    pub fn machine(&self) -> &Machine {
+        self.prod.platform()
+    }
+
+    /// The machine, mutably.
+    pub fn machine_mut(&mut self) -> &mut Machine {
+        self.prod.platform_mut()
+    }
+
+    /// Handler nodes created so far (create / dup), by creation index.
+    pub fn nodes(&self) -> usize {
+        self.model_names.nodes.len()
+    }
+
+    /// Applies `call` to the production manager, then to the model, and demands the same
+    /// outcome (invariant 4). The model cannot know what the machine's reverse map did, so
+    /// when the machine resynced during the production call, the model's `Success` of a
+    /// call that reports resyncs is expected as that call's resync status. Returns the
+    /// production outcome.
+    pub fn call(&mut self, call: &ApiCall) -> Result<Outcome, Box<Disagreement>> {
+        let before = self.prod.platform().mmu().stats().resyncs;
+        let production = apply(&mut self.prod, &mut self.prod_names, call);
+        let resynced = self.prod.platform().mmu().stats().resyncs != before;
+        let model = apply(&mut self.model, &mut self.model_names, call);
+        let expected = match (resync_status(call), &model) {
+            (Some(status), Outcome::Status(Ok(Status::Success))) if resynced => Outcome::Status(Ok(status)),
+            (Some(status), Outcome::Bitmap(Ok(Status::Success), bits)) if resynced => {
+                Outcome::Bitmap(Ok(status), bits.clone())
+            }
+            _ => model.clone(),
+        };
+        if production != expected {
+            return Err(Box::new(Disagreement {
+                call: format!("{call:?}"),
+                production,
+                model,
+                resynced,
+            }));
+        }
+        Ok(production)
+    }
+
+    /// A query both sides must answer alike; `Err` names both answers.
+    pub fn query<R: PartialEq + std::fmt::Debug>(
+        &self,
+        what: &str,
+        f: impl Fn(&dyn PhysHandlerApi) -> R,
+    ) -> Result<R, String> {
+        let (a, b) = (f(&self.prod), f(&self.model));
+        if a != b {
+            return Err(format!("{what}: production returned {a:?}, model returned {b:?}"));
+        }
+        Ok(a)
+    }
+
+    /// The observable platform events since the last call on each side (shadow-PTE
+    /// updates, page-map invalidations, emulator TLB flushes; TLB flushes and NEM
+    /// notifications depend on what the machine has mapped, so translation safety checks
+    /// those instead), and clears both logs.
+    pub fn take_events(&mut self) -> (Vec<PlatformEvent>, Vec<PlatformEvent>) {
+        let keep = |e: &PlatformEvent| {
+            matches!(
+                e,
+                PlatformEvent::UpdateShadowPtes { .. }
+                    | PlatformEvent::InvalidatePageMapEntry { .. }
+                    | PlatformEvent::FlushEmulatorPhysTlbs
+            )
+        };
+        let a = self
+            .prod
+            .platform_mut()
+            .mmu_mut()
+            .take_log()
+            .into_iter()
+            .filter(keep)
+            .collect();
+        let b = self.model.take_events().into_iter().filter(keep).collect();
+        (a, b)
+    }
+
+    /// Drops the recorded platform events of both sides.
+    pub fn drain_events(&mut self) {
+        self.prod.platform_mut().mmu_mut().clear_log();
+        self.model.take_events();
+    }
+
+    /// Registers one handler type on both sides; `Err` when they disagree.
+    pub fn register_type(&mut self, config: pgmsim::HandlerTypeConfig) -> Result<(), String> {
+        let a = self.prod.register_type(config.clone());
+        let b = self.model.register_type(config);
+        match (a, b) {
+            (Ok(a), Ok(b)) => {
+                self.prod_names.types.push(a);
+                self.model_names.types.push(b);
+                Ok(())
+            }
+            (a, b) => Err(format!("register_type: production {a:?}, model {b:?}")),
+        }
+    }
+}
+
+/// The informational status a call reports when the platform fell back to a full resync.
+fn resync_status(call: &ApiCall) -> Option<Status> {
+    match call {
+        ApiCall::Register { .. } | ApiCall::RegisterEx { .. } => Some(Status::GcPhysAliased),
+        ApiCall::ResetMmio2WithBitmap { .. } => Some(Status::SyncCr3),
+        _ => None,
+    }
+}
