@@ -32,7 +32,7 @@ impl NemMode {
 pub const MIN_HANDLERS: u32 = 32;
 /// Largest handler capacity accepted.
 pub const MAX_HANDLERS: u32 = 65536;
-/// The seed's default handler capacity.
+/// The original's default handler capacity.
 pub const DEFAULT_HANDLERS: u32 = 6144;
 
 /// Manager configuration besides the memory layout.
@@ -59,7 +59,8 @@ impl Default for ManagerConfig {
 
 impl ManagerConfig {
     /// The capacity actually used: validated and rounded up to a multiple of 16 (the
-    /// original's allocator works in 16-node chunks).
+    /// original's allocator works in 16-node chunks; small capacities: deliberate difference
+    /// D13, semantics §2.2).
     pub fn capacity(&self) -> Result<u32, SetupError> {
         if !(MIN_HANDLERS..=MAX_HANDLERS).contains(&self.max_handlers) {
             return Err(SetupError::Capacity {
@@ -85,7 +86,7 @@ pub enum SetupError {
 }
 
 /// The physical access handler API, implemented by the production [`crate::Manager`] and by
-/// the reference model (`docs/semantics.md` describes every operation).
+/// the reference model (`docs/semantics.md` §3 describes every operation).
 ///
 /// Every operation returns `Result<Status, Error>` (or a plain answer for queries), never
 /// panics, and changes nothing when it fails. Operations naming a handler take its exact start

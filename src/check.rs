@@ -1,6 +1,6 @@
 //! `check_sync`: the original's `PGMAssertHandlerAndFlagsInSync`, plus the reverse check the
 //! original left as a todo, per-handler accounting, tree structure and allocator balance
-//! (manager invariants 1-6, reported instead of asserted).
+//! (manager invariants M1-M6, reported instead of asserted; semantics §3.27 and §6.2).
 //!
 //! The page walk merges the sorted handler list with the sorted pages, so a full check is
 //! one pass over the descriptors; stretches of pages with no handler are scanned as plain

@@ -1,9 +1,9 @@
-//! Typed results of every operation: the seed's `VERR_*` failures as [`Error`] and its
-//! informational `VINF_*` successes as [`Status`].
+//! Typed results of every operation (semantics §1.10): the original's `VERR_*` failures as
+//! [`Error`] and its informational `VINF_*` successes as [`Status`].
 
 /// Why an operation failed. A failed operation never changes any state.
 ///
-/// One variant per failure the seed can report; the comment on each names the seed status.
+/// One variant per failure the original can report; the comment on each names the original's status.
 #[derive(thiserror::Error, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub enum Error {

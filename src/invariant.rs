@@ -11,7 +11,8 @@
 //! validation proved ([`expect_invariant!`]): loudly in the same builds, silently (and
 //! harmlessly, because validation already proved it) in release.
 //!
-//! The invariants themselves are listed in one place, on [`crate::Manager`].
+//! This is deliberate difference D7 (semantics §5). The invariants themselves are listed in
+//! one place, on [`crate::Manager`] (semantics §6.1).
 
 use crate::error::Error;
 

@@ -6,7 +6,7 @@
 use crate::addr::{Hpa, PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::page::{page_id_for, PageDescriptor, PageState, PageType, MAX_HOST_PHYS, NIL_PAGE_ID};
 
-/// Opaque, 1-based handle of an MMIO2 region (0 is never valid, as in the seed).
+/// Opaque, 1-based handle of an MMIO2 region (0 is never valid, as in the original).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct Mmio2Handle(pub u32);
@@ -29,7 +29,7 @@ pub enum RangeKind {
     },
 }
 
-/// One guest-physical RAM range (the seed's `PGMRAMRANGE`).
+/// One guest-physical RAM range (the original's `PGMRAMRANGE`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct RamRangeSpec {
@@ -87,7 +87,8 @@ impl MemoryLayout {
     /// Checks the layout: aligned, non-empty, sorted, non-overlapping ranges inside the
     /// guest-physical space; host backing inside what a descriptor holds; MMIO2 mappings that
     /// name an existing region with the same size, each region mapped at most once. The error
-    /// names the field, the range or region index and the limit.
+    /// names the field, the range or region index and the limit. The rules and their order are
+    /// semantics §2.1.
     pub fn validate(&self) -> Result<(), LayoutError> {
         if self.zero_page.0 & PAGE_OFFSET_MASK != 0 || self.zero_page.0 > MAX_HOST_PHYS {
             return Err(LayoutError::ZeroPage {

@@ -20,7 +20,8 @@ use crate::platform::{NoopPlatform, Platform};
 /// # Invariants
 ///
 /// Every operation preserves these (`check_sync` reports any that broke; the `paranoid`
-/// feature re-verifies the ones an operation touched after it, see `crate::paranoid`):
+/// feature re-verifies the ones an operation touched after it, see `crate::paranoid`).
+/// `docs/semantics.md` §6.1 names them M1 to M8, in this order:
 ///
 /// 1. **Tree ⇔ registration.** A node is in the range tree exactly when its record has a
 ///    [`Registration`], under the same `[key, key_last]`; the tree is an AVL tree of
@@ -51,7 +52,7 @@ pub struct Manager<P: Platform = NoopPlatform> {
     pub(crate) slab: HandlerSlab,
     pub(crate) tree: RangeTree,
     /// Per RAM range, per page: the slot of a handler touching the page, or `NO_HINT`. Only a
-    /// hint (invariant 8), so lookups of the common case cost one probe instead of an AVL
+    /// hint (invariant M8), so lookups of the common case cost one probe instead of an AVL
     /// descent. Not part of the state digest.
     pub(crate) hints: Vec<Vec<u32>>,
     pub(crate) platform: P,
@@ -118,7 +119,7 @@ impl<P: Platform> Manager<P> {
         self.slab.capacity()
     }
 
-    /// Kind and not-in-HM flag of a node's type (invariant 7).
+    /// Kind and not-in-HM flag of a node's type (invariant M7).
     #[inline]
     pub(crate) fn kind_of(&self, rec: &HandlerRecord) -> Result<(HandlerKind, bool), Error> {
         let config = self.types.get(rec.ty);
@@ -126,7 +127,7 @@ impl<P: Platform> Manager<P> {
         Ok(config.map_or((HandlerKind::All, false), |c| (c.kind, c.not_in_hm)))
     }
 
-    /// The registered node in `slot` (a slot taken from the tree: invariant 1).
+    /// The registered node in `slot` (a slot taken from the tree: invariant M1).
     #[inline]
     pub(crate) fn registered(&self, slot: u32) -> Result<(&HandlerRecord, Registration), Error> {
         let rec = self.slab.by_slot(slot);
@@ -200,7 +201,7 @@ impl<P: Platform> Manager<P> {
         &mut hints[span.first.index..span.first.index + span.count as usize]
     }
 
-    /// The pages a registration touches: one RAM range, consecutive pages (invariant 2).
+    /// The pages a registration touches: one RAM range, consecutive pages (invariant M2).
     pub(crate) fn span_of(&self, reg: &Registration) -> Result<PageSpan, Error> {
         let span = self.memory.span(reg.key, reg.page_count);
         ensure!(span.is_some(), "registration {reg:?} is not inside one RAM range");

@@ -7,7 +7,7 @@ use crate::addr::{Hpa, PAGE_SHIFT};
 
 /// What backs a guest page and how the guest may reach it (the original's `PGMPAGETYPE`).
 ///
-/// Values match the seed's so descriptors print the way VirtualBox logs do.
+/// Values match the original's so descriptors print the way VirtualBox logs do (semantics §1.3).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[repr(u8)]

@@ -72,7 +72,7 @@ impl<P: Platform> Manager<P> {
         }
     }
 
-    /// One page against the handlers touching it: forward and reverse (invariants 3 and 4).
+    /// One page against the handlers touching it: forward and reverse (invariants M3 and M4).
     fn verify_page(&self, page: u64) {
         let Some(d) = self.memory.page(page) else { return };
         let last = page + (PAGE_SIZE - 1);

@@ -17,24 +17,26 @@ pub struct ShadowUpdate {
     /// Some PTE mapped the page, so every vCPU's TLB must be flushed.
     pub flush_tlbs: bool,
     /// The page could not be tracked precisely (reverse map overflowed, zero page): the
-    /// platform scheduled a full resync (the seed's `VINF_PGM_SYNC_CR3`).
+    /// platform scheduled a full resync (the original's `VINF_PGM_SYNC_CR3`).
     pub resync: bool,
 }
 
-/// The host side of the handler manager.
+/// The host side of the handler manager (the contract is semantics §4).
 ///
 /// NEM methods are called only when the manager's configuration enables NEM notifications;
 /// they return the two NEM state bits the manager stores in the descriptor.
 pub trait Platform {
-    /// Update or flush every shadow PTE mapping `gc_phys` (the seed's `pgmPoolTrackUpdateGCPhys`).
+    /// Update or flush every shadow PTE mapping `gc_phys` (the original's
+    /// `pgmPoolTrackUpdateGCPhys`; semantics §4.1).
     ///
-    /// `page` is the descriptor *after* the handler-state change. Without `flush_ptes`, a PTE
-    /// becomes read-only for `Write`, not present for `All`, and regains write access (only as
-    /// far as the guest PTE allows) for `None` / `Disabled`; with `flush_ptes` every such PTE
-    /// is cleared. The manager flushes TLBs itself when told to.
+    /// `page` is the descriptor *after* the handler-state change (when undoing an alias, with
+    /// `flush_ptes`, the one before it: semantics §3.3). Without `flush_ptes`, a PTE becomes
+    /// read-only for `Write`, not present for `All`, and regains write access (only as far as
+    /// the guest PTE allows: deliberate difference D12) for `None` / `Disabled`; with
+    /// `flush_ptes` every such PTE is cleared. The manager flushes TLBs itself when told to.
     fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate;
 
-    /// Flush every vCPU's TLB (the seed's `PGM_INVL_ALL_VCPU_TLBS` / `HMFlushTlbOnAllVCpus`).
+    /// Flush every vCPU's TLB (the original's `PGM_INVL_ALL_VCPU_TLBS` / `HMFlushTlbOnAllVCpus`).
     fn flush_all_tlbs(&mut self);
 
     /// Drop the physical page-map TLB entry of a guest page (`pgmPhysInvalidatePageMapTLBEntry`).

@@ -1,7 +1,8 @@
 //! # pgmsim-model: the reference model of the handler manager
 //!
 //! [`Model`] implements [`pgmsim::PhysHandlerApi`] with the semantics of the production
-//! [`pgmsim::Manager`] (and so of the seed, `PGMAllHandler.cpp`), written to be read and
+//! [`pgmsim::Manager`] (and so of the original, VirtualBox's `PGMAllHandler.cpp`, as
+//! `docs/semantics.md` states them), written to be read and
 //! believed rather than to be fast. It is the oracle of the differential tests: when the two
 //! disagree, one of them is wrong, and this one is short enough to check by hand.
 //!
@@ -34,16 +35,16 @@
 //!   the handlers touching it. A handler's temp-off and aliased counts are counted from the
 //!   facts. Nothing can drift because nothing is kept twice.
 //!
-//! ## Why derivation reproduces the seed, and where it does not by itself
+//! ## Why derivation reproduces the original, and where it does not by itself
 //!
-//! The seed keeps page states incrementally ("only upgrade" on registration, reset to `None`
+//! The original keeps page states incrementally ("only upgrade" on registration, reset to `None`
 //! then recalculation of partial edge pages on deregistration, `_ONLY` setters that keep the
 //! not-in-HM bit). That history collapses to the derived rule because of three structural
 //! facts, each enforced by validation:
 //!
 //! 1. Only plain `Write` handlers may cover part of a page (All, Mmio and not-in-HM Write must
 //!    be whole pages), so a page shared by several handlers only ever has `Write` handlers,
-//!    all without not-in-HM. After deregistering one of them the seed resets the page to
+//!    all without not-in-HM. After deregistering one of them the original resets the page to
 //!    `None` and recomputes it from the neighbours below and above, which is exactly the
 //!    maximum over the remaining handlers; the not-in-HM bit ends `false` either way.
 //! 2. Temp-off and aliasing need whole-page handlers, so a `Disabled` page belongs to exactly
@@ -59,11 +60,11 @@
 //!
 //! The one genuinely historical fact is the **stale alias count**:
 //! `reset_aliased_page(page, accounting = false)` undoes an alias without decrementing the
-//! handler's count (the seed leaves that to its caller). The model keeps, per handler, how many
+//! handler's count (the original leaves that to its caller). The model keeps, per handler, how many
 //! such resets happened (`Node::stale_aliases`); the reported `aliased_pages` is "aliases
 //! counted in the range + stale", and [`Model::expected_sync_mismatches`] names the
 //! `AliasedCount` mismatch the production `check_sync` must then report. The number is
-//! cleared exactly where the seed zeroes the count (`reset`, deregistration); VM reset and
+//! cleared exactly where the original zeroes the count (`reset`, deregistration); VM reset and
 //! re-aliasing change the count by the same amount as the aliases, so they keep it.
 //!
 //! ## Platform events
@@ -270,7 +271,7 @@ impl Model {
     }
 
     /// The registered handler starting exactly at `addr` (`NotFound` otherwise, including an
-    /// address merely inside a handler: SPEC deliberate difference 1).
+    /// address merely inside a handler: deliberate difference D1, semantics §5).
     fn starting_at(&self, addr: u64) -> Result<usize, Error> {
         match self.containing(addr) {
             Some(i) if self.range_of(i).0 == addr => Ok(i),
@@ -390,9 +391,10 @@ impl Model {
         });
     }
 
-    /// Undoes the alias of `page` (the seed's `pgmHandlerPhysicalResetAliasedPage`): shadow
-    /// PTEs flushed first (with the page still in its aliased state), all TLBs flushed
-    /// unconditionally, the page-map entry dropped, optionally the emulator's TLBs.
+    /// Undoes the alias of `page` (the original's `pgmHandlerPhysicalResetAliasedPage`,
+    /// semantics §3.3): shadow PTEs flushed first (with the page still in its aliased state),
+    /// all TLBs flushed unconditionally, the page-map entry dropped, optionally the emulator's
+    /// TLBs.
     fn undo_alias(&mut self, page: u64, flush_emulator: bool) {
         self.emit_update(page, true);
         self.emit(PlatformEvent::FlushAllTlbs);
@@ -463,7 +465,8 @@ impl Model {
 
     /// Unlinks a registered handler: its aliases are undone (emulator TLBs flushed each
     /// time), its temp-off pages forgotten, then each partial edge page is recomputed from
-    /// the handlers left on it, below first and above second, as the seed walks them.
+    /// the handlers left on it, below first and above second, as the original walks them
+    /// (semantics §3.4).
     fn unregister(&mut self, i: usize) {
         let (key, last) = self.range_of(i);
         for page in pages(key, last) {
@@ -476,7 +479,7 @@ impl Model {
             node.range = None;
             node.stale_aliases = 0;
         }
-        // Every page of the handler is now `None` in the seed; an edge page is raised again
+        // Every page of the handler is now `None` in the original; an edge page is raised again
         // by the neighbours on one side, then (if higher) by those on the other side.
         let state_of = |m: &Model, page: u64, below: bool| {
             m.touching(page)
@@ -644,7 +647,7 @@ impl PhysHandlerApi for Model {
         let (key, last) = self.range_of(i);
         match self.kind_at(i).0 {
             HandlerKind::Mmio => {
-                // Gated on the (possibly stale) count, as in the seed.
+                // Gated on the (possibly stale) count, as in the original.
                 if self.aliased_count(i) > 0 {
                     let aliased: Vec<(u64, Alias)> =
                         self.aliases.range(page_of(key)..=last).map(|(p, a)| (*p, *a)).collect();

@@ -22,7 +22,7 @@ pub const NO_PAGE_ID: u32 = u32::MAX;
 pub const HANDLER_LIMITS: (u32, u32) = (32, 65536);
 
 /// The capacity a configured handler count gives: within the limits, rounded up to a whole
-/// number of 16-node chunks.
+/// number of 16-node chunks (semantics §2.2).
 pub fn capacity(max_handlers: u32) -> Result<u32, SetupError> {
     let (fewest, most) = HANDLER_LIMITS;
     if max_handlers < fewest || max_handlers > most {
@@ -63,7 +63,7 @@ fn backing_fits(base: Hpa, pages: u32) -> bool {
     aligned(base.0) && last_byte(base.0, pages).is_some_and(|last| last <= MAX_HOST_ADDRESS)
 }
 
-/// Checks a layout, rule by rule, in the order the semantics document lists them: the zero
+/// Checks a layout, rule by rule, in the order the semantics document lists them (§2.1): the zero
 /// page; each MMIO2 region (pages, backing); each RAM range in order (pages, alignment, end,
 /// order against the previous range, then its backing or the region it maps).
 pub fn validate_layout(layout: &MemoryLayout) -> Result<(), LayoutError> {

@@ -2,7 +2,8 @@
 //!
 //! Capacity is fixed when the manager is built, so a guest that registers handlers in a loop
 //! gets `OutOfResources`, never unbounded growth. Ids carry a per-slot generation so a freed
-//! id is refused even after its slot is reused.
+//! id is refused even after its slot is reused (the original hands out raw pointers:
+//! deliberate difference D8).
 
 use std::sync::Arc;
 
@@ -43,7 +44,7 @@ pub(crate) struct Registration {
     /// Pages currently temporarily off.
     pub temp_off_pages: u32,
     /// Aliases undone by `reset_aliased_page` without accounting since the counts were last
-    /// zeroed: the part of `aliased_pages` its caller owns (manager invariant 5). Only the
+    /// zeroed: the part of `aliased_pages` its caller owns (manager invariant M5). Only the
     /// self-checks read it; `check_sync` reports the stale count, as the original does.
     pub unaccounted_aliases: u32,
 }

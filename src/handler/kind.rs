@@ -75,13 +75,14 @@ const _: () = assert!(MAX_HANDLER_TYPES.is_power_of_two() && SLOT_MASK as usize 
 pub struct HandlerTypeHandle(pub u64);
 
 impl HandlerTypeHandle {
-    /// "No type", the seed's `NIL_PGMPHYSHANDLERTYPE`.
+    /// "No type", the original's `NIL_PGMPHYSHANDLERTYPE`.
     pub const NIL: HandlerTypeHandle = HandlerTypeHandle(u64::MAX);
 
     /// The handle of slot `slot` under a manager's `salt`.
     ///
     /// The original draws the check bits at random; ours derive them from the slot and the salt
-    /// (splitmix64) so runs are reproducible while a handle from another salt is refused.
+    /// (splitmix64) so runs are reproducible while a handle from another salt is refused
+    /// (deliberate difference D9, semantics §1.6).
     pub const fn derive(slot: usize, salt: u64) -> Self {
         let mut z = salt.wrapping_add((slot as u64 + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15));
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);

@@ -91,8 +91,8 @@ impl<P: Platform> Manager<P> {
     ///
     /// # Errors
     /// `NotSupportedInNemMode`; the handler checks; `InvalidParameter` when `host` does not
-    /// fit a descriptor (over 48 bits); `NotMmio2` when the page is neither MMIO nor
-    /// special-aliased (an MMIO2 alias included).
+    /// fit a descriptor (over 48 bits: deliberate difference D11); `NotMmio2` when the page is
+    /// neither MMIO nor special-aliased (an MMIO2 alias included).
     pub fn page_alias_hc(&mut self, addr: u64, page: u64, host: Hpa) -> OpResult {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
@@ -128,6 +128,7 @@ impl<P: Platform> Manager<P> {
     /// `InvalidParameter` (address in no RAM range); `WrongType` (page not aliased); with
     /// `accounting`, `NotFound` (no handler contains the page). `Internal` only for a broken
     /// invariant (an aliased page not `Disabled`, or an alias its handler does not count).
+    /// All checked before anything changes (the original asserts: deliberate difference D10).
     pub fn reset_aliased_page(&mut self, page: u64, accounting: bool) -> OpResult {
         let r = self.memory.locate(page).ok_or(Error::InvalidParameter)?;
         let current = self.memory.at(r);

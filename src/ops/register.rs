@@ -97,7 +97,8 @@ impl<P: Platform> Manager<P> {
     /// Creates and registers a handler (`PGMHandlerPhysicalRegister`).
     ///
     /// Unlike the original (create, then destroy on failure), everything is validated before
-    /// the node is allocated, so a failure leaves even the allocator's hint untouched.
+    /// the node is allocated, so a failure leaves even the allocator's hint untouched
+    /// (deliberate difference D5).
     ///
     /// # Errors
     /// `InvalidHandle`, `OutOfResources`, then as [`Manager::register_ex`].

@@ -58,7 +58,8 @@ impl<P: Platform> Manager<P> {
     ///
     /// # Errors
     /// In order: `NotFound`; `WrongType` (not a Write handler); `InvalidParameter` when
-    /// `bitmap` has fewer than `offset + page count` bits (the original trusts its caller).
+    /// `bitmap` has fewer than `offset + page count` bits (the original trusts its caller:
+    /// deliberate difference D6).
     pub fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
         let slot = self.handler_at_start(addr)?;
         let (rec, reg) = self.registered(slot)?;
