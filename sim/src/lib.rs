@@ -11,7 +11,6 @@
 pub mod access;
 pub mod check;
 pub mod cli;
-pub mod cli_bench;
 pub mod config;
 pub mod devices;
 pub mod encode;
@@ -24,6 +23,7 @@ pub mod op;
 pub mod run;
 pub mod shrink;
 mod step;
+pub mod sweep;
 pub mod trace;
 pub mod world;
 
