@@ -1,11 +1,13 @@
-//! Helpers shared by the manager integration tests: short constructors for expected events.
+//! Helpers shared by the manager integration tests (`manager_ops`, `check_sync`, the scenario
+//! suite): short constructors for expected platform events, and a page's handler state.
+#![allow(dead_code)]
 
-use pgmsim::{HandlerState, NemProtection, PlatformEvent};
+use pgmsim::{Gpa, HandlerState, NemProtection, PhysHandlerApi, PlatformEvent};
 
 /// `UpdateShadowPtes { gc_phys, state, flush_ptes }`.
 pub fn upd(gc_phys: u64, state: HandlerState, flush_ptes: bool) -> PlatformEvent {
     PlatformEvent::UpdateShadowPtes {
-        gc_phys,
+        gc_phys: Gpa(gc_phys),
         state,
         flush_ptes,
     }
@@ -13,5 +15,16 @@ pub fn upd(gc_phys: u64, state: HandlerState, flush_ptes: bool) -> PlatformEvent
 
 /// `NemProtectionChanged { gc_phys, prot }`.
 pub fn prot(gc_phys: u64, prot: NemProtection) -> PlatformEvent {
-    PlatformEvent::NemProtectionChanged { gc_phys, prot }
+    PlatformEvent::NemProtectionChanged {
+        gc_phys: Gpa(gc_phys),
+        prot,
+    }
+}
+
+/// The handler state of the page containing `addr` (which must be a RAM page), on either side.
+pub fn hs<A: PhysHandlerApi + ?Sized>(api: &A, addr: u64) -> HandlerState {
+    match api.page(addr) {
+        Some(page) => page.handler_state(),
+        None => panic!("{addr:#x} is in no RAM range"),
+    }
 }
