@@ -262,7 +262,11 @@ impl<A> ApiCall<A> {
             Dup { h } => Dup { h },
             RegisterEx { h, first, last } => {
                 let first = f(first);
-                RegisterEx { h, first, last: f(last) }
+                RegisterEx {
+                    h,
+                    first,
+                    last: f(last),
+                }
             }
             Register {
                 first,
@@ -316,7 +320,11 @@ impl<A> ApiCall<A> {
             }
             PageAliasHc { addr, page, host } => {
                 let addr = f(addr);
-                PageAliasHc { addr, page: f(page), host }
+                PageAliasHc {
+                    addr,
+                    page: f(page),
+                    host,
+                }
             }
             ResetAliasedPage { page, accounting } => ResetAliasedPage {
                 page: f(page),
@@ -360,7 +368,7 @@ impl Names {
         }
         let past = t as usize - self.types.len();
         match self.types.first() {
-            Some(first) if past % 2 == 0 => HandlerTypeHandle(first.0 ^ 0x100),
+            Some(first) if past.is_multiple_of(2) => HandlerTypeHandle(first.0 ^ 0x100),
             _ => HandlerTypeHandle(0x5eed_0000_0000_0000 | t as u64),
         }
     }

@@ -63,7 +63,13 @@ impl Platform for RecordingPlatform {
         self.events.push(PlatformEvent::NemProtectionChanged { gc_phys, prot });
         page.nem_state()
     }
-    fn nem_page_backing_changed(&mut self, gc_phys: Gpa, old_host: Hpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
+    fn nem_page_backing_changed(
+        &mut self,
+        gc_phys: Gpa,
+        old_host: Hpa,
+        page: &PageDescriptor,
+        prot: NemProtection,
+    ) -> u8 {
         self.events.push(PlatformEvent::NemBackingChanged {
             gc_phys,
             old_host_phys: old_host,
