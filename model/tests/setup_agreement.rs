@@ -47,7 +47,7 @@ impl HostChoice {
             6 => Hpa(self.page * PAGE_SIZE + self.offset),
             7 => Hpa(fits),
             8 => Hpa(fits.wrapping_add(PAGE_SIZE)),
-            _ => Hpa(u64::MAX & !0xfff),
+            _ => Hpa(!0xfff),
         }
     }
 }
