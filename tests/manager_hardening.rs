@@ -338,16 +338,11 @@ impl Hostile {
         errors
     }
 
-    /// The aliases' full region x offset x host product, at every handler start.
+    /// The aliases' full region x offset x host product, at every handler start of the
+    /// populated world.
     fn aliases(&self, w: &mut W) -> usize {
         let mut errors = 0;
-        let keys: Vec<u64> =
-            w.m.handlers()
-                .iter()
-                .map(|h| h.key)
-                .chain([0, NOWHERE, u64::MAX])
-                .collect();
-        for &addr in &keys {
+        for &addr in &self.keys {
             for &page in &self.addrs {
                 for host in self.hosts {
                     let call = ApiCall::PageAliasHc {
