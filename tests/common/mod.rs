@@ -2,7 +2,7 @@
 //! suite): short constructors for expected platform events, and a page's handler state.
 #![allow(dead_code)]
 
-use pgmsim::{Gpa, HandlerState, NemProtection, PhysHandlerApi, PlatformEvent};
+use pgmsim::{Gpa, HandlerKind, HandlerState, NemProtection, PhysHandlerApi, PlatformEvent};
 
 /// `UpdateShadowPtes { gc_phys, state, flush_ptes }`.
 pub fn upd(gc_phys: u64, state: HandlerState, flush_ptes: bool) -> PlatformEvent {
@@ -27,4 +27,27 @@ pub fn hs<A: PhysHandlerApi + ?Sized>(api: &A, addr: u64) -> HandlerState {
         Some(page) => page.handler_state(),
         None => panic!("{addr:#x} is in no RAM range"),
     }
+}
+
+/// `NemHandlerRegistered { kind, gc_phys, len }`.
+pub fn nem_reg(kind: HandlerKind, gc_phys: u64, len: u64) -> PlatformEvent {
+    PlatformEvent::NemHandlerRegistered {
+        kind,
+        gc_phys: Gpa(gc_phys),
+        len,
+    }
+}
+
+/// `NemHandlerDeregistered { kind, gc_phys, len }`.
+pub fn nem_dereg(kind: HandlerKind, gc_phys: u64, len: u64) -> PlatformEvent {
+    PlatformEvent::NemHandlerDeregistered {
+        kind,
+        gc_phys: Gpa(gc_phys),
+        len,
+    }
+}
+
+/// `InvalidatePageMapEntry { gc_phys }`.
+pub fn invalidate(gc_phys: u64) -> PlatformEvent {
+    PlatformEvent::InvalidatePageMapEntry { gc_phys: Gpa(gc_phys) }
 }
