@@ -17,12 +17,12 @@
 mod common;
 mod harness;
 
-// mod alias;
+mod alias;
 // mod dirty;
 // mod lifecycle;
 // mod nem;
 mod sub_page;
-// mod temp_off;
+mod temp_off;
 
 use pgmsim::{MemoryLayout, Mmio2Handle};
 
