@@ -506,7 +506,9 @@ fn vm_reset_every_alias(nem: NemMode) -> Scenario {
     want.push(FLUSH_EMULATOR);
     sc.expect_events(&want);
     assert!(sc.mgr().handlers().iter().all(|h| h.aliased_pages == 0));
-    [0x11000, 0x14000, 0x17000].map(|a| assert_plain_mmio(&sc, a, S::All));
+    for a in [0x11000, 0x14000, 0x17000] {
+        assert_plain_mmio(&sc, a, S::All);
+    }
     assert_eq!((sc.hs(0x1000), sc.handler(0x1000).temp_off_pages), (S::Disabled, 1));
     sc.ok(
         "VM reset again (nothing aliased: no event)",

@@ -18,9 +18,9 @@ mod common;
 mod harness;
 
 mod alias;
-// mod dirty;
-// mod lifecycle;
-// mod nem;
+mod dirty;
+mod lifecycle;
+mod nem;
 mod sub_page;
 mod temp_off;
 
