@@ -364,12 +364,7 @@ impl Model {
                 d = PageDescriptor::new(PageType::Mmio2AliasMmio, PageState::Allocated, *host_phys, *page_id);
             }
             Some(Alias::Host { host_phys }) => {
-                d = PageDescriptor::new(
-                    PageType::SpecialAliasMmio,
-                    PageState::Allocated,
-                    *host_phys,
-                    NO_PAGE_ID,
-                );
+                d = PageDescriptor::new(PageType::SpecialAliasMmio, PageState::Allocated, *host_phys, NO_PAGE_ID);
             }
             None => {}
         }

@@ -80,7 +80,10 @@ pub fn validate_layout(layout: &MemoryLayout) -> Result<(), LayoutError> {
             return Err(LayoutError::EmptyRegion { index });
         }
         if !backing_fits(region.host_base, region.pages) {
-            return Err(LayoutError::RegionBacking { index, host_base: region.host_base });
+            return Err(LayoutError::RegionBacking {
+                index,
+                host_base: region.host_base,
+            });
         }
     }
     let mut mapped_regions: Vec<Mmio2Handle> = Vec::new();
@@ -99,7 +102,11 @@ pub fn validate_layout(layout: &MemoryLayout) -> Result<(), LayoutError> {
             let previous = &layout.ram_ranges[index - 1];
             let prev_last = previous.first + previous.pages as u64 * PAGE - 1;
             if first <= prev_last {
-                return Err(LayoutError::Overlap { index, first, prev_last });
+                return Err(LayoutError::Overlap {
+                    index,
+                    first,
+                    prev_last,
+                });
             }
         }
         match range.kind {

@@ -263,7 +263,7 @@ impl Scenario {
 
     /// Runs and records one call; the result is shown as the production answered it.
     pub fn step(&mut self, text: &str, call: impl Into<Call>) -> Outcome {
-        self.step_shown(text, call, |o, names| shown(o, names))
+        self.step_shown(text, call, shown)
     }
 
     /// Runs and records one call, showing the result as `show` renders it.
