@@ -4,7 +4,7 @@
 //! invariant breaks, in release builds it fails with `Internal` having changed nothing.
 
 mod common;
-use common::{nem_reg, prot, upd};
+use common::{nem_reg, ok, prot, upd};
 use pgmsim::handler::TreeFault;
 use pgmsim::testing::Corruption;
 use pgmsim::{
@@ -49,15 +49,6 @@ fn world() -> W {
         mmio,
         r2a,
     }
-}
-
-/// Asserts a plain success and a clean `check_sync`.
-macro_rules! ok {
-    ($w:ident, $e:expr) => {{
-        let r: OpResult = $e;
-        assert_eq!(r, Ok(Status::Success));
-        assert_eq!($w.m.check_sync(), vec![]);
-    }};
 }
 
 /// A world with one handler of every shape, in sync: two sub-page Write handlers sharing page

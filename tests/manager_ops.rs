@@ -11,11 +11,11 @@
 //! exhaustion, and the query answers.
 
 mod common;
-use common::{hs, nem_dereg, nem_reg, prot, upd};
+use common::{hs, nem_dereg, nem_reg, ok, prot, upd};
 use pgmsim::handler::MAX_HANDLER_TYPES;
 use pgmsim::{
     Error, HandlerId, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Hpa, Manager, ManagerConfig,
-    MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, OpResult, PhysHandlerApi, PlatformEvent, Status,
+    MemoryLayout, Mismatch, Mmio2Handle, NemMode, NemProtection, PhysHandlerApi, PlatformEvent, Status,
 };
 use pgmsim_testkit::call::Before;
 use pgmsim_testkit::{ApiCall, Names, Outcome, RecordingPlatform};
@@ -71,15 +71,6 @@ fn world_with(nem: NemMode, max_handlers: u32) -> W {
         write_nihm,
         r2a,
     }
-}
-
-/// Asserts a plain success and a clean `check_sync`.
-macro_rules! ok {
-    ($w:ident, $e:expr) => {{
-        let r: OpResult = $e;
-        assert_eq!(r, Ok(Status::Success));
-        assert_eq!($w.m.check_sync(), vec![]);
-    }};
 }
 
 fn world() -> W {

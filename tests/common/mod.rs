@@ -51,3 +51,16 @@ pub fn nem_dereg(kind: HandlerKind, gc_phys: u64, len: u64) -> PlatformEvent {
 pub fn invalidate(gc_phys: u64) -> PlatformEvent {
     PlatformEvent::InvalidatePageMapEntry { gc_phys: Gpa(gc_phys) }
 }
+
+/// `ok!(w, call)`: asserts that `call` returned plain `Success` and that `w.m.check_sync()` is
+/// clean afterwards (`w.m` the manager under test).
+#[allow(unused_macros)]
+macro_rules! ok {
+    ($w:ident, $e:expr) => {{
+        let r: pgmsim::OpResult = $e;
+        assert_eq!(r, Ok(pgmsim::Status::Success));
+        assert_eq!($w.m.check_sync(), vec![]);
+    }};
+}
+#[allow(unused_imports)]
+pub(crate) use ok;
