@@ -109,7 +109,7 @@ fn scenario(title: &str, nem: NemMode) -> Scenario {
 fn alias_realias_alias_hc_and_reset(nem: NemMode) -> Scenario {
     let mut sc = scenario("Mmio handler: alias MMIO2, re-alias, alias HC, reset", nem);
     let mmio = sc.ty(HandlerKind::Mmio, false, "mmio");
-    let (p0, p2, p3) = (mmio2_page(&sc, 0), mmio2_page(&sc, 2), mmio2_page(&sc, 3));
+    let (p0, p2) = (mmio2_page(&sc, 0), mmio2_page(&sc, 2));
     sc.ok(
         "register Mmio 0x10000..=0x13fff",
         Status::Success,
@@ -123,19 +123,16 @@ fn alias_realias_alias_hc_and_reset(nem: NemMode) -> Scenario {
     // No PTE update: the next fault maps the alias.
     sc.expect_events(&[invalidate(0x11000), backing(0x11000, zero(&sc), p0.host_phys(), P::RWX)]);
     assert_aliased(&sc, 0x11000, PageType::Mmio2AliasMmio, p0.host_phys(), p0.page_id());
-    let digest = sc.mgr().state_digest();
-    let text = "alias 0x11000 -> MMIO2 #1 offset 0x0 again";
-    sc.ok(text, Status::AlreadyAliased, alias(MMIO, 0x11000, 0));
-    sc.expect_events(&[]);
-    assert_eq!(sc.mgr().state_digest(), digest, "AlreadyAliased changes nothing");
+    already_aliased(
+        &mut sc,
+        "alias 0x11000 -> MMIO2 #1 offset 0x0 again",
+        alias(MMIO, 0x11000, 0),
+    );
     let text = "re-alias 0x11000 -> MMIO2 #1 offset 0x2000 (reset first, emulator TLBs flushed)";
     sc.ok(text, Status::Success, alias(MMIO, 0x11000, 0x2000));
     let mut want = alias_reset(&sc, 0x11000, false, p0.host_phys());
-    want.extend([
-        FLUSH_EMULATOR,
-        invalidate(0x11000),
-        backing(0x11000, zero(&sc), p2.host_phys(), P::RWX),
-    ]);
+    let new_backing = backing(0x11000, zero(&sc), p2.host_phys(), P::RWX);
+    want.extend([FLUSH_EMULATOR, invalidate(0x11000), new_backing]);
     sc.expect_events(&want);
     assert_aliased(&sc, 0x11000, PageType::Mmio2AliasMmio, p2.host_phys(), p2.page_id());
     assert_eq!(sc.handler(MMIO).aliased_pages, 1);
@@ -144,20 +141,36 @@ fn alias_realias_alias_hc_and_reset(nem: NemMode) -> Scenario {
         Status::Success,
         alias(MMIO, 0x12000, 0x3000),
     );
+    alias_hc_then_reset(&mut sc);
+    sc
+}
+
+/// Runs `call`, which must answer `AlreadyAliased`, call nothing and change nothing.
+fn already_aliased(sc: &mut Scenario, text: &str, call: ApiCall) {
+    let digest = sc.mgr().state_digest();
+    sc.ok(text, Status::AlreadyAliased, call);
+    sc.expect_events(&[]);
+    assert_eq!(
+        sc.mgr().state_digest(),
+        digest,
+        "{text}: AlreadyAliased changes nothing"
+    );
+}
+
+/// The second half of [`alias_realias_alias_hc_and_reset`]: a host alias next to the two
+/// MMIO2 aliases, the wrong-kind aliases both ways, and `reset` undoing all three.
+fn alias_hc_then_reset(sc: &mut Scenario) {
+    let (p2, p3, host) = (mmio2_page(sc, 2), mmio2_page(sc, 3), Hpa(0xfee0_0000));
     sc.ok(
         "alias HC 0x13000 -> host 0xfee00000",
         Status::Success,
-        alias_hc(MMIO, 0x13000, 0xfee0_0000),
+        alias_hc(MMIO, 0x13000, host.0),
     );
-    sc.expect_events(&[
-        invalidate(0x13000),
-        backing(0x13000, zero(&sc), Hpa(0xfee0_0000), P::RWX),
-    ]);
-    assert_aliased(&sc, 0x13000, PageType::SpecialAliasMmio, Hpa(0xfee0_0000), NIL_PAGE_ID);
+    sc.expect_events(&[invalidate(0x13000), backing(0x13000, zero(sc), host, P::RWX)]);
+    assert_aliased(sc, 0x13000, PageType::SpecialAliasMmio, host, NIL_PAGE_ID);
     let text = "alias HC 0x13000 -> host 0xabc000 (already special-aliased, host ignored)";
-    sc.ok(text, Status::AlreadyAliased, alias_hc(MMIO, 0x13000, 0xabc000));
-    sc.expect_events(&[]);
-    assert_aliased(&sc, 0x13000, PageType::SpecialAliasMmio, Hpa(0xfee0_0000), NIL_PAGE_ID);
+    already_aliased(sc, text, alias_hc(MMIO, 0x13000, 0xabc000));
+    assert_aliased(sc, 0x13000, PageType::SpecialAliasMmio, host, NIL_PAGE_ID);
     sc.fails(
         "alias HC 0x11000 (an MMIO2 alias)",
         Error::NotMmio2,
@@ -171,15 +184,16 @@ fn alias_realias_alias_hc_and_reset(nem: NemMode) -> Scenario {
     assert_eq!(sc.handler(MMIO).aliased_pages, 3);
     let text = "reset 0x10000 (every alias back to a zero MMIO page in state All)";
     sc.ok(text, Status::Success, ApiCall::Reset { addr: MMIO });
-    let mut want = alias_reset(&sc, 0x11000, false, p2.host_phys());
-    want.extend(alias_reset(&sc, 0x12000, false, p3.host_phys()));
-    want.extend(alias_reset(&sc, 0x13000, false, Hpa(0xfee0_0000)));
+    let mut want = alias_reset(sc, 0x11000, false, p2.host_phys());
+    want.extend(alias_reset(sc, 0x12000, false, p3.host_phys()));
+    want.extend(alias_reset(sc, 0x13000, false, host));
     // One emulator flush at the end, because an MMIO2 alias was among them.
     want.push(FLUSH_EMULATOR);
     sc.expect_events(&want);
-    (0..4).for_each(|i| assert_plain_mmio(&sc, MMIO + i * 0x1000, S::All));
+    for i in 0..4 {
+        assert_plain_mmio(sc, MMIO + i * 0x1000, S::All);
+    }
     assert_eq!(sc.handler(MMIO).aliased_pages, 0);
-    sc
 }
 
 #[test]
@@ -192,20 +206,19 @@ fn mmio_alias_realias_alias_hc_and_reset() {
         Status::Success,
         alias(MMIO, 0x11000, 0x1000),
     );
-    sc.ok(
+    already_aliased(
+        &mut sc,
         "the same via 0x11123, offset 0x1abc",
-        Status::AlreadyAliased,
         alias(MMIO, 0x11123, 0x1abc),
     );
-    sc.expect_events(&[]);
     sc.ok(
         "alias HC 0x12000 -> host 0x5000",
         Status::Success,
         alias_hc(MMIO, 0x12000, 0x5000),
     );
-    sc.ok(
+    already_aliased(
+        &mut sc,
         "alias HC via 0x12010, any host",
-        Status::AlreadyAliased,
         alias_hc(MMIO, 0x12010, 0x1234_5000),
     );
     alias_realias_alias_hc_and_reset(NemMode::Notify);

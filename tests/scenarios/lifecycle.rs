@@ -307,6 +307,16 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
         Error::WrongOrder,
         ApiCall::Destroy { h: first },
     );
+    lifecycle_teardown(&mut sc);
+    sc.snapshot("handler_lifecycle_create_dup_register_ex_deregister_ex_destroy");
+}
+
+/// The second half of the node lifecycle: `deregister_ex` keeps the node (it registers again),
+/// `destroy` frees it for good (its id stays stale for every call), `deregister` frees a
+/// registered node, and an unregistered node answers `handler_info`.
+fn lifecycle_teardown(sc: &mut Scenario) {
+    let (first, dup, write) = (0, 1, 2);
+    let register_ex = |h, first, last| ApiCall::RegisterEx { h, first, last };
     sc.ok(
         "deregister_ex first (node kept)",
         Status::Success,
@@ -351,7 +361,6 @@ fn handler_lifecycle_create_dup_register_ex_deregister_ex_destroy() {
     assert!(matches!(info, Outcome::Info(Ok(_))));
     sc.ok("destroy the Write node", Status::Success, ApiCall::Destroy { h: write });
     assert_eq!(sc.mgr().live_handlers(), 0);
-    sc.snapshot("handler_lifecycle_create_dup_register_ex_deregister_ex_destroy");
 }
 
 /// What `create` and `dup` make: the type's description unless one is given, the user
