@@ -707,8 +707,8 @@ fn state_digest_changes_after_every_kind_of_mutation() {
     let mut w = world();
     let types = vec![w.write, w.all, w.mmio, w.write_nihm];
     let mut names = Names {
-        nodes: Vec::new(),
         types,
+        ..Names::default()
     };
     for call in one_mutation_of_each_kind() {
         let before = w.m.state_digest();

@@ -97,8 +97,8 @@ impl<A: PhysHandlerApi> Side<A> {
             .map(|t| api.register_type(t).expect("type"))
             .collect();
         let names = Names {
-            nodes: Vec::new(),
             types,
+            ..Names::default()
         };
         Side { api, names, digest }
     }

@@ -18,10 +18,10 @@
 
 use std::collections::VecDeque;
 
-use super::hw::{HwEvent, Instr, Pending};
+use super::hw::{HwEvent, Instr, Pending, UNATTRIBUTED};
 use super::oracle::{dirty_rule, Accesses};
 use super::sched::{Point, Scheduler};
-use super::Shootdown;
+use super::{SchedulerKind, Shootdown};
 use crate::check::{self, Failure, Invariant};
 use crate::gen::{next_op_for, Entropy, Role};
 use crate::mmu::guest_pt::vpi_of;
@@ -52,6 +52,15 @@ enum Busy {
 /// The executor's state (the world is passed alongside).
 pub struct Exec<'a> {
     source: Source<'a>,
+    /// Each thread's next operation, drawn ahead (a vCPU's, to see whether it is an access
+    /// it can issue at once).
+    lookahead: Vec<Option<Op>>,
+    /// Operations each thread may start (generated runs under PCT: an equal share of the
+    /// budget, because PCT assumes threads of bounded length; the highest-priority thread
+    /// would otherwise take the whole budget and starve the others).
+    quota: Vec<usize>,
+    /// Operations each thread started.
+    started: Vec<usize>,
     busy: Vec<Busy>,
     suspended: Vec<bool>,
     vcpus: usize,
@@ -94,8 +103,15 @@ impl<'a> Exec<'a> {
         let horizon = budget as u64 * 6;
         let sched = sched.unwrap_or_else(|| Scheduler::new(c.scheduler, c.schedule_seed, threads, horizon));
         world.make_concurrent(sched, c.shootdown);
+        let share = match (c.scheduler, &source) {
+            (SchedulerKind::Pct { .. }, Source::Generated(_)) => budget.div_ceil(threads),
+            _ => usize::MAX,
+        };
         Exec {
             source,
+            lookahead: vec![None; threads],
+            quota: vec![share; threads],
+            started: vec![0; threads],
             busy: vec![Busy::Idle; threads],
             suspended: vec![false; threads],
             vcpus,
@@ -116,6 +132,7 @@ impl<'a> Exec<'a> {
     /// Runs until every operation ran and the world is quiescent.
     pub fn run(&mut self, world: &mut World) -> Result<(), Failure> {
         loop {
+            self.issue_accesses(world)?;
             let candidates = self.candidates(world, None);
             if candidates.is_empty() {
                 self.quiescent_point(world)?;
@@ -125,14 +142,32 @@ impl<'a> Exec<'a> {
                 self.since_quiesce = 0;
                 continue;
             }
-            let t = world.hw_mut().decide(Point::Top, &candidates);
+            let t = self.decide_top(world, &candidates);
             self.step(world, t)?;
         }
+    }
+
+    /// A top decision, attributed to the operation the chosen thread works on (and the
+    /// decisions its step takes with it).
+    fn decide_top(&mut self, world: &mut World, candidates: &[u8]) -> u8 {
+        let hw = world.hw_mut();
+        let t = hw.decide(Point::Top, candidates);
+        let tu = t as usize;
+        let op = match self.busy.get(tu) {
+            Some(Busy::Access { op }) => *op as u32,
+            Some(Busy::Idle) if tu < self.vcpus && hw.cpus[tu].flush_pending => UNATTRIBUTED,
+            Some(Busy::Idle) if !self.suspended[tu] => self.ops.len() as u32,
+            _ => UNATTRIBUTED,
+        };
+        *hw.decision_ops.last_mut().expect("just decided") = op;
+        hw.op = op;
+        t
     }
 
     /// The final quiescent point: one more harvest and copy, then the end-to-end check.
     fn finish(&mut self, world: &mut World) -> Result<(), Failure> {
         let device = self.vcpus as u8;
+        world.hw_mut().op = UNATTRIBUTED;
         self.migration.final_harvest(world, device)?;
         // Quiescent again: every vCPU (idle) takes the exit that acknowledges what the final
         // harvest shot down.
@@ -193,10 +228,47 @@ impl<'a> Exec<'a> {
 
     /// Whether thread `t` has another operation to start.
     fn has_op(&self, world: &World, t: usize) -> bool {
-        match &self.source {
-            Source::Generated(_) => self.ops.len() < self.budget && crate::gen::role_weight(world, self.role(t)) > 0,
-            Source::Trace(queues) => queues.get(t).is_some_and(|q| !q.is_empty()),
+        self.lookahead[t].is_some()
+            || match &self.source {
+                Source::Generated(_) => {
+                    self.ops.len() < self.budget
+                        && self.started[t] < self.quota[t]
+                        && crate::gen::role_weight(world, self.role(t)) > 0
+                }
+                Source::Trace(queues) => queues.get(t).is_some_and(|q| !q.is_empty()),
+            }
+    }
+
+    /// Thread `t`'s next operation (it has one).
+    fn take_op(&mut self, world: &World, t: usize) -> Op {
+        if let Some(op) = self.lookahead[t].take() {
+            return op;
         }
+        let role = self.role(t);
+        self.started[t] += 1;
+        match &mut self.source {
+            Source::Generated(e) => next_op_for(world, &mut **e, role),
+            Source::Trace(queues) => queues[t].pop_front().expect("listed as a candidate"),
+        }
+    }
+
+    /// Issues the next access of every idle vCPU whose next operation is one: guest code
+    /// runs on without waiting for anyone, so the access may begin at any decision point
+    /// from now on, inline in another thread's operation included.
+    fn issue_accesses(&mut self, world: &mut World) -> Result<(), Failure> {
+        for v in 0..self.vcpus {
+            if self.draining() || self.busy[v] != Busy::Idle || self.suspended[v] || !self.has_op(world, v) {
+                continue;
+            }
+            if self.lookahead[v].is_none() {
+                self.lookahead[v] = Some(self.take_op(world, v));
+            }
+            if matches!(self.lookahead[v], Some(Op::Access { .. })) {
+                let op = self.lookahead[v].take().expect("just seen");
+                self.begin_op(world, v, op)?;
+            }
+        }
+        Ok(())
     }
 
     /// One step of thread `t`.
@@ -228,11 +300,13 @@ impl<'a> Exec<'a> {
 
     /// Starts thread `t`'s next operation.
     fn start_op(&mut self, world: &mut World, t: usize) -> Result<(), Failure> {
-        let role = self.role(t);
-        let op = match &mut self.source {
-            Source::Generated(e) => next_op_for(world, &mut **e, role),
-            Source::Trace(queues) => queues[t].pop_front().expect("listed as a candidate"),
-        };
+        let op = self.take_op(world, t);
+        self.begin_op(world, t, op)
+    }
+
+    /// Numbers operation `op` of thread `t` and starts it: an access is issued, anything
+    /// else runs at once under the lock.
+    fn begin_op(&mut self, world: &mut World, t: usize, op: Op) -> Result<(), Failure> {
         let index = self.ops.len();
         if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
             eprintln!("DBG op #{index} t={t} {op:?}");
@@ -287,7 +361,7 @@ impl<'a> Exec<'a> {
             value,
             rounds: 0,
         };
-        world.hw_mut().cpus[v].instr = Instr::Lookup(p);
+        world.hw_mut().cpus[v].instr = Instr::Ready(p);
         self.busy[v] = Busy::Access { op: index };
         Ok(())
     }
@@ -461,16 +535,20 @@ impl<'a> Exec<'a> {
     pub(crate) fn open(&mut self, world: &mut World, me: usize) -> Result<(), Failure> {
         self.release(world, me)?;
         self.suspended[me] = true;
+        let mine = world.hw_mut().op;
         for _ in 0..MAX_WINDOW {
+            self.issue_accesses(world)?;
             let candidates = self.candidates(world, Some(me as u8));
-            let t = world.hw_mut().decide(Point::Top, &candidates);
+            let t = self.decide_top(world, &candidates);
             if t as usize == me {
                 break;
             }
             self.step(world, t)?;
         }
         self.suspended[me] = false;
-        world.hw_mut().current = me as u8;
+        let hw = world.hw_mut();
+        hw.current = me as u8;
+        hw.op = mine;
         Ok(())
     }
 }
@@ -514,6 +592,7 @@ pub fn execute(
     ConcurrentRun {
         ops: std::mem::take(&mut ex.ops),
         schedule: world.machine().hw().map(|h| h.decisions.clone()).unwrap_or_default(),
+        decision_ops: world.machine().hw().map(|h| h.decision_ops.clone()).unwrap_or_default(),
         trace_hash: hash,
         failure: result.err(),
         linearization_checks: accesses_checked,
@@ -527,6 +606,8 @@ pub struct ConcurrentRun {
     pub ops: Vec<(u8, Op)>,
     /// Every scheduling decision.
     pub schedule: Vec<u8>,
+    /// The operation each decision belongs to (`u32::MAX`: none).
+    pub decision_ops: Vec<u32>,
     /// The trace hash.
     pub trace_hash: u64,
     /// The failure, if any.

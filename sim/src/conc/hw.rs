@@ -40,6 +40,11 @@ pub struct Pending {
 pub enum Instr {
     /// Between instructions, in guest mode.
     Idle,
+    /// Issued but not begun: the next instruction is an access, which may begin at any
+    /// decision point, including inline in another thread's manager operation (guest code
+    /// does not wait for the PGM lock). Beginning acknowledges a pending shootdown first
+    /// (an instruction boundary) and looks the page up.
+    Ready(Pending),
     /// About to look the page up in its TLB.
     Lookup(Pending),
     /// Missed: about to walk the shadow (or guest and nested) tables.
@@ -111,6 +116,9 @@ pub struct HwStats {
     pub tlb_misses: u64,
 }
 
+/// A decision that belongs to no operation (a shootdown acknowledgement, a window's end).
+pub const UNATTRIBUTED: u32 = u32::MAX;
+
 /// The concurrent half of a machine.
 #[derive(Debug, Clone)]
 pub struct Hw {
@@ -124,6 +132,12 @@ pub struct Hw {
     pub sched: Scheduler,
     /// Every decision taken, in order: the schedule.
     pub decisions: Vec<u8>,
+    /// For each decision, the operation it belongs to ([`UNATTRIBUTED`]: none): the
+    /// operation the chosen thread works on at a top decision, the lock holder's at an
+    /// inline or flush decision. The shrinker removes an operation's decisions with it.
+    pub decision_ops: Vec<u32>,
+    /// The operation the decisions being taken now belong to.
+    pub op: u32,
     /// The thread whose step is running at top level.
     pub current: u8,
     /// The thread that moved last at top level.
@@ -162,6 +176,8 @@ impl Hw {
             shootdown,
             sched,
             decisions: Vec::new(),
+            decision_ops: Vec::new(),
+            op: UNATTRIBUTED,
             current: 0,
             last: 0,
             events: Vec::new(),
@@ -174,6 +190,7 @@ impl Hw {
     pub fn decide(&mut self, point: Point, candidates: &[u8]) -> u8 {
         let choice = self.sched.pick(point, self.last, candidates);
         self.decisions.push(choice);
+        self.decision_ops.push(self.op);
         let preempted = match point {
             Point::Inline { .. } => choice != NONE,
             _ => candidates.contains(&self.last) && choice != self.last,
@@ -187,7 +204,7 @@ impl Hw {
         let cpu = &self.cpus[v];
         !cpu.in_vmm
             && match cpu.instr {
-                Instr::Lookup(_) | Instr::Walk(_) | Instr::Access(..) => true,
+                Instr::Ready(_) | Instr::Lookup(_) | Instr::Walk(_) | Instr::Access(..) => true,
                 Instr::Idle => cpu.flush_pending,
                 Instr::Exit(_) => false,
             }
@@ -290,17 +307,11 @@ impl Machine {
                 self.acknowledge(v);
                 Instr::Idle
             }
-            Instr::Lookup(p) => {
-                let t = self.mmu().tlb_lookup(v, p.vpi, p.kind);
-                if let Some(hw) = self.hw_mut() {
-                    hw.stats.tlb_hits += u64::from(t.is_some());
-                    hw.stats.tlb_misses += u64::from(t.is_none());
-                }
-                match t {
-                    Some(t) => Instr::Access(p, t),
-                    None => Instr::Walk(p),
-                }
+            Instr::Ready(p) => {
+                self.acknowledge(v);
+                self.lookup(v, p)
             }
+            Instr::Lookup(p) => self.lookup(v, p),
             Instr::Walk(p) => self.walk(v, p),
             Instr::Access(p, t) => {
                 self.complete_direct(p, t);
@@ -309,6 +320,19 @@ impl Machine {
             Instr::Exit(p) => Instr::Exit(p),
         };
         self.set_instr(v, next);
+    }
+
+    /// The TLB lookup: a hit goes on to the access, a miss to the walk.
+    fn lookup(&mut self, v: usize, p: Pending) -> Instr {
+        let t = self.mmu().tlb_lookup(v, p.vpi, p.kind);
+        if let Some(hw) = self.hw_mut() {
+            hw.stats.tlb_hits += u64::from(t.is_some());
+            hw.stats.tlb_misses += u64::from(t.is_none());
+        }
+        match t {
+            Some(t) => Instr::Access(p, t),
+            None => Instr::Walk(p),
+        }
     }
 
     /// The exit at an instruction boundary: acknowledge a pending shootdown.

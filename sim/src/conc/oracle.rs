@@ -16,6 +16,7 @@ use std::collections::BTreeMap;
 use pgmsim::{Gpa, HandlerState, PAGE_SHIFT};
 use pgmsim_model::Model;
 
+use super::hw::Instr;
 use crate::access::{predict, Prediction};
 use crate::check::{Failure, Invariant};
 use crate::mmu::Mode;
@@ -37,6 +38,8 @@ pub struct AccessRecord {
     pub kind: AccessKind,
     /// The model's predictions in the states of the window, deduplicated.
     pub candidates: Vec<Prediction>,
+    /// Whether the instruction has begun (an issued access's window opens when it does).
+    pub begun: bool,
     /// The outcome, once done.
     pub done: Option<AccessOutcome>,
 }
@@ -53,8 +56,8 @@ pub struct Accesses {
 }
 
 impl Accesses {
-    /// Opens the window of a new access: its first prediction is the current state's, plus
-    /// those of the states an unacknowledged shootdown may still let it see.
+    /// Records an issued access: until it begins, its window is the latest state (see
+    /// [`Accesses::after_op`]).
     pub fn start(&mut self, world: &World, vcpu: usize, va: pgmsim::Gva, size: u8, kind: AccessKind) -> u32 {
         let space = world.guest().space_of(vcpu);
         let mut rec = AccessRecord {
@@ -63,25 +66,51 @@ impl Accesses {
             va,
             size,
             kind,
-            candidates: vec![predict(world, space, va, size, kind)],
+            candidates: Vec::new(),
+            begun: false,
             done: None,
         };
-        for old in &self.unacked {
-            push_new(&mut rec.candidates, predict_with(world, old, space, va, size, kind));
-        }
+        self.open_window(world, &mut rec);
         let id = self.next_id;
         self.next_id += 1;
         self.open.insert(id, rec);
         id
     }
 
+    /// The window as it opens now: the current state's prediction, plus those of the states
+    /// an unacknowledged shootdown may still let it see.
+    fn open_window(&self, world: &World, rec: &mut AccessRecord) {
+        rec.candidates.clear();
+        rec.candidates
+            .push(predict(world, rec.space, rec.va, rec.size, rec.kind));
+        for old in &self.unacked {
+            push_new(
+                &mut rec.candidates,
+                predict_with(world, old, rec.space, rec.va, rec.size, rec.kind),
+            );
+        }
+    }
+
     /// An operation completed: every open window gains the new state's prediction, then
-    /// every completed access is judged.
+    /// every completed access is judged. An access still waiting to begin has its window
+    /// moved to the new state instead; one that began during the operation (its vCPU is
+    /// past [`Instr::Ready`]) keeps the state before it, which its window opened in.
     pub fn after_op(&mut self, world: &World) -> Result<(), Failure> {
-        for rec in self.open.values_mut() {
+        let hw = world.machine().hw().expect("a concurrent machine");
+        let mut open = std::mem::take(&mut self.open);
+        for (&id, rec) in open.iter_mut() {
+            if !rec.begun {
+                let waiting = matches!(hw.cpus[rec.vcpu].instr, Instr::Ready(p) if p.id == id);
+                if waiting {
+                    self.open_window(world, rec);
+                    continue;
+                }
+                rec.begun = true;
+            }
             let p = predict(world, rec.space, rec.va, rec.size, rec.kind);
             push_new(&mut rec.candidates, p);
         }
+        self.open = open;
         self.judge_done(world)
     }
 

@@ -166,23 +166,29 @@ fn random_pick(rng: &mut ChaCha8Rng, point: Point, candidates: &[u8]) -> u8 {
 }
 
 impl Pct {
+    /// PCT's rule: the highest-priority thread that can move runs; at a change point the
+    /// thread that would run this step (the holder, at an inline point) first drops below
+    /// every initial priority. Every decision counts as a step, "the holder goes on" too,
+    /// so a change point can fall between any two platform calls of an operation.
     fn pick(&mut self, point: Point, candidates: &[u8]) -> u8 {
-        let best = candidates.iter().copied().max_by_key(|&t| self.priority[t as usize]);
-        let choice = match (point, best) {
+        let best = |p: &Pct| candidates.iter().copied().max_by_key(|&t| p.priority[t as usize]);
+        let running = match point {
+            Point::Inline { holder } => Some(holder),
+            _ => best(self),
+        };
+        while self.change_points.get(self.next_change) == Some(&self.decisions) {
+            // Later change points rank lower still.
+            let rank = (self.change_points.len() - 1 - self.next_change) as u32;
+            if let Some(t) = running {
+                self.priority[t as usize] = rank;
+            }
+            self.next_change += 1;
+        }
+        self.decisions += 1;
+        match (point, best(self)) {
             (Point::Inline { holder }, Some(t)) if self.priority[t as usize] > self.priority[holder as usize] => t,
             (Point::Inline { .. }, _) | (_, None) => NONE,
             (_, Some(t)) => t,
-        };
-        if choice != NONE {
-            // At a change point the thread that moves drops below every initial priority
-            // (to the change point's rank, so later change points rank lower still).
-            while self.change_points.get(self.next_change) == Some(&self.decisions) {
-                let rank = (self.change_points.len() - 1 - self.next_change) as u32;
-                self.priority[choice as usize] = rank;
-                self.next_change += 1;
-            }
-            self.decisions += 1;
         }
-        choice
     }
 }
