@@ -127,6 +127,24 @@ impl Weights {
     };
 }
 
+/// Deliberate platform defects, recorded in the configuration so a trace of a world built
+/// with them replays with them (the committed failing traces of the report tests need one).
+/// Every drawn world has none; the field is left out of JSON when empty, so ordinary traces
+/// and configurations do not mention it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InjectedFaults {
+    /// The machine ignores every `flush_all_tlbs` request (see `mmu::PlatformFaults`).
+    #[serde(default)]
+    pub forget_tlb_flushes: bool,
+}
+
+impl InjectedFaults {
+    /// Whether no defect is injected (ordinary worlds).
+    pub fn is_none(&self) -> bool {
+        *self == InjectedFaults::default()
+    }
+}
+
 /// Everything that defines a world; stored in every trace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SimConfig {
@@ -160,6 +178,9 @@ pub struct SimConfig {
     pub weights: Weights,
     /// Full invariant check every this many steps in incremental mode.
     pub full_check_every: u32,
+    /// Injected platform defects (none in every drawn world).
+    #[serde(default, skip_serializing_if = "InjectedFaults::is_none")]
+    pub faults: InjectedFaults,
 }
 
 /// Command-line overrides of the drawn configuration.
@@ -286,6 +307,7 @@ impl SimConfig {
             dirty_tracking: rng.random_bool(0.7),
             weights,
             full_check_every: 64,
+            faults: InjectedFaults::default(),
         };
         cfg.apply(ov);
         cfg
@@ -388,7 +410,11 @@ impl SimConfig {
             ram >> 10,
             self.dirty_tracking,
             self.weights
-        )
+        ) + if self.faults.forget_tlb_flushes {
+            " INJECTED FAULT: forget_tlb_flushes"
+        } else {
+            ""
+        }
     }
 }
 

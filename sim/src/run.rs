@@ -142,7 +142,7 @@ fn execute(
 }
 
 /// A panic turned into a failure, so it gets a trace and a shrink like any other.
-fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
+pub(crate) fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())

@@ -15,6 +15,7 @@ impl World {
     pub fn apply(&mut self, op: &Op, mode: CheckMode) -> Result<StepResult, Failure> {
         self.log_mut().begin(op.name());
         let result = self.apply_op(op)?;
+        crate::coverage::hooks::after_step(self, op, &result);
         let failed = match &result {
             StepResult::Manager(Err(e)) | StepResult::Harvest(Err(e)) => Some(*e),
             _ => None,
@@ -25,7 +26,7 @@ impl World {
         let (sides, _, log) = self.parts_mut();
         log.touched.settle(failed.is_some());
         if log.touched.manager {
-            let (a, b) = sides.take_events();
+            let (a, b) = sides.take_events(log.events.as_mut());
             if a != b {
                 return Err(self.failure(
                     Invariant::Differential,
@@ -86,8 +87,12 @@ impl World {
     pub(crate) fn call(&mut self, call: &ApiCall) -> Result<Outcome, Failure> {
         let (sides, _, log) = self.parts_mut();
         log.touched.call(call, sides.model(), sides.model_names());
+        crate::coverage::hooks::before_call(log, sides.prod());
         match sides.call(call) {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                crate::coverage::hooks::after_call(log, call, &outcome);
+                Ok(outcome)
+            }
             Err(d) => Err(self.failure(Invariant::Differential, d.to_string())),
         }
     }

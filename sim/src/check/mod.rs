@@ -95,6 +95,7 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     if full {
         return full_check(world);
     }
+    crate::coverage::hooks::incremental_checks(world);
     let log = world.log_mut();
     log.touched.pages.sort_unstable();
     log.touched.pages.dedup();
@@ -111,6 +112,7 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
 
 /// Checks every invariant over the whole world.
 pub fn full_check(world: &mut World) -> Result<(), Failure> {
+    crate::coverage::hooks::full_checks(world);
     let log = world.log_mut();
     log.stats.full_checks += 1;
     log.stats.invariant_checks += 5;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::steplog::LogArgs;
 use crate::check::CheckMode;
 use crate::config::{Overrides, SimConfig, Weights};
 use crate::mmu::Mode;
@@ -160,6 +161,8 @@ pub(crate) struct RunArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +184,9 @@ pub(crate) struct SweepArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write an HTML report of the sweep (coverage tables, failures found) here.
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +205,8 @@ pub(crate) struct ReplayArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -261,7 +269,7 @@ fn parse_weight(s: &str) -> Result<(usize, u32), String> {
     Ok((i, n))
 }
 
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
+pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got {s:?}"))?;
     let a: u64 = a.trim().parse().map_err(|e| format!("bad start {a:?}: {e}"))?;
     let b: u64 = b.trim().parse().map_err(|e| format!("bad end {b:?}: {e}"))?;

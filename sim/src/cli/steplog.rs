@@ -1,0 +1,36 @@
+//! `--log` of `run` and `replay`: the step log of the run, optionally limited to a range of
+//! steps.
+
+use clap::Args;
+
+use crate::check::CheckMode;
+use crate::observe::Observation;
+use crate::trace::Trace;
+
+/// The step-log flags.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct LogArgs {
+    /// Print a step log: each step's operation, result, platform events and the pages whose
+    /// descriptor changed (before -> after), addresses in hex; a failure ends it with expected
+    /// versus actual and the page maps around it.
+    #[arg(long, conflicts_with = "json")]
+    pub(crate) log: bool,
+    /// First step of the log (0-based).
+    #[arg(long, requires = "log")]
+    pub(crate) from: Option<usize>,
+    /// Last step of the log (inclusive).
+    #[arg(long, requires = "log")]
+    pub(crate) to: Option<usize>,
+}
+
+impl LogArgs {
+    /// Prints the log of `trace` if `--log` was given.
+    pub(crate) fn print(&self, trace: &Trace, check: CheckMode) {
+        if !self.log {
+            return;
+        }
+        let obs = Observation::of(trace, check);
+        let text = crate::steplog::render(&obs, self.from.unwrap_or(0), self.to.unwrap_or(usize::MAX));
+        print!("{text}");
+    }
+}
