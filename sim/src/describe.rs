@@ -147,6 +147,7 @@ pub fn call_address(call: &ApiCall) -> Option<u64> {
         | Lookup { addr }
         | Page { addr } => Some(addr),
         PageTempOff { page, .. }
+        | PageTempOffEx { page, .. }
         | PageAliasMmio2 { page, .. }
         | PageAliasHc { page, .. }
         | ResetAliasedPage { page, .. } => Some(page),

@@ -8,7 +8,7 @@ use pgmsim_testkit::ApiCall;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::Behaviour;
+use crate::config::{Behaviour, Weights};
 use crate::mmu::guest_pt::va_of;
 use crate::op::{AccessKind, Op};
 use crate::world::World;
@@ -94,16 +94,50 @@ impl View {
 
 const FAMILIES: usize = 13;
 
+/// Which thread an operation is drawn for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A sequential world: any operation.
+    Any,
+    /// A vCPU thread of a concurrent world: guest-kernel edits and accesses of this vCPU.
+    Vcpu(u8),
+    /// A device thread of a concurrent world: manager operations, queries, harvests.
+    Device,
+}
+
+/// The families a vCPU thread runs (guest kernel, accesses); device threads run the rest.
+const VCPU_FAMILIES: [usize; 2] = [9, 10];
+
+/// The total weight of the families a thread of `role` draws from (0: it has nothing to do).
+pub fn role_weight(world: &World, role: Role) -> u64 {
+    let w = world.config().weights;
+    let vcpu = w.kernel as u64 + w.access as u64;
+    let all: u64 = (0..Weights::NAMES.len())
+        .filter_map(|i| w.get(i))
+        .map(|x| x as u64)
+        .sum();
+    match role {
+        Role::Any => all,
+        Role::Vcpu(_) => vcpu,
+        Role::Device => all - vcpu,
+    }
+}
+
 /// Draws the next operation for `world`.
 pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
+    next_op_for(world, e, Role::Any)
+}
+
+/// Draws the next operation for a thread of `role`.
+pub fn next_op_for(world: &World, e: &mut dyn Entropy, role: Role) -> Op {
     let mut d = Draw::new(e);
     let view = View::of(world);
     let w = world.config().weights;
     let mapped: usize = world.guest().mapped_pages();
-    if mapped < 4 && d.chance(70) {
+    if role != Role::Device && mapped < 4 && d.chance(70) {
         return map_op(world, &view, &mut d);
     }
-    let weights: [u32; FAMILIES] = [
+    let mut weights: [u32; FAMILIES] = [
         w.register,
         w.deregister,
         w.ex_api,
@@ -118,6 +152,18 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         w.harvest,
         w.vm_reset,
     ];
+    for (i, wt) in weights.iter_mut().enumerate() {
+        let vcpu_family = VCPU_FAMILIES.contains(&i);
+        match role {
+            Role::Vcpu(_) if !vcpu_family => *wt = 0,
+            Role::Device if vcpu_family => *wt = 0,
+            _ => {}
+        }
+    }
+    let forced = match role {
+        Role::Vcpu(v) => Some(v),
+        _ => None,
+    };
     let total: u64 = weights.iter().map(|&x| x as u64).sum();
     let mut roll = d.below(total.max(1));
     let mut family = FAMILIES - 1;
@@ -138,8 +184,8 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         6 => reset_alias_op(world, &view, &mut d).into(),
         7 => query_op(world, &view, &mut d),
         8 => invalid_op(world, &view, &mut d).into(),
-        9 => kernel_op(world, &view, &mut d),
-        10 => access_op(world, &view, &mut d),
+        9 => kernel_op(world, &view, &mut d, forced),
+        10 => access_op(world, &view, &mut d, forced),
         11 => Op::Harvest {
             tracker: d.below(world.devices().trackers.len().max(1) as u64 + 1) as u8,
         },
@@ -194,7 +240,8 @@ fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec
 /// A range for a handler of type `ty`, biased to neighbours of existing handlers.
 fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
     let spec = &world.config().types[ty as usize % world.config().types.len()];
-    let whole = spec.kind != HandlerKind::Write || spec.not_in_hm;
+    // A write log turns written pages off (`page_temp_off_ex`), which needs whole pages.
+    let whole = spec.kind != HandlerKind::Write || spec.not_in_hm || spec.behaviour == Behaviour::WriteLog;
     let filter = match spec.kind {
         HandlerKind::Mmio => Some(RangeFilter::Mmio),
         _ => Some(RangeFilter::NotMmio),
@@ -287,6 +334,9 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
             d.below(nodes) as u32
         }
     };
+    if let Some(call) = race_callback(world, view, d) {
+        return call;
+    }
     // Type-table pressure grows once a run starts adding types, so many runs fill the table
     // and meet `OutOfResources`; once it is full, a type registration is rare again.
     let registered = world.sides().model_names().types.len() as u64;
@@ -362,6 +412,25 @@ fn page_in(h: &Span, d: &mut Draw) -> u64 {
         1 => h.key.wrapping_sub(PAGE_SIZE),
         _ => h.key + (d.below(pages) << PAGE_SHIFT) + d.below(PAGE_SIZE),
     }
+}
+
+/// A write-log callback runs without the PGM lock, its handler pinned by id (concurrent
+/// worlds only): now and then race it by deregistering that handler, or registering its node
+/// elsewhere once deregistered, so the callback's call back must be refused cleanly
+/// (`NotFound`, `InvalidParameter`; the `Callback` invariant checks it changes nothing).
+fn race_callback(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
+    let names = world.sides().model_names();
+    let k = names.pinned.iter().position(Option::is_some)?;
+    if !d.chance(50) {
+        return None;
+    }
+    let h = pgmsim_testkit::call::PINNED | k as u32;
+    let info = world.model().handler_info(names.node(h)).ok()?;
+    if info.registered.is_some() {
+        return Some(ApiCall::DeregisterEx { h });
+    }
+    let (first, last) = range_for(world, view, d, names.type_index(info.ty).unwrap_or(0));
+    Some(ApiCall::RegisterEx { h, first, last })
 }
 
 fn temp_off_op(view: &View, d: &mut Draw) -> ApiCall {
@@ -583,7 +652,7 @@ fn edit_target(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
     mapped_vpi(world, space, d)
 }
 
-fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn kernel_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
     let space = d.below(world.guest().spaces() as u64) as usize;
     match d.below(10) {
         0..=3 => map_op(world, view, d),
@@ -604,14 +673,14 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
             None => map_op(world, view, d),
         },
         _ => Op::SwitchCr3 {
-            vcpu: d.below(world.vcpus() as u64) as u8,
+            vcpu: forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8),
             space: space as u8,
         },
     }
 }
 
-fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let vcpu = d.below(world.vcpus() as u64) as u8;
+fn access_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
+    let vcpu = forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8);
     let space = world.guest().space_of(vcpu as usize);
     // Prefer virtual pages that map a page some handler covers: a few cheap samples.
     let mut vpi = None;

@@ -141,8 +141,20 @@ impl Watch {
 }
 
 impl Observation {
-    /// Replays `trace` with `check` and observes every step.
-    pub fn of(trace: &Trace, check: CheckMode) -> Observation {
+    /// Replays `trace` with `check` and observes every step. Sequential traces only: a
+    /// concurrent trace's operations interleave under its schedule, which only the
+    /// concurrent executor replays (`Err` says so).
+    pub fn of(trace: &Trace, check: CheckMode) -> Result<Observation, String> {
+        if trace.config.concurrency.is_some() {
+            return Err(
+                "step logs and reports cover sequential traces; this trace is concurrent (replay it with `pgmsim replay`)"
+                    .into(),
+            );
+        }
+        Ok(Observation::sequential(trace, check))
+    }
+
+    fn sequential(trace: &Trace, check: CheckMode) -> Observation {
         let config = trace.config.clone();
         let mut obs = Observation {
             hosts: HostNames::of(&config.layout),

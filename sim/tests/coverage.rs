@@ -3,6 +3,7 @@
 
 use pgmsim::{HandlerState, PageType};
 use pgmsim_sim::check::CheckMode;
+use pgmsim_sim::conc::config::ConcurrencyOverrides;
 use pgmsim_sim::config::{Overrides, SimConfig};
 use pgmsim_sim::coverage::{Check, Coverage, Gaps, Transition};
 use pgmsim_sim::op::Op;
@@ -14,10 +15,20 @@ fn sum(cov: &Coverage, op: &str) -> u64 {
     cov.results().filter(|(o, _, _)| *o == op).map(|(_, _, n)| n).sum()
 }
 
+fn sequential() -> Overrides {
+    Overrides {
+        concurrency: ConcurrencyOverrides {
+            enabled: Some(false),
+            ..Default::default()
+        },
+        ..Overrides::default()
+    }
+}
+
 #[test]
 fn every_step_is_counted_in_its_operation_row() {
     for seed in [1, 4, 9] {
-        let r = run_seed(seed, 800, &Overrides::default(), CheckMode::Incremental);
+        let r = run_seed(seed, 800, &sequential(), CheckMode::Incremental);
         assert!(r.failure.is_none());
         let cov = &r.stats.coverage;
         let steps = |name: &str| r.ops.iter().filter(|op| op.name() == name).count() as u64;
@@ -52,10 +63,29 @@ fn every_step_is_counted_in_its_operation_row() {
 }
 
 #[test]
+fn a_concurrent_run_counts_its_accesses_and_calls() {
+    let ov = Overrides {
+        concurrency: ConcurrencyOverrides {
+            enabled: Some(true),
+            ..Default::default()
+        },
+        ..Overrides::default()
+    };
+    let r = run_seed(5, 1500, &ov, CheckMode::Incremental);
+    assert!(r.failure.is_none(), "{:?}", r.failure);
+    let cov = &r.stats.coverage;
+    let accesses = sum(cov, "access.read") + sum(cov, "access.write") + sum(cov, "access.exec");
+    assert_eq!(accesses, r.stats.accesses, "accesses complete through the executor");
+    assert!(sum(cov, "register") > 0);
+    assert!(cov.features().keys().any(|k| k.starts_with("concurrency=threads")));
+    assert!(Gaps::of(cov).unexpected.is_empty(), "{:?}", Gaps::of(cov).unexpected);
+}
+
+#[test]
 fn transitions_are_the_pages_before_and_after() {
     let ov = Overrides {
         dirty_tracking: Some(false),
-        ..Overrides::default()
+        ..sequential()
     };
     let mut w = World::new(SimConfig::from_seed(3, &ov)).unwrap();
     let first = 40 << 12;
@@ -123,7 +153,16 @@ fn a_sweep_counts_the_sum_of_its_runs_for_any_number_of_workers() {
         );
     }
     assert_eq!(one.coverage, sum);
-    assert_eq!(one.coverage.features()["concurrency=sequential"], 6);
+    let worlds = |prefix: &str| -> u64 {
+        one.coverage
+            .features()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(_, n)| n)
+            .sum()
+    };
+    assert_eq!(worlds("concurrency=sequential") + worlds("concurrency=threads"), 6);
+    assert_eq!(worlds("mode="), 6);
     let json = one.coverage.to_json();
     for key in ["results", "transitions", "checks", "features"] {
         assert!(json.get(key).is_some(), "{key}");

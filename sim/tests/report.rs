@@ -29,7 +29,7 @@ fn report_data(html: &str) -> serde_json::Value {
 fn observing_meets_the_same_failure_as_replay() {
     let trace = failing_trace();
     let r = replay(&trace, trace.check);
-    let obs = Observation::of(&trace, trace.check);
+    let obs = Observation::of(&trace, trace.check).expect("a sequential trace");
     let (a, b) = (
         r.failure.expect("the trace fails"),
         obs.failure.clone().expect("observed").failure,
@@ -43,7 +43,7 @@ fn observing_meets_the_same_failure_as_replay() {
 #[test]
 fn the_step_log_shows_operations_results_events_and_pages_in_hex() {
     let trace = failing_trace();
-    let obs = Observation::of(&trace, trace.check);
+    let obs = Observation::of(&trace, trace.check).expect("a sequential trace");
     let log = steplog::render(&obs, 0, usize::MAX);
     for needle in [
         "step 0: register 0x000b2000-0x000b3fff type #4",
@@ -73,7 +73,7 @@ fn the_step_log_shows_operations_results_events_and_pages_in_hex() {
 #[test]
 fn the_report_is_one_self_contained_file_with_timeline_operations_and_failure() {
     let trace = failing_trace();
-    let obs = Observation::of(&trace, trace.check);
+    let obs = Observation::of(&trace, trace.check).expect("a sequential trace");
     let html = trace_report(&obs, "failing trace", None);
     assert!(html.starts_with("<!DOCTYPE html>"));
     for external in ["<script src", "<link", "http://", "https://", "@import", "url("] {
@@ -116,7 +116,7 @@ fn the_report_is_one_self_contained_file_with_timeline_operations_and_failure() 
 #[test]
 fn lanes_render_when_concurrency_data_is_given() {
     let trace = failing_trace();
-    let obs = Observation::of(&trace, trace.check);
+    let obs = Observation::of(&trace, trace.check).expect("a sequential trace");
     let lanes = LaneData {
         threads: 2,
         per_step: vec![(0, true), (0, false), (1, true), (1, true), (0, false), (1, true)],
@@ -143,7 +143,7 @@ fn lanes_render_when_concurrency_data_is_given() {
 fn a_passing_trace_reports_no_failure() {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/traces/nem-seed-12.json");
     let trace = Trace::load(&path).unwrap();
-    let obs = Observation::of(&trace, trace.check);
+    let obs = Observation::of(&trace, trace.check).expect("a sequential trace");
     assert!(obs.failure.is_none());
     let html = trace_report(&obs, "passing", None);
     assert!(!html.contains("id=\"failure\""));

@@ -119,7 +119,9 @@ pub(crate) fn run(a: RunArgs) -> i32 {
         println!("seed {}: {}", a.seed, config.summary());
     }
     let r = run_config(a.seed, config, a.world.steps, a.world.check.into());
-    a.log.print(&r.trace(), r.check);
+    if let Err(code) = a.log.print(&r.trace(), r.check) {
+        return code;
+    }
     print_report(&r, a.json);
     if !a.json {
         print!("{}", crate::coverage::render(&r.stats.coverage));
@@ -316,7 +318,9 @@ pub(crate) fn replay(a: ReplayArgs) -> i32 {
         },
     };
     let check = a.check.map_or(trace.check, CheckMode::from);
-    a.log.print(&trace, check);
+    if let Err(code) = a.log.print(&trace, check) {
+        return code;
+    }
     let r = replay_trace(&trace, check);
     print_report(&r, a.json);
     if let Some(f) = &r.failure {

@@ -44,7 +44,7 @@ pub(crate) fn write_trace_report(
     lanes: Option<&LaneData>,
     out: &Path,
 ) -> Result<Observation, String> {
-    let obs = Observation::of(trace, check);
+    let obs = Observation::of(trace, check)?;
     let html = report::trace_report(&obs, title, lanes);
     std::fs::write(out, html).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(obs)

@@ -24,13 +24,17 @@ pub(crate) struct LogArgs {
 }
 
 impl LogArgs {
-    /// Prints the log of `trace` if `--log` was given.
-    pub(crate) fn print(&self, trace: &Trace, check: CheckMode) {
+    /// Prints the log of `trace` if `--log` was given (exit code 2 when it cannot be logged).
+    pub(crate) fn print(&self, trace: &Trace, check: CheckMode) -> Result<(), i32> {
         if !self.log {
-            return;
+            return Ok(());
         }
-        let obs = Observation::of(trace, check);
+        let obs = Observation::of(trace, check).map_err(|e| {
+            eprintln!("pgmsim: --log: {e}");
+            2
+        })?;
         let text = crate::steplog::render(&obs, self.from.unwrap_or(0), self.to.unwrap_or(usize::MAX));
         print!("{text}");
+        Ok(())
     }
 }

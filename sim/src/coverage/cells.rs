@@ -10,7 +10,7 @@ use crate::op::{AccessKind, AccessOutcome};
 
 /// The operations counted: every API call (by its method name, in [`ApiCall::name`] order),
 /// then the simulator's own steps (guest kernel edits, accesses by kind, harvests).
-pub const OPS: [&str; 30] = [
+pub const OPS: [&str; 31] = [
     "register_type",
     "create",
     "dup",
@@ -23,6 +23,7 @@ pub const OPS: [&str; 30] = [
     "reset",
     "reset_mmio2_with_bitmap",
     "page_temp_off",
+    "page_temp_off_ex",
     "page_alias_mmio2",
     "page_alias_hc",
     "reset_aliased_page",
@@ -44,7 +45,7 @@ pub const OPS: [&str; 30] = [
 ];
 
 /// Index of the first simulator step in [`OPS`] (everything before is an API call).
-pub const FIRST_SIM_OP: usize = 22;
+pub const FIRST_SIM_OP: usize = 23;
 
 /// The results counted: every [`Status`], every [`Error`], the answers of queries, the guest
 /// kernel's errors, the outcomes of guest accesses, and a harvest without a tracker.
@@ -103,30 +104,31 @@ pub fn api_op(call: &ApiCall) -> usize {
         Reset { .. } => 9,
         ResetMmio2WithBitmap { .. } => 10,
         PageTempOff { .. } => 11,
-        PageAliasMmio2 { .. } => 12,
-        PageAliasHc { .. } => 13,
-        ResetAliasedPage { .. } => 14,
-        VmReset => 15,
-        IsRegistered { .. } => 16,
-        IsAll { .. } => 17,
-        Lookup { .. } => 18,
-        HandlerInfo { .. } => 19,
-        TypeConfig { .. } => 20,
-        Page { .. } => 21,
+        PageTempOffEx { .. } => 12,
+        PageAliasMmio2 { .. } => 13,
+        PageAliasHc { .. } => 14,
+        ResetAliasedPage { .. } => 15,
+        VmReset => 16,
+        IsRegistered { .. } => 17,
+        IsAll { .. } => 18,
+        Lookup { .. } => 19,
+        HandlerInfo { .. } => 20,
+        TypeConfig { .. } => 21,
+        Page { .. } => 22,
     }
 }
 
 /// Operation indices of the query step's three answers and of the simulator's steps.
 pub(crate) mod op {
-    pub const IS_REGISTERED: usize = 16;
-    pub const IS_ALL: usize = 17;
-    pub const LOOKUP: usize = 18;
-    pub const MAP: usize = 22;
-    pub const UNMAP: usize = 23;
-    pub const PROTECT: usize = 24;
-    pub const SWITCH_CR3: usize = 25;
-    pub const ACCESS_READ: usize = 26;
-    pub const HARVEST: usize = 29;
+    pub const IS_REGISTERED: usize = 17;
+    pub const IS_ALL: usize = 18;
+    pub const LOOKUP: usize = 19;
+    pub const MAP: usize = 23;
+    pub const UNMAP: usize = 24;
+    pub const PROTECT: usize = 25;
+    pub const SWITCH_CR3: usize = 26;
+    pub const ACCESS_READ: usize = 27;
+    pub const HARVEST: usize = 30;
 }
 
 /// Index of a status in [`RESULTS`].
@@ -224,7 +226,7 @@ pub const fn no_tracker_result() -> usize {
 /// The results each operation can produce, by `docs/semantics.md` §3 (API calls) and by the
 /// simulator's own definitions (its steps). A cell outside this list is never counted unless
 /// something is wrong; `pgmsim coverage` reports such cells as unexpected.
-pub const CAN_PRODUCE: [(&str, &[&str]); 30] = [
+pub const CAN_PRODUCE: [(&str, &[&str]); 31] = [
     // §3.5
     ("register_type", &["Success", "OutOfResources"]),
     // §3.6, §3.7
@@ -271,6 +273,17 @@ pub const CAN_PRODUCE: [(&str, &[&str]); 30] = [
     (
         "page_temp_off",
         &["Success", "NotFound", "InvalidParameter", "AccessDenied"],
+    ),
+    // `page_temp_off_ex`: the handler named by its node (a callback's way, §7.4), then as §3.16
+    (
+        "page_temp_off_ex",
+        &[
+            "Success",
+            "InvalidHandle",
+            "NotFound",
+            "InvalidParameter",
+            "AccessDenied",
+        ],
     ),
     // §3.17
     (
@@ -354,7 +367,13 @@ pub const CAN_PRODUCE: [(&str, &[&str]); 30] = [
 /// Cells an operation can produce that the default sweep cannot reach, and why (the README
 /// lists them). A cell here that a sweep does reach is reported as unexpected, so the list
 /// cannot go stale silently.
-pub const UNREACHABLE: [(&str, &str, &str); 5] = [
+pub const UNREACHABLE: [(&str, &str, &str); 6] = [
+    (
+        "page_temp_off_ex",
+        "AccessDenied",
+        "only a write-log callback calls it, for the handler it was dispatched for, whose type (a \
+         Write type) a node keeps for life; AccessDenied needs an Mmio handler",
+    ),
     (
         "reset_aliased_page",
         "NotFound",
@@ -560,6 +579,7 @@ mod tests {
                 fill: 0,
             },
             ApiCall::PageTempOff { addr: 0, page: 0 },
+            ApiCall::PageTempOffEx { h: 0, page: 0 },
             ApiCall::PageAliasMmio2 {
                 addr: 0,
                 page: 0,

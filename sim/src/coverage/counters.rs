@@ -126,14 +126,21 @@ impl Coverage {
             format!("address_spaces={}", c.address_spaces),
             format!("dirty_tracking={}", c.dirty_tracking),
             format!("mmio2_regions={}", c.layout.mmio2_regions.len()),
-            // Every world is sequential until traces carry a schedule.
-            "concurrency=sequential".to_string(),
         ];
+        match &c.concurrency {
+            None => features.push("concurrency=sequential".to_string()),
+            Some(conc) => features.extend([
+                format!("concurrency=threads {}", c.vcpus as u32 + conc.devices as u32),
+                format!("concurrency=scheduler {}", conc.scheduler),
+                format!("concurrency=shootdown {:?}", conc.shootdown),
+            ]),
+        }
         for b in [
             Behaviour::Record,
             Behaviour::Register,
             Behaviour::DirtyTrack,
             Behaviour::AliasOnAccess,
+            Behaviour::WriteLog,
         ] {
             if c.types.iter().any(|t| t.behaviour == b) {
                 features.push(format!("device={b:?}"));

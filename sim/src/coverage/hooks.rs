@@ -13,20 +13,17 @@ use crate::mmu::Mode;
 use crate::op::{Op, StepResult};
 use crate::world::{StepLog, World};
 
-/// Descriptors of the pages the current step's calls may change, captured before the call
-/// that first named each page.
+/// Descriptors of the pages the current operation's calls may change, captured before the
+/// call that named each page; consumed by [`after_step`].
 #[derive(Debug, Clone, Default)]
 pub struct PagesBefore {
     pages: Vec<(u64, Option<PageDescriptor>)>,
-    /// How many of the step's touched pages have been captured.
-    noted: usize,
 }
 
 impl PagesBefore {
-    /// Forgets the previous step.
+    /// Forgets everything captured.
     pub fn clear(&mut self) {
         self.pages.clear();
-        self.noted = 0;
     }
 
     /// The captured pages, each with its earliest descriptor, in address order.
@@ -38,14 +35,12 @@ impl PagesBefore {
     }
 }
 
-/// Before an API call: captures the descriptors of the pages its footprint added to the
-/// step's touched pages (`World::call`, after `Touched::call`).
-pub(crate) fn before_call(log: &mut StepLog, prod: &dyn PhysHandlerApi) {
-    let before = &mut log.before;
-    for &gp in log.touched.pages.get(before.noted..).unwrap_or_default() {
-        before.pages.push((gp, prod.page(gp)));
+/// Before an API call: captures the descriptors of the call's footprint, the touched pages
+/// from index `footprint` on (`World::call`, right after `Touched::call` appended them).
+pub(crate) fn before_call(log: &mut StepLog, footprint: usize, prod: &dyn PhysHandlerApi) {
+    for &gp in log.touched.pages.get(footprint..).unwrap_or_default() {
+        log.before.pages.push((gp, prod.page(gp)));
     }
-    before.noted = log.touched.pages.len();
 }
 
 /// After an API call: counts its result.
@@ -103,6 +98,16 @@ pub(crate) fn after_step(world: &mut World, op: &Op, result: &StepResult) {
                 to: a.handler_state(),
             });
         }
+    }
+    log.before.clear();
+}
+
+/// A guest access of a concurrent world completed: its executor runs accesses as hardware
+/// steps, not through [`after_step`], so their outcomes are counted here.
+pub(crate) fn access_done(world: &mut World, op: &Op, result: &StepResult) {
+    if let (Op::Access { kind, .. }, StepResult::Access { outcome, .. }) = (op, result) {
+        let cov = &mut world.log_mut().stats.coverage;
+        cov.result(cells::access_op(*kind), cells::access_result(outcome));
     }
 }
 

@@ -63,6 +63,7 @@ pub fn call_line(call: &ApiCall) -> String {
             }
         ),
         PageTempOff { addr: a, page } => format!("page_temp_off handler {} page {}", addr(a), addr(page)),
+        PageTempOffEx { h, page } => format!("page_temp_off_ex node #{h} page {}", addr(page)),
         PageAliasMmio2 {
             addr: a,
             page,

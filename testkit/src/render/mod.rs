@@ -16,12 +16,16 @@
 //!   another capture (runs of pages, handlers added / removed / changed).
 //! * [`TransitionTable`]: a scenario log: for each operation its text, its result, its events,
 //!   what changed, and the full state afterwards.
+//! * [`page_change_lines`] / [`handler_change_lines`] / [`page_text`]: what changed on given
+//!   pages and handlers (the step logs and reports of the simulator use them).
+//! * [`call_line`] / [`outcome_line`]: an API call and its outcome as one line, addresses in hex.
 //!
 //! # Example
 //!
 //! ```
-//! use pgmsim::render::{self, TransitionTable};
-//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout, RecordingPlatform};
+//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout};
+//! use pgmsim_testkit::render::{self, TransitionTable};
+//! use pgmsim_testkit::RecordingPlatform;
 //!
 //! let layout = MemoryLayout::builder().ram(0, 16).build().unwrap();
 //! let mut pgm = Manager::new(layout, ManagerConfig::default(), RecordingPlatform::mapped()).unwrap();
