@@ -305,6 +305,12 @@ fn parse_weight(s: &str) -> Result<(usize, u32), String> {
     Ok((i, n))
 }
 
+/// Worker threads of `--jobs`: the given number (at least 1), else every core.
+pub(crate) fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
 pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got {s:?}"))?;
     let a: u64 = a.trim().parse().map_err(|e| format!("bad start {a:?}: {e}"))?;

@@ -171,10 +171,7 @@ pub(crate) fn sweep(a: SweepArgs) -> i32 {
         start: a.seeds.0,
         end: a.seeds.1,
         shard: a.shard,
-        jobs: a
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
+        jobs: super::args::workers(a.jobs),
         keep_going: a.keep_going,
         steps: a.world.steps,
         check: a.world.check.into(),
@@ -233,7 +230,7 @@ fn write_sweep_report(path: &Path, spec: &SweepSpec, r: &sweep::SweepReport, out
     };
     // Only the first failure is written out and shrunk (`report_failure`).
     let labels = ["trace", "minimised trace", "report"];
-    let failures = r
+    let failures: Vec<crate::report::SweepFailure> = r
         .failures
         .iter()
         .enumerate()
@@ -242,12 +239,16 @@ fn write_sweep_report(path: &Path, spec: &SweepSpec, r: &sweep::SweepReport, out
                 .iter()
                 .zip(failure_paths(f, out))
                 .filter(|(_, p)| i == 0 && p.exists())
-                .map(|(l, p)| (l.to_string(), p))
+                .map(|(l, p)| (l.to_string(), super::report::href(path, &p)))
                 .collect();
-            Some((f.seed, f.failure.clone()?, files))
+            Some(crate::report::SweepFailure {
+                seed: f.seed,
+                failure: f.failure.clone()?,
+                files,
+            })
         })
         .collect();
-    super::report::write_sweep_report(path, &summary, &r.coverage, failures)
+    super::report::write_sweep_report(path, &summary, &r.coverage, &failures)
 }
 
 fn print_sweep(a: &SweepArgs, spec: &SweepSpec, r: &sweep::SweepReport, secs: f64) {

@@ -3,7 +3,7 @@
 
 use clap::Args;
 
-use super::args::{parse_range, WorldArgs};
+use super::args::{parse_range, workers, WorldArgs};
 use crate::coverage::{self, Gaps};
 use crate::sweep::{self, SweepSpec};
 
@@ -36,10 +36,7 @@ pub(crate) fn coverage(a: CoverageArgs) -> i32 {
         start: a.seeds.0,
         end: a.seeds.1,
         shard: None,
-        jobs: a
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
+        jobs: workers(a.jobs),
         keep_going: true,
         steps: a.world.steps,
         check: a.world.check.into(),

@@ -91,7 +91,7 @@ pub(crate) fn report(a: ReportArgs) -> i32 {
 
 /// `href` of `file` as seen from the report at `report`: relative when the file lies under
 /// the report's directory, else the path as given.
-fn href(report: &Path, file: &Path) -> String {
+pub(crate) fn href(report: &Path, file: &Path) -> String {
     let dir = report.parent().unwrap_or(Path::new(""));
     let rel = if dir.as_os_str().is_empty() {
         Some(file)
@@ -101,21 +101,13 @@ fn href(report: &Path, file: &Path) -> String {
     rel.unwrap_or(file).display().to_string()
 }
 
-/// Writes the sweep report: `failures` with the files written for each (label, path).
+/// Writes the sweep report to `path`.
 pub(crate) fn write_sweep_report(
     path: &Path,
     summary: &SweepSummary,
     cov: &Coverage,
-    failures: Vec<(Option<u64>, crate::check::Failure, Vec<(String, PathBuf)>)>,
+    failures: &[SweepFailure],
 ) -> Result<(), String> {
-    let failures: Vec<SweepFailure> = failures
-        .into_iter()
-        .map(|(seed, failure, files)| SweepFailure {
-            seed,
-            failure,
-            files: files.into_iter().map(|(l, f)| (l, href(path, &f))).collect(),
-        })
-        .collect();
-    let html = report::sweep_page(summary, cov, &failures);
+    let html = report::sweep_page(summary, cov, failures);
     std::fs::write(path, html).map_err(|e| format!("{}: {e}", path.display()))
 }

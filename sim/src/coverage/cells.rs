@@ -421,46 +421,6 @@ pub struct Transition {
     pub to: HandlerState,
 }
 
-/// Page types in `repr(u8)` order (the index of a transition uses the discriminant).
-pub const PAGE_TYPES: [PageType; 8] = [
-    PageType::Invalid,
-    PageType::Ram,
-    PageType::Mmio2,
-    PageType::Mmio2AliasMmio,
-    PageType::SpecialAliasMmio,
-    PageType::RomShadow,
-    PageType::Rom,
-    PageType::Mmio,
-];
-
-/// Handler states in priority order.
-pub const STATES: [HandlerState; 4] = [
-    HandlerState::None,
-    HandlerState::Disabled,
-    HandlerState::Write,
-    HandlerState::All,
-];
-
-impl Transition {
-    /// Number of distinct transitions (the counter table's size).
-    pub const COUNT: usize = 8 * 4 * 8 * 4;
-
-    /// The counter index of the transition.
-    pub fn index(&self) -> usize {
-        (((self.type_before as usize) * 4 + self.from as usize) * 8 + self.type_after as usize) * 4 + self.to as usize
-    }
-
-    /// The transition of counter index `i`.
-    pub fn from_index(i: usize) -> Transition {
-        Transition {
-            type_before: PAGE_TYPES[(i >> 7) & 7],
-            from: STATES[(i >> 5) & 3],
-            type_after: PAGE_TYPES[(i >> 2) & 7],
-            to: STATES[i & 3],
-        }
-    }
-}
-
 const fn tr(type_before: PageType, from: HandlerState, type_after: PageType, to: HandlerState) -> Transition {
     Transition {
         type_before,
@@ -637,13 +597,6 @@ mod tests {
         for (op, r, _) in UNREACHABLE {
             let i = OPS.iter().position(|o| *o == op).expect("known operation");
             assert!(CAN_PRODUCE[i].1.contains(&r), "{op} x {r} is not producible");
-        }
-    }
-
-    #[test]
-    fn transition_indices_round_trip() {
-        for i in 0..Transition::COUNT {
-            assert_eq!(Transition::from_index(i).index(), i);
         }
     }
 }

@@ -75,7 +75,7 @@ pub enum Scope {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Coverage {
     results: Vec<u64>,
-    transitions: Vec<u64>,
+    transitions: BTreeMap<Transition, u64>,
     checks: Vec<u64>,
     /// Swarm features of the worlds drawn (`mode=nem`, `vcpus=3`, ...) → number of worlds.
     features: BTreeMap<String, u64>,
@@ -85,7 +85,7 @@ impl Default for Coverage {
     fn default() -> Self {
         Coverage {
             results: vec![0; OPS.len() * RESULTS.len()],
-            transitions: vec![0; Transition::COUNT],
+            transitions: BTreeMap::new(),
             checks: vec![0; Check::ALL.len() * 2],
             features: BTreeMap::new(),
         }
@@ -102,7 +102,7 @@ impl Coverage {
     /// Counts one page's transition.
     #[inline]
     pub fn transition(&mut self, t: Transition) {
-        self.transitions[t.index()] += 1;
+        *self.transitions.entry(t).or_default() += 1;
     }
 
     /// Counts one run of a check.
@@ -165,8 +165,8 @@ impl Coverage {
         for (a, b) in self.results.iter_mut().zip(&other.results) {
             *a += b;
         }
-        for (a, b) in self.transitions.iter_mut().zip(&other.transitions) {
-            *a += b;
+        for (t, n) in &other.transitions {
+            *self.transitions.entry(*t).or_default() += n;
         }
         for (a, b) in self.checks.iter_mut().zip(&other.checks) {
             *a += b;
@@ -196,13 +196,9 @@ impl Coverage {
             .map(|(i, &n)| (OPS[i / RESULTS.len()], RESULTS[i % RESULTS.len()], n))
     }
 
-    /// Every counted transition with its count, in index order.
+    /// Every counted transition with its count, in order (page type, state, ...).
     pub fn transitions(&self) -> impl Iterator<Item = (Transition, u64)> + '_ {
-        self.transitions
-            .iter()
-            .enumerate()
-            .filter(|(_, &n)| n > 0)
-            .map(|(i, &n)| (Transition::from_index(i), n))
+        self.transitions.iter().map(|(&t, &n)| (t, n))
     }
 
     /// How often each check ran: `(check, per step or incremental, in full checks)`.
