@@ -27,6 +27,7 @@
   var layout = null;
 
   function rowHeight(n) {
+    if (n <= 10) return 22;
     if (n <= 40) return 14;
     if (n <= 120) return 8;
     if (n <= 400) return 4;
@@ -73,7 +74,7 @@
 
   function drawRows() {
     var h = layout.rh > 3 ? layout.rh - 1 : layout.rh;
-    ctx.font = '11px ui-monospace, "DejaVu Sans Mono", monospace';
+    ctx.font = (layout.rh >= 8 ? 11 : 9) + 'px ui-monospace, "DejaVu Sans Mono", monospace';
     ctx.textBaseline = 'middle';
     ROWS.forEach(function (r, i) {
       var y = layout.ys[i];
@@ -83,7 +84,9 @@
         from = c[0]; s = c[1]; t = c[2];
       });
       drawRun(y, h, from, N, s, t);
-      if (layout.rh >= 8 && (layout.rh >= 12 || i % 2 === 0)) {
+      // A label on every row that has room, else on every k-th row.
+      var every = Math.ceil(12 / layout.rh);
+      if (i % every === 0) {
         ctx.fillStyle = '#1d2330';
         ctx.fillText(r.a + ' ' + (r.t === ' ' ? r.k : r.t), 4, y + layout.rh / 2);
       }
@@ -368,5 +371,7 @@
   status.dataset.steps = String(N);
   status.dataset.painted = String(painted());
   status.dataset.lanes = String(D.lanes ? D.lanes.threads : 0);
+  // Milliseconds from the start of navigation (loading and parsing included) to now.
+  status.dataset.ms = String(Math.round(performance.now()));
   status.textContent = 'report script ran: ' + ROWS.length + ' page rows x ' + N + ' steps';
 })();
