@@ -127,6 +127,7 @@ pub fn quiescent(world: &mut World, full: bool) -> Result<(), Failure> {
     if full || world.touched().all {
         full_check(world)?;
     } else {
+        crate::coverage::hooks::quiescent_checks(world);
         let log = world.log_mut();
         log.touched.pages.sort_unstable();
         log.touched.pages.dedup();

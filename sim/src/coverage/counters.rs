@@ -65,7 +65,8 @@ impl Check {
 /// Whether a check ran over what one step touched or over the whole world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scope {
-    /// The step's own comparison, or an incremental check of touched pages.
+    /// The step's own comparison, or an incremental check of touched pages (in a concurrent
+    /// world: at a quiescent point, over what was touched since the previous one).
     Step,
     /// Part of a full check.
     Full,

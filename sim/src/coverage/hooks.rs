@@ -127,6 +127,24 @@ pub(crate) fn incremental_checks(world: &mut World) {
     }
 }
 
+/// The checks of a concurrent world's quiescent point over what was touched since the last
+/// one (`check::quiescent`).
+pub(crate) fn quiescent_checks(world: &mut World) {
+    let nem = world.config().mode == Mode::Nem;
+    let cov = &mut world.log_mut().stats.coverage;
+    for c in [
+        Check::DifferentialPages,
+        Check::DifferentialHandlers,
+        Check::SyncPages,
+        Check::TranslationSafety,
+    ] {
+        cov.check(c, Scope::Step);
+    }
+    if nem {
+        cov.check(Check::NemSync, Scope::Step);
+    }
+}
+
 /// A full check about to run (`check::full_check`).
 pub(crate) fn full_checks(world: &mut World) {
     let nem = world.config().mode == Mode::Nem;
