@@ -139,6 +139,24 @@ impl Weights {
     };
 }
 
+/// Deliberate platform defects, recorded in the configuration so a trace of a world built
+/// with them replays with them (the committed failing traces of the report tests need one).
+/// Every drawn world has none; the field is left out of JSON when empty, so ordinary traces
+/// and configurations do not mention it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InjectedFaults {
+    /// The machine ignores every `flush_all_tlbs` request (see `mmu::PlatformFaults`).
+    #[serde(default)]
+    pub forget_tlb_flushes: bool,
+}
+
+impl InjectedFaults {
+    /// Whether no defect is injected (ordinary worlds).
+    pub fn is_none(&self) -> bool {
+        *self == InjectedFaults::default()
+    }
+}
+
 /// Everything that defines a world; stored in every trace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SimConfig {
@@ -176,6 +194,9 @@ pub struct SimConfig {
     /// sequential world (every step atomic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
+    /// Injected platform defects (none in every drawn world).
+    #[serde(default, skip_serializing_if = "InjectedFaults::is_none")]
+    pub faults: InjectedFaults,
 }
 
 /// Command-line overrides of the drawn configuration.
@@ -305,6 +326,7 @@ impl SimConfig {
             weights,
             full_check_every: 64,
             concurrency: None,
+            faults: InjectedFaults::default(),
         };
         cfg.apply_world(ov);
         if let Some(c) = Concurrency::draw(seed, &ov.concurrency) {
@@ -457,6 +479,10 @@ impl SimConfig {
                 c.devices, c.scheduler, c.shootdown, c.quiesce_every
             ),
             None => String::new(),
+        } + if self.faults.forget_tlb_flushes {
+            " INJECTED FAULT: forget_tlb_flushes"
+        } else {
+            ""
         }
     }
 }

@@ -30,6 +30,7 @@ impl World {
     /// One operation on both sides, its error statistics and the platform-event comparison.
     fn apply_unchecked(&mut self, op: &Op) -> Result<StepResult, Failure> {
         let result = self.apply_op(op)?;
+        crate::coverage::hooks::after_step(self, op, &result);
         let failed = match &result {
             StepResult::Manager(Err(e)) | StepResult::Harvest(Err(e)) => Some(*e),
             _ => None,
@@ -40,7 +41,7 @@ impl World {
         let (sides, _, log) = self.parts_mut();
         log.touched.settle(failed.is_some());
         if log.touched.manager {
-            let (a, b) = sides.take_events();
+            let (a, b) = sides.take_events(log.events.as_mut());
             if a != b {
                 return Err(self.failure(
                     Invariant::Differential,
@@ -98,9 +99,14 @@ impl World {
     /// applied, whether a step or a device callback makes them).
     pub(crate) fn call(&mut self, call: &ApiCall) -> Result<Outcome, Failure> {
         let (sides, _, log) = self.parts_mut();
+        let footprint = log.touched.pages.len();
         log.touched.call(call, sides.model(), sides.model_names());
+        crate::coverage::hooks::before_call(log, footprint, sides.prod());
         match sides.call(call) {
-            Ok(outcome) => Ok(outcome),
+            Ok(outcome) => {
+                crate::coverage::hooks::after_call(log, call, &outcome);
+                Ok(outcome)
+            }
             Err(d) => Err(self.failure(Invariant::Differential, d.to_string())),
         }
     }

@@ -106,6 +106,7 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     if full {
         return full_check(world);
     }
+    crate::coverage::hooks::incremental_checks(world);
     let log = world.log_mut();
     log.touched.pages.sort_unstable();
     log.touched.pages.dedup();
@@ -126,6 +127,7 @@ pub fn quiescent(world: &mut World, full: bool) -> Result<(), Failure> {
     if full || world.touched().all {
         full_check(world)?;
     } else {
+        crate::coverage::hooks::quiescent_checks(world);
         let log = world.log_mut();
         log.touched.pages.sort_unstable();
         log.touched.pages.dedup();
@@ -142,6 +144,7 @@ pub fn quiescent(world: &mut World, full: bool) -> Result<(), Failure> {
 
 /// Checks every invariant over the whole world.
 pub fn full_check(world: &mut World) -> Result<(), Failure> {
+    crate::coverage::hooks::full_checks(world);
     let log = world.log_mut();
     log.stats.full_checks += 1;
     log.stats.invariant_checks += 5;

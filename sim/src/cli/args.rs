@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::steplog::LogArgs;
 use crate::check::CheckMode;
 use crate::config::{Overrides, SimConfig, Weights};
 use crate::mmu::Mode;
@@ -196,6 +197,8 @@ pub(crate) struct RunArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -217,6 +220,9 @@ pub(crate) struct SweepArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write an HTML report of the sweep (coverage tables, failures found) here.
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -235,6 +241,8 @@ pub(crate) struct ReplayArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -297,7 +305,13 @@ fn parse_weight(s: &str) -> Result<(usize, u32), String> {
     Ok((i, n))
 }
 
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
+/// Worker threads of `--jobs`: the given number (at least 1), else every core.
+pub(crate) fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got {s:?}"))?;
     let a: u64 = a.trim().parse().map_err(|e| format!("bad start {a:?}: {e}"))?;
     let b: u64 = b.trim().parse().map_err(|e| format!("bad end {b:?}: {e}"))?;

@@ -339,14 +339,12 @@ impl<'a> Exec<'a> {
         };
         let space = world.guest().space_of(v) as u8;
         let Some(vpi) = vpi_of(va, world.config().va_pages) else {
-            self.op_done(
-                world,
-                index,
-                StepResult::Access {
-                    outcome: AccessOutcome::BadAddress,
-                    value: 0,
-                },
-            );
+            let result = StepResult::Access {
+                outcome: AccessOutcome::BadAddress,
+                value: 0,
+            };
+            crate::coverage::hooks::access_done(world, &self.ops[index].1, &result);
+            self.op_done(world, index, result);
             return Ok(());
         };
         world.log_mut().touched.vpages.push((space, vpi));
@@ -451,7 +449,9 @@ impl<'a> Exec<'a> {
         self.accesses.complete(id, outcome.clone());
         if let Some((op, v)) = self.access_ops.remove(&id) {
             self.busy[v] = Busy::Idle;
-            self.op_done(world, op, StepResult::Access { outcome, value });
+            let result = StepResult::Access { outcome, value };
+            crate::coverage::hooks::access_done(world, &self.ops[op].1, &result);
+            self.op_done(world, op, result);
         }
     }
 

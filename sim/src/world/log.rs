@@ -2,9 +2,11 @@
 
 use std::collections::BTreeMap;
 
+use pgmsim::PlatformEvent;
 use serde::Serialize;
 
 use super::touched::Touched;
+use crate::coverage::{Coverage, PagesBefore};
 
 /// Counters reported by `pgmsim run --json`.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -39,6 +41,10 @@ pub struct Stats {
     pub shootdowns: u64,
     /// Access outcomes judged against the model's predictions over their windows.
     pub linearization_checks: u64,
+    /// What the run exercised (printed and put in `--json` by the command line, not part of
+    /// the summary snapshots).
+    #[serde(skip)]
+    pub coverage: Coverage,
 }
 
 impl Stats {
@@ -66,12 +72,20 @@ pub struct StepLog {
     pub touched: Touched,
     /// Index of the step being applied.
     pub step: u64,
+    /// Descriptors of the pages the step's calls may change, from before the calls.
+    pub before: PagesBefore,
+    /// Every production platform event of the step, when recording (step logs, reports).
+    pub events: Option<Vec<PlatformEvent>>,
 }
 
 impl StepLog {
     /// Starts step `self.step` of kind `name`.
     pub fn begin(&mut self, name: &'static str) {
         self.touched.clear();
+        self.before.clear();
+        if let Some(events) = &mut self.events {
+            events.clear();
+        }
         *self.stats.ops.entry(name).or_default() += 1;
     }
 

@@ -32,9 +32,13 @@ pub struct World {
 }
 
 impl World {
-    /// Builds the world of `config`: both sides, types, address spaces, dirty trackers.
+    /// Builds the world of `config`: both sides, types, address spaces, dirty trackers, and
+    /// the platform defects the configuration records (none in drawn worlds).
     pub fn new(config: SimConfig) -> Result<World, Failure> {
-        World::with_faults(config, PlatformFaults::default())
+        let faults = PlatformFaults {
+            forget_tlb_flushes: config.faults.forget_tlb_flushes,
+        };
+        World::with_faults(config, faults)
     }
 
     /// Builds a world whose platform has deliberate defects (tests of the checks only).
@@ -57,6 +61,7 @@ impl World {
             world.map_nested_ram()?;
         }
         world.setup_dirty_tracking()?;
+        world.log.stats.coverage.world_drawn(&world.config);
         Ok(world)
     }
 
@@ -180,6 +185,17 @@ impl World {
     /// What the current step touched.
     pub fn touched(&self) -> &Touched {
         &self.log.touched
+    }
+
+    /// Starts (or stops) keeping every production platform event of each step, for step
+    /// logs and reports ([`World::step_events`]).
+    pub fn record_events(&mut self, on: bool) {
+        self.log.events = on.then(Vec::new);
+    }
+
+    /// The production platform events of the last step, if recording.
+    pub fn step_events(&self) -> &[pgmsim::PlatformEvent] {
+        self.log.events.as_deref().unwrap_or_default()
     }
 
     /// Index of the step being applied (0-based).
