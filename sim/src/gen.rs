@@ -473,10 +473,15 @@ fn invalid_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
 
 fn map_target(world: &World, view: &View, d: &mut Draw) -> u64 {
     // Bias toward pages that handlers cover, and toward MMIO / MMIO2 / aliasable pages.
+    // Never a page of the page-table pool (handlers may cover it): the guest edits its page
+    // tables only through kernel steps, and replay refuses traces that map the pool.
     if !view.handlers.is_empty() && d.chance(50) {
         let h = d.pick(&view.handlers).expect("non-empty");
         let pages = ((h.key_last >> PAGE_SHIFT) - (h.key >> PAGE_SHIFT)) + 1;
-        return ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
+        let gp = ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
+        if !(view.pool.0..=view.pool.1).contains(&gp) {
+            return gp;
+        }
     }
     if !world.devices().trackers.is_empty() && d.chance(25) {
         let t = d.pick(&world.devices().trackers).expect("non-empty");

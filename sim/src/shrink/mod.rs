@@ -1,6 +1,9 @@
 //! Shrinking: a failing trace is minimised to one that fails the same invariant: truncate
 //! after the failing step, delta-debug the operation list, simplify operands one at a time,
-//! then simplify the configuration. Every candidate is judged by replaying it.
+//! then shrink the configuration to what the failure needs (`config`). Every candidate is
+//! judged by replaying it; candidates that are not valid traces are never replayed.
+
+mod config;
 
 use pgmsim_testkit::ApiCall;
 
@@ -27,7 +30,7 @@ struct Judge {
 
 impl Judge {
     fn fails(&mut self, t: &Trace) -> Option<Trace> {
-        if self.replays >= self.budget {
+        if self.replays >= self.budget || t.validate().is_err() {
             return None;
         }
         self.replays += 1;
@@ -35,8 +38,9 @@ impl Judge {
         match &r.failure {
             Some(f) if f.invariant == self.invariant => {
                 let mut out = t.clone();
-                out.ops.truncate(r.ops.len());
+                out.ops.truncate(r.steps as usize);
                 out.failure = r.failure.clone();
+                out.trace_hash = Some(r.trace_hash);
                 Some(out)
             }
             _ => None,
@@ -67,8 +71,9 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         budget,
     };
     let mut best = trace.clone();
-    best.ops.truncate(first.ops.len());
+    best.ops.truncate(first.steps as usize);
     best.failure = Some(failure);
+    best.trace_hash = Some(first.trace_hash);
 
     // Delta debugging over operations: remove chunks, halving the chunk size.
     let mut chunk = best.ops.len().div_ceil(2).max(1);
@@ -103,33 +108,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         }
     }
 
-    // Configuration simplification.
-    let mut tries: Vec<Trace> = Vec::new();
-    let mut c = best.clone();
-    c.config.vcpus = 1;
-    tries.push(c);
-    let mut c = best.clone();
-    c.config.address_spaces = 1;
-    tries.push(c);
-    let mut c = best.clone();
-    c.config.tlb_sets = 1;
-    c.config.tlb_ways = 1;
-    tries.push(c);
-    let mut c = best.clone();
-    c.config.revmap_capacity = 8;
-    tries.push(c);
-    let mut c = best.clone();
-    c.config.dirty_tracking = false;
-    tries.push(c);
-    for cand in tries {
-        let mut cand = cand;
-        cand.ops = best.ops.clone();
-        if cand.config != best.config {
-            if let Some(t) = judge.fails(&cand) {
-                best = t;
-            }
-        }
-    }
+    best = config::shrink(best, &mut |cand| judge.fails(cand));
     Some(Shrunk {
         trace: best,
         replays: judge.replays,

@@ -1,5 +1,13 @@
 //! Traces: a run as JSON (configuration + operation list), self-contained so replaying needs
 //! no seed and no generator, and the trace hash that fingerprints a run.
+//!
+//! Format version 2 writes addresses as `"0x…"` strings and one operation per line, and
+//! records the run's trace hash; version 1 files (addresses as numbers, no hash) still load.
+//! Files are written through [`TraceWriter`], which streams: a run never holds its whole
+//! operation list to save it.
+
+mod validate;
+mod write;
 
 use std::hash::Hasher;
 use std::path::Path;
@@ -10,17 +18,23 @@ use crate::check::{CheckMode, Failure};
 use crate::config::SimConfig;
 use crate::op::Op;
 
+pub use validate::{OpError, TraceInvalid};
+pub use write::TraceWriter;
+
 /// Format marker of trace files.
 pub const TRACE_FORMAT: &str = "pgmsim-trace";
-/// Current trace version.
-pub const TRACE_VERSION: u32 = 1;
+/// Version this build writes.
+pub const TRACE_VERSION: u32 = 2;
+/// Versions this build reads: 1 (addresses as numbers, no recorded hash) and 2.
+pub const READABLE_VERSIONS: [u32; 2] = [1, 2];
 
-/// A replayable run.
+/// A replayable run. Unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Trace {
     /// Always [`TRACE_FORMAT`].
     pub format: String,
-    /// [`TRACE_VERSION`].
+    /// One of [`READABLE_VERSIONS`]; written as [`TRACE_VERSION`].
     pub version: u32,
     /// The seed the run came from, if any (informational: replay does not use it).
     #[serde(default)]
@@ -34,6 +48,10 @@ pub struct Trace {
     /// The failure seen when the trace was written (informational).
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// The trace hash of the run that wrote the file (16 hex digits): a replay of every step
+    /// must reproduce it, or the simulator's behaviour drifted.
+    #[serde(default, skip_serializing_if = "Option::is_none", with = "hash_hex")]
+    pub trace_hash: Option<u64>,
 }
 
 /// Why a trace file could not be used.
@@ -61,7 +79,7 @@ pub enum TraceError {
         /// The file.
         path: String,
         /// What is wrong.
-        reason: String,
+        reason: TraceInvalid,
     },
 }
 
@@ -76,6 +94,7 @@ impl Trace {
             config,
             ops,
             failure: None,
+            trace_hash: None,
         }
     }
 
@@ -92,18 +111,17 @@ impl Trace {
         Ok(t)
     }
 
-    /// Checks what serde cannot: format, version and a buildable configuration.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks what serde cannot: format, version, a buildable configuration, and every step
+    /// within what the generator guarantees (see [`validate`](self::validate)).
+    pub fn validate(&self) -> Result<(), TraceInvalid> {
         if self.format != TRACE_FORMAT {
-            return Err(format!("format is {:?}, expected {TRACE_FORMAT:?}", self.format));
+            return Err(TraceInvalid::Format(self.format.clone()));
         }
-        if self.version != TRACE_VERSION {
-            return Err(format!(
-                "version {} is not supported (this build reads {TRACE_VERSION})",
-                self.version
-            ));
+        if !READABLE_VERSIONS.contains(&self.version) {
+            return Err(TraceInvalid::Version(self.version));
         }
-        self.config.validate()
+        self.config.validate().map_err(TraceInvalid::Config)?;
+        validate::ops(&self.config, &self.ops)
     }
 
     /// Reads a trace file.
@@ -116,19 +134,35 @@ impl Trace {
         Trace::from_json(&text, &name)
     }
 
-    /// Writes the trace as pretty JSON.
+    /// Writes the trace (format version [`TRACE_VERSION`], whatever version it was read as).
     pub fn save(&self, path: &Path) -> Result<(), TraceError> {
-        let name = path.display().to_string();
-        if let Some(dir) = path.parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|source| TraceError::Io {
-                    path: name.clone(),
-                    source,
-                })?;
-            }
+        let mut w = TraceWriter::create(path, self.seed, self.check, &self.config)?;
+        for op in &self.ops {
+            w.op(op)?;
         }
-        let text = serde_json::to_string_pretty(self).expect("traces always serialise");
-        std::fs::write(path, text + "\n").map_err(|source| TraceError::Io { path: name, source })
+        w.finish(self.failure.as_ref(), self.trace_hash)
+    }
+}
+
+/// The trace hash as 16 lower-case hex digits (as `--json` prints it); `0x` is accepted.
+mod hash_hex {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(h) => s.collect_str(&format_args!("{h:016x}")),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+        let Some(text) = Option::<String>::deserialize(d)? else {
+            return Ok(None);
+        };
+        let digits = text.trim_start_matches("0x");
+        u64::from_str_radix(digits, 16)
+            .map(Some)
+            .map_err(|e| serde::de::Error::custom(format!("trace_hash {text:?} is not 16 hex digits: {e}")))
     }
 }
 
