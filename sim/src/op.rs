@@ -87,7 +87,9 @@ pub enum Op {
         size: u8,
         /// Read, write or fetch.
         kind: AccessKind,
-        /// Value written.
+        /// Value written (a bit pattern: a `"0x…"` string like the addresses, so JSON tools
+        /// that read numbers as doubles cannot round it).
+        #[serde(with = "pgmsim_testkit::hex::u64")]
         value: u64,
     },
     /// The dirty-tracking device harvests its bitmap (`reset_mmio2_with_bitmap`).
