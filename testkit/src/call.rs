@@ -398,7 +398,7 @@ impl Names {
         }
         let past = t as usize - self.types.len();
         match self.types.first() {
-            Some(first) if past % 2 == 0 => HandlerTypeHandle(first.0 ^ 0x100),
+            Some(first) if past.is_multiple_of(2) => HandlerTypeHandle(first.0 ^ 0x100),
             _ => HandlerTypeHandle(0x5eed_0000_0000_0000 | t as u64),
         }
     }

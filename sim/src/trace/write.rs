@@ -110,7 +110,7 @@ impl TraceWriter {
             .strip_prefix('{')
             .expect("a pretty JSON object starts with a brace");
         let close = if self.ops == 0 { "]" } else { "\n  ]" };
-        write!(self.out, "{close},{fields}\n").map_err(|e| self.io(e))?;
+        writeln!(self.out, "{close},{fields}").map_err(|e| self.io(e))?;
         self.out.flush().map_err(|e| self.io(e))?;
         std::fs::rename(&self.partial, &self.path).map_err(|e| self.io(e))
     }
