@@ -548,6 +548,20 @@ impl Model {
         }
         self.emit_upgrades(key, last, &before)
     }
+
+    /// Temp-off of `page` in registered handler `i`, from the handler's checks on.
+    fn temp_off(&mut self, i: usize, page: u64) -> OpResult {
+        let (key, last) = self.range_of(i);
+        if page < key || page > last || !whole_pages(key, last) {
+            return Err(Error::InvalidParameter);
+        }
+        if !matches!(self.kind_at(i).0, HandlerKind::Write | HandlerKind::All) {
+            return Err(Error::AccessDenied);
+        }
+        // Already off: a successful no-op (the set ignores the duplicate).
+        self.temp_off.insert(page_of(page));
+        Ok(Status::Success)
+    }
 }
 
 impl PhysHandlerApi for Model {
@@ -693,16 +707,14 @@ impl PhysHandlerApi for Model {
 
     fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
         let i = self.starting_at(addr)?;
-        let (key, last) = self.range_of(i);
-        if page < key || page > last || !whole_pages(key, last) {
-            return Err(Error::InvalidParameter);
+        self.temp_off(i, page)
+    }
+
+    fn page_temp_off_ex(&mut self, id: HandlerId, page: u64) -> OpResult {
+        if self.node(id)?.range.is_none() {
+            return Err(Error::NotFound);
         }
-        if !matches!(self.kind_at(i).0, HandlerKind::Write | HandlerKind::All) {
-            return Err(Error::AccessDenied);
-        }
-        // Already off: a successful no-op (the set ignores the duplicate).
-        self.temp_off.insert(page_of(page));
-        Ok(Status::Success)
+        self.temp_off(id.0 as usize, page)
     }
 
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {

@@ -8,7 +8,7 @@ use pgmsim_testkit::ApiCall;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::Behaviour;
+use crate::config::{Behaviour, Weights};
 use crate::mmu::guest_pt::va_of;
 use crate::op::{AccessKind, Op};
 use crate::world::World;
@@ -94,16 +94,50 @@ impl View {
 
 const FAMILIES: usize = 13;
 
+/// Which thread an operation is drawn for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A sequential world: any operation.
+    Any,
+    /// A vCPU thread of a concurrent world: guest-kernel edits and accesses of this vCPU.
+    Vcpu(u8),
+    /// A device thread of a concurrent world: manager operations, queries, harvests.
+    Device,
+}
+
+/// The families a vCPU thread runs (guest kernel, accesses); device threads run the rest.
+const VCPU_FAMILIES: [usize; 2] = [9, 10];
+
+/// The total weight of the families a thread of `role` draws from (0: it has nothing to do).
+pub fn role_weight(world: &World, role: Role) -> u64 {
+    let w = world.config().weights;
+    let vcpu = w.kernel as u64 + w.access as u64;
+    let all: u64 = (0..Weights::NAMES.len())
+        .filter_map(|i| w.get(i))
+        .map(|x| x as u64)
+        .sum();
+    match role {
+        Role::Any => all,
+        Role::Vcpu(_) => vcpu,
+        Role::Device => all - vcpu,
+    }
+}
+
 /// Draws the next operation for `world`.
 pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
+    next_op_for(world, e, Role::Any)
+}
+
+/// Draws the next operation for a thread of `role`.
+pub fn next_op_for(world: &World, e: &mut dyn Entropy, role: Role) -> Op {
     let mut d = Draw::new(e);
     let view = View::of(world);
     let w = world.config().weights;
     let mapped: usize = world.guest().mapped_pages();
-    if mapped < 4 && d.chance(70) {
+    if role != Role::Device && mapped < 4 && d.chance(70) {
         return map_op(world, &view, &mut d);
     }
-    let weights: [u32; FAMILIES] = [
+    let mut weights: [u32; FAMILIES] = [
         w.register,
         w.deregister,
         w.ex_api,
@@ -118,6 +152,18 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         w.harvest,
         w.vm_reset,
     ];
+    for (i, wt) in weights.iter_mut().enumerate() {
+        let vcpu_family = VCPU_FAMILIES.contains(&i);
+        match role {
+            Role::Vcpu(_) if !vcpu_family => *wt = 0,
+            Role::Device if vcpu_family => *wt = 0,
+            _ => {}
+        }
+    }
+    let forced = match role {
+        Role::Vcpu(v) => Some(v),
+        _ => None,
+    };
     let total: u64 = weights.iter().map(|&x| x as u64).sum();
     let mut roll = d.below(total.max(1));
     let mut family = FAMILIES - 1;
@@ -138,8 +184,8 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         6 => reset_alias_op(world, &view, &mut d).into(),
         7 => query_op(&view, &mut d),
         8 => invalid_op(world, &view, &mut d).into(),
-        9 => kernel_op(world, &view, &mut d),
-        10 => access_op(world, &view, &mut d),
+        9 => kernel_op(world, &view, &mut d, forced),
+        10 => access_op(world, &view, &mut d, forced),
         11 => Op::Harvest {
             tracker: d.below(world.devices().trackers.len().max(1) as u64 + 1) as u8,
         },
@@ -513,7 +559,7 @@ fn mapped_vpi(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
     m.keys().nth(i).copied()
 }
 
-fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
+fn kernel_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
     let space = d.below(world.guest().spaces() as u64) as usize;
     match d.below(10) {
         0..=3 => map_op(world, view, d),
@@ -534,14 +580,14 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
             None => map_op(world, view, d),
         },
         _ => Op::SwitchCr3 {
-            vcpu: d.below(world.vcpus() as u64) as u8,
+            vcpu: forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8),
             space: space as u8,
         },
     }
 }
 
-fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let vcpu = d.below(world.vcpus() as u64) as u8;
+fn access_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
+    let vcpu = forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8);
     let space = world.guest().space_of(vcpu as usize);
     // Prefer virtual pages that map a page some handler covers: a few cheap samples.
     let mut vpi = None;

@@ -11,6 +11,7 @@
 pub mod access;
 pub mod check;
 pub mod cli;
+pub mod conc;
 pub mod config;
 pub mod devices;
 pub mod encode;

@@ -17,6 +17,20 @@ pub(crate) enum ModeArg {
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ShootdownArg {
+    Sync,
+    Async,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, got {s:?}")),
+    }
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
 pub(crate) enum CheckArg {
     Incremental,
     Full,
@@ -74,6 +88,19 @@ pub(crate) struct WorldArgs {
     /// kernel, access, harvest, vm_reset.
     #[arg(long = "weight", value_parser = parse_weight)]
     pub(crate) weights: Vec<(usize, u32)>,
+    /// Force a concurrent world (`on`) or a sequential one (`off`); by default about one
+    /// seed in three is concurrent.
+    #[arg(long, value_parser = parse_on_off)]
+    pub(crate) concurrency: Option<bool>,
+    /// Scheduler of concurrent worlds: `random` or `pct:D` (D = 1..3).
+    #[arg(long)]
+    pub(crate) scheduler: Option<crate::conc::SchedulerKind>,
+    /// Shootdown protocol of concurrent worlds: `sync` (default) or `async`.
+    #[arg(long, value_enum)]
+    pub(crate) shootdown: Option<ShootdownArg>,
+    /// Device threads of concurrent worlds (1 or 2).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub(crate) devices: Option<u8>,
     /// Use this configuration (JSON, as printed by `pgmsim config`) for every seed instead of
     /// drawing one; the other flags still apply on top (`--ram-mib` resizes its first range).
     #[arg(long)]
@@ -118,6 +145,15 @@ impl WorldArgs {
                 w
             },
             platform_fault: self.platform_fault,
+            concurrency: crate::conc::config::ConcurrencyOverrides {
+                enabled: self.concurrency,
+                scheduler: self.scheduler,
+                shootdown: self.shootdown.map(|s| match s {
+                    ShootdownArg::Sync => crate::conc::Shootdown::Sync,
+                    ShootdownArg::Async => crate::conc::Shootdown::Async,
+                }),
+                devices: self.devices,
+            },
         }
     }
 

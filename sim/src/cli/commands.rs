@@ -85,7 +85,13 @@ impl SaveTrace {
             return Err(e);
         }
         match self.writer {
-            Some(w) => w.finish(r.failure.as_ref(), Some(r.trace_hash)),
+            Some(mut w) => {
+                if r.config.concurrency.is_some() {
+                    let t = r.trace();
+                    w.set_concurrency(t.threads, t.schedule);
+                }
+                w.finish(r.failure.as_ref(), Some(r.trace_hash))
+            }
             None => Ok(()),
         }
     }

@@ -9,6 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::conc::config::ConcurrencyOverrides;
+use crate::conc::Concurrency;
 use crate::mmu::{Mode, PlatformFaults};
 
 mod layout_json;
@@ -31,6 +33,10 @@ pub enum Behaviour {
     DirtyTrack,
     /// Alias an MMIO2 page over the touched MMIO page on first access.
     AliasOnAccess,
+    /// A framebuffer-style write log: temp-off the written page through the handler's id
+    /// (the callback runs without the PGM lock, so its handler may be gone meanwhile: the id
+    /// makes that a clean error); `reset` re-arms. Only in concurrent worlds.
+    WriteLog,
 }
 
 /// One handler type of the run.
@@ -123,6 +129,12 @@ impl Weights {
         self.values().iter().map(|&w| w as u64).sum()
     }
 
+    /// The weight of family `i` (in [`Weights::NAMES`] order).
+    pub fn get(&self, i: usize) -> Option<u32> {
+        let mut copy = *self;
+        copy.get_mut(i).map(|w| *w)
+    }
+
     /// The weight of family `i` (in [`Weights::NAMES`] order), mutably.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut u32> {
         Some(match i {
@@ -209,6 +221,10 @@ pub struct SimConfig {
     /// A deliberate platform defect (absent: a correct platform).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_fault: Option<PlatformFault>,
+    /// Threads, scheduler and shootdown protocol of a concurrent world; absent for a
+    /// sequential world (every step atomic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
 }
 
 /// Command-line overrides of the drawn configuration.
@@ -240,6 +256,8 @@ pub struct Overrides {
     pub weights: [Option<u32>; Weights::NAMES.len()],
     /// Run on a deliberately defective platform.
     pub platform_fault: Option<PlatformFault>,
+    /// Force concurrency settings.
+    pub concurrency: ConcurrencyOverrides,
 }
 
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
@@ -338,15 +356,57 @@ impl SimConfig {
             weights,
             full_check_every: 64,
             platform_fault: None,
+            concurrency: None,
         };
-        cfg.apply(ov);
+        cfg.apply_world(ov);
+        if let Some(c) = Concurrency::draw(seed, &ov.concurrency) {
+            cfg.make_concurrent(c);
+        }
         cfg
     }
 
-    /// Applies command-line overrides, as given: the result is checked by
+    /// Turns a sequential world concurrent: at least two vCPUs, and the write-log device
+    /// whose callbacks run without the PGM lock.
+    pub fn make_concurrent(&mut self, c: Concurrency) {
+        self.vcpus = self.vcpus.max(2);
+        if !self.types.iter().any(|t| t.behaviour == Behaviour::WriteLog) {
+            self.types.push(TypeSpec {
+                kind: HandlerKind::Write,
+                not_in_hm: false,
+                keep_lock: false,
+                behaviour: Behaviour::WriteLog,
+                description: "framebuffer write log".into(),
+            });
+        }
+        self.concurrency = Some(c);
+    }
+
+    /// Applies command-line overrides, concurrency included (for a configuration given
+    /// whole, e.g. by `--config`), as given: the result is checked by
     /// [`SimConfig::validate`], never silently adjusted. `ram_mib` resizes the first RAM
     /// range; `nem_exclusive: Some(true)` implies NEM mode unless a mode is forced.
     pub fn apply(&mut self, ov: &Overrides) {
+        self.apply_world(ov);
+        match (self.concurrency, ov.concurrency.enabled) {
+            (_, Some(false)) => self.concurrency = None,
+            (None, Some(true)) => self.make_concurrent(Concurrency {
+                devices: 1,
+                scheduler: crate::conc::SchedulerKind::Random,
+                shootdown: crate::conc::Shootdown::Sync,
+                quiesce_every: 64,
+                schedule_seed: 0,
+            }),
+            _ => {}
+        }
+        if let Some(c) = self.concurrency.as_mut() {
+            c.scheduler = ov.concurrency.scheduler.unwrap_or(c.scheduler);
+            c.shootdown = ov.concurrency.shootdown.unwrap_or(c.shootdown);
+            c.devices = ov.concurrency.devices.unwrap_or(c.devices);
+        }
+    }
+
+    /// Applies every override but concurrency's.
+    fn apply_world(&mut self, ov: &Overrides) {
         if let Some(v) = ov.vcpus {
             self.vcpus = v;
         }
@@ -426,6 +486,13 @@ impl SimConfig {
             self.dirty_tracking,
             self.weights
         ) + &self.platform_fault.map(|f| format!(" platform_fault={f:?}")).unwrap_or_default()
+            + &match &self.concurrency {
+                Some(c) => format!(
+                    " concurrent(devices={} scheduler={} shootdown={:?} quiesce_every={})",
+                    c.devices, c.scheduler, c.shootdown, c.quiesce_every
+                ),
+                None => String::new(),
+            }
     }
 }
 

@@ -137,6 +137,9 @@ pub enum ConfigError {
     /// Every operation family is disabled: the generator would have nothing to draw.
     #[error("weights: every operation family has weight 0; at least one must be positive")]
     NoWeights,
+    /// The concurrency settings are unusable.
+    #[error("concurrency: {0}")]
+    Concurrency(String),
 }
 
 impl From<SetupError> for ConfigError {
@@ -176,6 +179,9 @@ impl SimConfig {
         }
         if self.weights.total() == 0 {
             return Err(ConfigError::NoWeights);
+        }
+        if let Some(c) = &self.concurrency {
+            c.validate().map_err(ConfigError::Concurrency)?;
         }
         Ok(())
     }

@@ -5,6 +5,7 @@
 //! it). An [`Observer`] sees each step as it is applied — to stream it to a trace file,
 //! draw progress, or stop the run at a time limit.
 
+mod concurrent;
 mod observe;
 mod report;
 
@@ -14,6 +15,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use crate::check::{self, CheckMode, Failure, Invariant};
+use crate::conc::exec::Source;
 use crate::config::{Overrides, SimConfig};
 use crate::gen::{next_op, Entropy};
 use crate::op::Op;
@@ -85,7 +87,7 @@ fn execute(
 }
 
 /// A panic turned into a failure, so it gets a trace and a shrink like any other.
-fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
+pub(crate) fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -104,6 +106,10 @@ pub fn run_seed(seed: u64, steps: usize, overrides: &Overrides, check: CheckMode
 /// operation.
 pub fn run_config(seed: u64, config: SimConfig, steps: usize, check: CheckMode) -> RunReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    if config.concurrency.is_some() {
+        let source = Source::Generated(&mut rng);
+        return concurrent::run(config, Some(seed), check, steps as u64, source, None, &mut ());
+    }
     execute(config, Some(seed), check, steps as u64, Keep::All, &mut (), |w| {
         Some(next_op(w, &mut rng))
     })
@@ -112,7 +118,8 @@ pub fn run_config(seed: u64, config: SimConfig, steps: usize, check: CheckMode) 
 /// Runs `steps` steps generated from `seed` in `config`, keeping no operation list: memory
 /// stays flat however many steps. The observer sees every step (to stream it to a file,
 /// draw progress or stop at a deadline); [`RunReport::trace`] regenerates the operations
-/// from the seed when a failure needs them.
+/// from the seed when a failure needs them. (A concurrent world's executor keeps every
+/// operation with its thread and the schedule, and shows them to the observer at the end.)
 pub fn run_generated(
     seed: u64,
     config: SimConfig,
@@ -121,6 +128,10 @@ pub fn run_generated(
     observer: &mut dyn Observer,
 ) -> RunReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    if config.concurrency.is_some() {
+        let source = Source::Generated(&mut rng);
+        return concurrent::run(config, Some(seed), check, steps, source, None, observer);
+    }
     execute(config, Some(seed), check, steps, Keep::Last, observer, |w| {
         Some(next_op(w, &mut rng))
     })
@@ -128,6 +139,18 @@ pub fn run_generated(
 
 /// Runs `steps` steps drawn from any entropy source (fuzzer bytes) in the world of `config`.
 pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -> RunReport {
+    if config.concurrency.is_some() {
+        let source = Source::Generated(entropy);
+        return concurrent::run(
+            config,
+            None,
+            CheckMode::Incremental,
+            steps as u64,
+            source,
+            None,
+            &mut (),
+        );
+    }
     execute(
         config,
         None,
@@ -139,13 +162,16 @@ pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -
     )
 }
 
-/// Replays a trace.
+/// Replays a trace (a concurrent one with its threads and schedule).
 pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
     replay_observed(trace, check, &mut ())
 }
 
 /// Replays a trace with an observer (a deadline, progress).
 pub fn replay_observed(trace: &Trace, check: CheckMode, observer: &mut dyn Observer) -> RunReport {
+    if trace.config.concurrency.is_some() {
+        return concurrent::replay(trace, check, observer);
+    }
     let mut it = trace.ops.iter().cloned();
     execute(
         trace.config.clone(),

@@ -34,6 +34,10 @@ pub struct RunReport {
     pub trace_hash: u64,
     /// Why the run stopped early without a failure (`None`: it ran every step).
     pub stopped: Option<Stop>,
+    /// Concurrent runs: the thread of each operation (empty for a sequential run).
+    pub threads: Vec<u8>,
+    /// Concurrent runs: every scheduling decision (empty for a sequential run).
+    pub schedule: Vec<u8>,
 }
 
 /// The JSON summary of `--json` (documented field by field in `docs/json.md`).
@@ -73,6 +77,8 @@ impl RunReport {
             failure: None,
             trace_hash: 0,
             stopped: None,
+            threads: Vec::new(),
+            schedule: Vec::new(),
         }
     }
 
@@ -86,6 +92,7 @@ impl RunReport {
 
     pub(super) fn finish(mut self, world: &World, hasher: &TraceHasher) -> RunReport {
         self.stats = world.stats().clone();
+        self.stats.threads = 1;
         self.trace_hash = std::hash::Hasher::finish(hasher);
         self
     }
@@ -104,9 +111,13 @@ impl RunReport {
     /// final full check failed).
     pub fn failing_op(&self) -> Option<&Op> {
         let f = self.failure.as_ref()?;
-        (self.steps > 0 && f.step == self.steps - 1)
-            .then_some(self.last_op.as_ref())
-            .flatten()
+        if f.invariant == Invariant::Setup || f.step >= self.steps {
+            return None;
+        }
+        if let Some(op) = self.ops.get(f.step as usize) {
+            return Some(op);
+        }
+        (f.step == self.steps - 1).then_some(self.last_op.as_ref()).flatten()
     }
 
     /// The `--json` summary.
@@ -155,6 +166,10 @@ impl RunReport {
         let mut t = Trace::new(self.seed, self.check, self.config.clone(), ops);
         t.failure = self.failure.clone();
         t.trace_hash = Some(self.trace_hash);
+        if self.config.concurrency.is_some() {
+            t.threads = Some(self.threads.clone());
+            t.schedule = Some(crate::trace::Schedule::encode(&self.schedule));
+        }
         t
     }
 }

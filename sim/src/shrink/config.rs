@@ -200,7 +200,7 @@ fn family(op: &Op) -> usize {
             ApiCall::Register { .. } => 0,
             ApiCall::Deregister { .. } => 1,
             ApiCall::Reset { .. } | ApiCall::ResetMmio2WithBitmap { .. } => 3,
-            ApiCall::PageTempOff { .. } => 4,
+            ApiCall::PageTempOff { .. } | ApiCall::PageTempOffEx { .. } => 4,
             ApiCall::PageAliasMmio2 { .. } | ApiCall::PageAliasHc { .. } => 5,
             ApiCall::ResetAliasedPage { .. } => 6,
             ApiCall::VmReset => 12,

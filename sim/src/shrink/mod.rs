@@ -29,6 +29,8 @@ struct Judge {
 }
 
 impl Judge {
+    /// The candidate's own replay as a trace, if it fails the same invariant (a concurrent
+    /// trace comes back with the threads and schedule that replay took).
     fn fails(&mut self, t: &Trace) -> Option<Trace> {
         if self.replays >= self.budget || t.validate().is_err() {
             return None;
@@ -36,16 +38,18 @@ impl Judge {
         self.replays += 1;
         let r = replay(t, self.check);
         match &r.failure {
-            Some(f) if f.invariant == self.invariant => {
-                let mut out = t.clone();
-                out.ops.truncate(r.steps as usize);
-                out.failure = r.failure.clone();
-                out.trace_hash = Some(r.trace_hash);
-                Some(out)
-            }
+            Some(f) if f.invariant == self.invariant => Some(r.trace()),
             _ => None,
         }
     }
+}
+
+/// Removes steps `range` (and, in a concurrent trace, their threads).
+fn remove_ops(t: &mut Trace, range: std::ops::Range<usize>) {
+    if let Some(threads) = &mut t.threads {
+        threads.drain(range.start.min(threads.len())..range.end.min(threads.len()));
+    }
+    t.ops.drain(range);
 }
 
 /// Minimises `trace`, which must fail when replayed; `None` if it does not.
@@ -63,17 +67,14 @@ pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
 
 fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
     let first = replay(trace, trace.check);
-    let failure = first.failure?;
+    let failure = first.failure.as_ref()?;
     let mut judge = Judge {
         invariant: failure.invariant,
         check: trace.check,
         replays: 1,
         budget,
     };
-    let mut best = trace.clone();
-    best.ops.truncate(first.steps as usize);
-    best.failure = Some(failure);
-    best.trace_hash = Some(first.trace_hash);
+    let mut best = first.trace();
 
     // Delta debugging over operations: remove chunks, halving the chunk size.
     let mut chunk = best.ops.len().div_ceil(2).max(1);
@@ -82,7 +83,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         while i < best.ops.len() {
             let mut cand = best.clone();
             let end = (i + chunk).min(cand.ops.len());
-            cand.ops.drain(i..end);
+            remove_ops(&mut cand, i..end);
             match judge.fails(&cand) {
                 Some(t) => best = t,
                 None => i += chunk,
@@ -94,8 +95,9 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         chunk = chunk.div_ceil(2);
     }
 
-    // Operand simplification.
-    for i in 0..best.ops.len() {
+    // Operand simplification (a simpler step may fail earlier: the trace can shrink under it).
+    let mut i = 0;
+    while i < best.ops.len() {
         for simpler in simplify(&best.ops[i]) {
             if i >= best.ops.len() {
                 break;
@@ -106,6 +108,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
                 best = t;
             }
         }
+        i += 1;
     }
 
     best = config::shrink(best, &mut |cand| judge.fails(cand));

@@ -34,6 +34,9 @@ pub enum TraceInvalid {
     /// The configuration is unusable.
     #[error("config: {0}")]
     Config(ConfigError),
+    /// A concurrent trace's threads or schedule are unusable.
+    #[error("{0}")]
+    Concurrency(String),
     /// A step is outside what the generator produces.
     #[error("ops[{index}] ({name}): {error}")]
     Op {

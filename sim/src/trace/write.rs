@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::{TraceError, TRACE_FORMAT, TRACE_VERSION};
+use super::{Schedule, TraceError, TRACE_FORMAT, TRACE_VERSION};
 use crate::check::{CheckMode, Failure};
 use crate::config::SimConfig;
 use crate::op::Op;
@@ -21,6 +21,8 @@ pub struct TraceWriter {
     path: PathBuf,
     partial: PathBuf,
     ops: u64,
+    threads: Option<Vec<u8>>,
+    schedule: Option<Schedule>,
 }
 
 #[derive(Serialize)]
@@ -37,6 +39,10 @@ struct Trailer<'a> {
     failure: Option<&'a Failure>,
     #[serde(skip_serializing_if = "Option::is_none")]
     trace_hash: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    threads: Option<Vec<u8>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    schedule: Option<Schedule>,
 }
 
 impl TraceWriter {
@@ -76,6 +82,8 @@ impl TraceWriter {
             path: path.to_path_buf(),
             partial,
             ops: 0,
+            threads: None,
+            schedule: None,
         })
     }
 
@@ -94,6 +102,12 @@ impl TraceWriter {
         write!(self.out, "{sep}{line}").map_err(|e| self.io(e))
     }
 
+    /// A concurrent run's thread per operation and schedule, written with the trailer.
+    pub fn set_concurrency(&mut self, threads: Option<Vec<u8>>, schedule: Option<Schedule>) {
+        self.threads = threads;
+        self.schedule = schedule;
+    }
+
     /// Operations written so far.
     pub fn ops(&self) -> u64 {
         self.ops
@@ -104,6 +118,8 @@ impl TraceWriter {
         let trailer = serde_json::to_string_pretty(&Trailer {
             failure,
             trace_hash: trace_hash.map(|h| format!("{h:016x}")),
+            threads: self.threads.take(),
+            schedule: self.schedule.take(),
         })
         .expect("trailers serialise");
         let fields = trailer

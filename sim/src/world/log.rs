@@ -29,6 +29,32 @@ pub struct Stats {
     pub invariant_checks: u64,
     /// Full checks performed.
     pub full_checks: u64,
+    /// Threads (1 for a sequential world: every step atomic).
+    pub threads: u64,
+    /// Scheduling decisions that switched away from a thread that could go on.
+    pub preemptions: u64,
+    /// PGM lock acquisitions (outermost).
+    pub lock_acquisitions: u64,
+    /// TLB shootdowns requested.
+    pub shootdowns: u64,
+    /// Access outcomes judged against the model's predictions over their windows.
+    pub linearization_checks: u64,
+}
+
+impl Stats {
+    /// Adds a concurrent world's counters.
+    pub fn merge_concurrency(&mut self, world: &crate::world::World, linearization_checks: u64) {
+        let c = world.config().concurrency.map_or(0, |c| c.devices as u64);
+        self.threads = world.vcpus() as u64 + c;
+        if let Some(hw) = world.machine().hw() {
+            self.preemptions = hw.stats.preemptions;
+            self.lock_acquisitions = hw.stats.lock_acquisitions;
+            self.shootdowns = hw.stats.shootdowns;
+            self.tlb_hits += hw.stats.tlb_hits;
+            self.tlb_misses += hw.stats.tlb_misses;
+        }
+        self.linearization_checks = linearization_checks;
+    }
 }
 
 /// Per-step bookkeeping and the run's counters.
@@ -46,6 +72,12 @@ impl StepLog {
     /// Starts step `self.step` of kind `name`.
     pub fn begin(&mut self, name: &'static str) {
         self.touched.clear();
+        *self.stats.ops.entry(name).or_default() += 1;
+    }
+
+    /// Starts an operation of a concurrent world: what it touches accumulates until the next
+    /// quiescent point checks it.
+    pub fn begin_op(&mut self, name: &'static str) {
         *self.stats.ops.entry(name).or_default() += 1;
     }
 

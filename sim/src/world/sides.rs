@@ -164,6 +164,23 @@ impl Sides {
         self.model.take_events();
     }
 
+    /// Names the handler registered at `key` on both sides by its ids (for a callback to call
+    /// back with); `None` unless both sides have one there.
+    pub fn pin(&mut self, key: u64) -> Option<u32> {
+        let a = self.prod.handler_id_at(key)?;
+        let b = self.model.handler_id_at(key)?;
+        let k = self.prod_names.pin(a);
+        let k2 = self.model_names.pin(b);
+        debug_assert_eq!(k, k2, "both sides pin in step");
+        Some(k)
+    }
+
+    /// Frees a name [`Sides::pin`] gave.
+    pub fn unpin(&mut self, h: u32) {
+        self.prod_names.unpin(h);
+        self.model_names.unpin(h);
+    }
+
     /// Registers one handler type on both sides; `Err` when they disagree.
     pub fn register_type(&mut self, config: pgmsim::HandlerTypeConfig) -> Result<(), String> {
         let a = self.prod.register_type(config.clone());
