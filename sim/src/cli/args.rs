@@ -227,8 +227,8 @@ pub(crate) struct SweepArgs {
     /// Run only shard I of N (`I/N`, seeds where (seed - A) % N == I).
     #[arg(long, value_parser = parse_shard)]
     pub(crate) shard: Option<(u64, u64)>,
-    /// Worker threads (default: available cores).
-    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    /// Worker threads, 1-1024 (default: available cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub(crate) jobs: Option<u16>,
     /// Keep going after failures (one trace, and its minimised form, per failure signature).
     #[arg(long)]

@@ -52,7 +52,9 @@ fn rate(steps: u64) -> (f64, Option<f64>) {
     if let Some(f) = &r.failure {
         errln!("long-run seed {SEED} failed: {f}");
     }
-    let cpu = cpu.zip(thread_cpu_secs()).map(|(a, b)| r.steps as f64 / (b - a).max(1e-9));
+    let cpu = cpu
+        .zip(thread_cpu_secs())
+        .map(|(a, b)| r.steps as f64 / (b - a).max(1e-9));
     (r.steps as f64 / wall, cpu)
 }
 

@@ -33,7 +33,7 @@ impl StepProgress {
         let bar = (!quiet && std::io::stderr().is_terminal()).then(|| {
             let b = ProgressBar::with_draw_target(Some(total), ProgressDrawTarget::hidden());
             b.set_style(
-                ProgressStyle::with_template("{bar:40} {pos}/{len} steps {per_sec} {elapsed_precise} eta {eta}")
+                ProgressStyle::with_template("{bar:40} {pos}/{len} steps {elapsed_precise} eta {eta}")
                     .expect("valid template"),
             );
             b
