@@ -20,8 +20,9 @@
 //! # Example
 //!
 //! ```
-//! use pgmsim::render::{self, TransitionTable};
-//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout, RecordingPlatform};
+//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout};
+//! use pgmsim_testkit::render::{self, TransitionTable};
+//! use pgmsim_testkit::RecordingPlatform;
 //!
 //! let layout = MemoryLayout::builder().ram(0, 16).build().unwrap();
 //! let mut pgm = Manager::new(layout, ManagerConfig::default(), RecordingPlatform::mapped()).unwrap();
