@@ -230,12 +230,14 @@ impl<'a> Encoder<'a> {
         self.u8(thread);
     }
 
-    /// A concurrent run's schedule: tag 31, its length, every decision (a thread id, or 255
-    /// for "the lock holder went on").
-    pub fn schedule(&mut self, decisions: &[u8]) {
+    /// A concurrent run's schedule: tag 31, its length, every decision (a
+    /// [`Move`](crate::conc::sched::Move)).
+    pub fn schedule(&mut self, decisions: &[u32]) {
         self.tag(31);
         self.u64(decisions.len() as u64);
-        self.sink.bytes(decisions);
+        for &d in decisions {
+            self.u32(d);
+        }
     }
 
     fn described(&mut self, described: bool) {

@@ -13,6 +13,10 @@ use crate::mmu::guest_pt::va_of;
 use crate::op::{AccessKind, Op};
 use crate::world::World;
 
+/// Pages just past the virtual window an access may name (it then gets a bad address):
+/// the generator draws them now and then, and a trace may contain them.
+pub const BAD_ADDRESS_PAGES: u32 = 16;
+
 /// A source of randomness: a seeded RNG or fuzzer bytes (which read as zeros when exhausted).
 pub trait Entropy {
     /// The next 64 random bits.
@@ -609,10 +613,15 @@ fn invalid_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
 
 fn map_target(world: &World, view: &View, d: &mut Draw) -> u64 {
     // Bias toward pages that handlers cover, and toward MMIO / MMIO2 / aliasable pages.
+    // Never a page of the page-table pool (handlers may cover it): the guest edits its page
+    // tables only through kernel steps, and replay refuses traces that map the pool.
     if !view.handlers.is_empty() && d.chance(50) {
         let h = d.pick(&view.handlers).expect("non-empty");
         let pages = ((h.key_last >> PAGE_SHIFT) - (h.key >> PAGE_SHIFT)) + 1;
-        return ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
+        let gp = ((h.key >> PAGE_SHIFT) + d.below(pages)) << PAGE_SHIFT;
+        if !(view.pool.0..=view.pool.1).contains(&gp) {
+            return gp;
+        }
     }
     if !world.devices().trackers.is_empty() && d.chance(25) {
         let t = d.pick(&world.devices().trackers).expect("non-empty");
@@ -698,7 +707,7 @@ fn access_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op
     let vpi = match vpi.or_else(|| mapped_vpi(world, space, d)) {
         Some(v) if d.chance(95) => v,
         // Now and then just past the virtual window: a bad address.
-        _ if d.chance(5) => world.config().va_pages + d.below(16) as u32,
+        _ if d.chance(5) => world.config().va_pages + d.below(BAD_ADDRESS_PAGES as u64) as u32,
         _ => d.below(world.config().va_pages as u64) as u32,
     };
     let size = [1u8, 2, 4, 8][d.below(4) as usize];

@@ -26,13 +26,15 @@ pub enum AccessKind {
 }
 
 /// One step of a simulation. Serialised as one JSON object tagged by `"op"`; API calls use
-/// their [`ApiCall`] names (`register`, `temp_off`, ...).
+/// their [`ApiCall`] names (`register`, `temp_off`, ...). Addresses are `"0x…"` strings
+/// (numbers are read too); unknown fields are refused with a message naming the step.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(remote = "Self", tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Op {
     /// `is_registered`, `is_all` and `lookup` at `addr`, in one step.
     Query {
         /// Any address.
+        #[serde(with = "pgmsim_testkit::hex::u64")]
         addr: u64,
     },
     /// Guest kernel maps a virtual page, then INVLPG on every vCPU using the space.
@@ -42,6 +44,7 @@ pub enum Op {
         /// Virtual page index.
         vpi: u32,
         /// Guest-physical page.
+        #[serde(with = "pgmsim_testkit::hex::u64")]
         gp: u64,
         /// Writable.
         write: bool,
@@ -78,12 +81,15 @@ pub enum Op {
         /// vCPU.
         vcpu: u8,
         /// Virtual address.
+        #[serde(with = "pgmsim_testkit::hex::u64")]
         va: u64,
         /// 1, 2, 4 or 8 bytes, within one page.
         size: u8,
         /// Read, write or fetch.
         kind: AccessKind,
-        /// Value written.
+        /// Value written (a bit pattern: a `"0x…"` string like the addresses, so JSON tools
+        /// that read numbers as doubles cannot round it).
+        #[serde(with = "pgmsim_testkit::hex::u64")]
         value: u64,
     },
     /// The dirty-tracking device harvests its bitmap (`reset_mmio2_with_bitmap`).
@@ -92,8 +98,39 @@ pub enum Op {
         tracker: u8,
     },
     /// A call of the handler API.
-    #[serde(untagged)]
+    #[serde(skip)]
     Call(ApiCall),
+}
+
+/// The `op` tags of the steps that are not API calls.
+const MACHINE_STEPS: [&str; 7] = ["query", "map", "unmap", "protect", "switch_cr3", "access", "harvest"];
+
+impl Serialize for Op {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Op::Call(call) => call.serialize(s),
+            // The derived (remote = "Self") serialiser of the machine steps.
+            step => Op::serialize(step, s),
+        }
+    }
+}
+
+/// Dispatches on the `op` tag, so a malformed step gets the message of the one shape it
+/// names (an untagged fallback would only say "did not match any variant").
+impl<'de> Deserialize<'de> for Op {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Op, D::Error> {
+        use serde::de::Error as _;
+        let v = serde_json::Value::deserialize(d)?;
+        let Some(tag) = v.get("op").and_then(serde_json::Value::as_str).map(str::to_owned) else {
+            return Err(D::Error::custom(format!("a step needs an \"op\" field naming it: {v}")));
+        };
+        let step = if MACHINE_STEPS.contains(&tag.as_str()) {
+            Op::deserialize(v)
+        } else {
+            ApiCall::deserialize(v).map(Op::Call)
+        };
+        step.map_err(|e| D::Error::custom(format!("step \"{tag}\": {e}")))
+    }
 }
 
 impl Op {
@@ -209,4 +246,40 @@ pub enum StepResult {
     Nothing,
     /// An API query call's answer.
     Answer(Outcome),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_read_hex_or_numbers_and_refuse_unknown_fields() {
+        let map: Op =
+            serde_json::from_str(r#"{"op":"map","space":0,"vpi":3,"gp":"0x2f000","write":true,"exec":false}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&map).unwrap(),
+            r#"{"op":"map","space":0,"vpi":3,"gp":"0x2f000","write":true,"exec":false}"#
+        );
+        let old: Op =
+            serde_json::from_str(r#"{"op":"map","space":0,"vpi":3,"gp":192512,"write":true,"exec":false}"#).unwrap();
+        assert_eq!(old, map);
+        let call: Op =
+            serde_json::from_str(r#"{"op":"register","first":"0x1000","last":4095,"ty":1,"user":7}"#).unwrap();
+        assert_eq!(
+            serde_json::to_string(&call).unwrap(),
+            r#"{"op":"register","first":"0x1000","last":"0xfff","ty":1,"user":7}"#
+        );
+        for bad in [
+            r#"{"op":"map","space":0,"vpi":3,"gp":"0x2f000","write":true,"exec":false,"typo":1}"#,
+            r#"{"op":"register","first":"0x1000","last":4095,"ty":1,"user":7,"vcpu":2}"#,
+            r#"{"op":"no_such_step"}"#,
+        ] {
+            let e = serde_json::from_str::<Op>(bad).unwrap_err().to_string();
+            assert!(e.contains("unknown"), "{e}");
+        }
+        let e = serde_json::from_str::<Op>(r#"{"op":"map","space":0}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("step \"map\"") && e.contains("missing field"), "{e}");
+    }
 }

@@ -1,18 +1,8 @@
 //! The `pgmsim` command line: exit codes, JSON summary, trace round trip.
 
-use std::process::Command;
+mod common;
 
-fn pgmsim(args: &[&str]) -> (i32, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_pgmsim"))
-        .args(args)
-        .output()
-        .expect("run pgmsim");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+use common::pgmsim;
 
 #[test]
 fn run_prints_a_json_summary_with_every_field() {

@@ -139,10 +139,12 @@ fn a_sweep_counts_the_sum_of_its_runs_for_any_number_of_workers() {
         keep_going: true,
         steps: 300,
         check: CheckMode::Incremental,
+        max_time: None,
+        seed_hashes: false,
     };
-    let world = |seed| SimConfig::from_seed(seed, &Overrides::default());
-    let one = sweep(&spec(1), &world, false, &());
-    let two = sweep(&spec(2), &world, false, &());
+    let world = |seed| Ok(SimConfig::from_seed(seed, &Overrides::default()));
+    let one = sweep(&spec(1), &world, &());
+    let two = sweep(&spec(2), &world, &());
     assert_eq!(one.coverage, two.coverage);
     let mut sum = Coverage::default();
     for seed in 0..6 {

@@ -37,9 +37,16 @@ fn is_zero(v: &u64) -> bool {
 }
 
 /// Every operation of [`PhysHandlerApi`], valid or not. Serialised internally tagged by
-/// `"op"` (the names the simulator's traces have always used).
+/// `"op"` (the names the simulator's traces have always used); guest-physical addresses,
+/// host addresses and MMIO2 byte offsets as `"0x…"` strings (numbers are read too), unknown
+/// fields refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, arbitrary::Arbitrary)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(
+    tag = "op",
+    rename_all = "snake_case",
+    deny_unknown_fields,
+    bound(serialize = "A: crate::hex::HexAddr", deserialize = "A: crate::hex::HexAddr")
+)]
 pub enum ApiCall<A = u64> {
     /// `register_type` (description "extra").
     RegisterType {
@@ -70,16 +77,20 @@ pub enum ApiCall<A = u64> {
         /// Creation index.
         h: NodeIx,
         /// First byte.
+        #[serde(with = "crate::hex::addr")]
         first: A,
         /// Last byte.
+        #[serde(with = "crate::hex::addr")]
         last: A,
     },
     /// `register(first, last, type, user)`: creates a node that has no creation index (it is
     /// named by its start address from then on).
     Register {
         /// First byte.
+        #[serde(with = "crate::hex::addr")]
         first: A,
         /// Last byte.
+        #[serde(with = "crate::hex::addr")]
         last: A,
         /// Type index.
         ty: TypeIx,
@@ -102,11 +113,13 @@ pub enum ApiCall<A = u64> {
     /// `deregister(addr)`.
     Deregister {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
     /// `change_user_arg(addr, user)`.
     ChangeUserArg {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
         /// New user argument.
         user: u64,
@@ -114,6 +127,7 @@ pub enum ApiCall<A = u64> {
     /// `reset(addr)`.
     Reset {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
     /// `reset_mmio2_with_bitmap(addr, bitmap, offset)` with a bitmap of `words` words, every
@@ -121,6 +135,7 @@ pub enum ApiCall<A = u64> {
     #[serde(rename = "reset_bitmap")]
     ResetMmio2WithBitmap {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
         /// Bitmap size in 64-bit words (at most [`MAX_BITMAP_WORDS`]).
         words: u32,
@@ -134,8 +149,10 @@ pub enum ApiCall<A = u64> {
     #[serde(rename = "temp_off")]
     PageTempOff {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
         /// Page.
+        #[serde(with = "crate::hex::addr")]
         page: A,
     },
     /// `page_temp_off_ex(node, page)`.
@@ -144,34 +161,42 @@ pub enum ApiCall<A = u64> {
         /// Creation index (or a pinned id, see [`Names::pin`]).
         h: NodeIx,
         /// Page.
+        #[serde(with = "crate::hex::addr")]
         page: A,
     },
     /// `page_alias_mmio2(addr, page, region, offset)`.
     #[serde(rename = "alias_mmio2")]
     PageAliasMmio2 {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
         /// Page.
+        #[serde(with = "crate::hex::addr")]
         page: A,
         /// MMIO2 handle value (1-based; 0 is never valid).
         region: u32,
         /// Byte offset into the region.
+        #[serde(with = "crate::hex::u64")]
         offset: u64,
     },
     /// `page_alias_hc(addr, page, host)`.
     #[serde(rename = "alias_hc")]
     PageAliasHc {
         /// Handler start.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
         /// Page.
+        #[serde(with = "crate::hex::addr")]
         page: A,
         /// Host page.
+        #[serde(with = "crate::hex::hpa")]
         host: Hpa,
     },
     /// `reset_aliased_page(page, accounting)`.
     #[serde(rename = "reset_aliased")]
     ResetAliasedPage {
         /// Page.
+        #[serde(with = "crate::hex::addr")]
         page: A,
         /// With accounting.
         accounting: bool,
@@ -181,16 +206,19 @@ pub enum ApiCall<A = u64> {
     /// `is_registered(addr)`.
     IsRegistered {
         /// Any address.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
     /// `is_all(addr)`.
     IsAll {
         /// Any address.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
     /// `lookup(addr)`.
     Lookup {
         /// Any address.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
     /// `handler_info(node)`.
@@ -206,6 +234,7 @@ pub enum ApiCall<A = u64> {
     /// `page(addr)`.
     Page {
         /// Any address.
+        #[serde(with = "crate::hex::addr")]
         addr: A,
     },
 }

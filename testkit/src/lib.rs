@@ -7,6 +7,7 @@
 //!   [`pgmsim::PhysHandlerApi`] ([`apply`]). The simulator, the differential suite, the
 //!   `api_robustness` fuzz target and the hardening tests all speak it.
 //! * [`compare`]: the whole-state comparison of two sides that every lock-step driver uses.
+//! * [`hex`]: addresses in JSON as `"0x…"` strings (numbers still read).
 //! * [`RecordingPlatform`]: a [`pgmsim::Platform`] that records every call.
 //! * [`render`]: stable text renderings of manager state for snapshots and step logs.
 #![forbid(unsafe_code)]
@@ -14,6 +15,7 @@
 
 pub mod call;
 pub mod compare;
+pub mod hex;
 mod recording;
 pub mod render;
 

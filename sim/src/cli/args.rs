@@ -2,12 +2,13 @@
 //! become a configuration.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
 use super::steplog::LogArgs;
 use crate::check::CheckMode;
-use crate::config::{Overrides, SimConfig, Weights};
+use crate::config::{Overrides, PlatformFault, SimConfig, Weights, MAX_RAM_MIB};
 use crate::mmu::Mode;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -49,7 +50,7 @@ impl From<CheckArg> for CheckMode {
 pub(crate) struct WorldArgs {
     /// Steps per seed.
     #[arg(long, default_value_t = 2000)]
-    pub(crate) steps: usize,
+    pub(crate) steps: u64,
     /// Force the vCPU count (1-8).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=8))]
     pub(crate) vcpus: Option<u8>,
@@ -57,7 +58,7 @@ pub(crate) struct WorldArgs {
     #[arg(long, value_enum)]
     pub(crate) mode: Option<ModeArg>,
     /// Force the main RAM range size in MiB (e.g. 4096 for a 4 GiB guest).
-    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=16384))]
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=MAX_RAM_MIB as i64))]
     pub(crate) ram_mib: Option<u32>,
     /// Force the handler capacity (32-65536).
     #[arg(long, value_parser = clap::value_parser!(u32).range(32..=65536))]
@@ -80,7 +81,7 @@ pub(crate) struct WorldArgs {
     /// Force MMIO2 dirty tracking on or off.
     #[arg(long)]
     pub(crate) dirty_tracking: Option<bool>,
-    /// Force exclusive NEM mode (aliasing refused) on or off, in NEM mode.
+    /// Force exclusive NEM mode (aliasing refused) on or off; `true` implies `--mode nem`.
     #[arg(long)]
     pub(crate) nem_exclusive: Option<bool>,
     /// Force an operation family's weight, `NAME=N` (repeatable; 0 disables it). Names:
@@ -102,9 +103,13 @@ pub(crate) struct WorldArgs {
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub(crate) devices: Option<u8>,
     /// Use this configuration (JSON, as printed by `pgmsim config`) for every seed instead of
-    /// drawing one; the other flags still apply on top.
+    /// drawing one; the other flags still apply on top (`--ram-mib` resizes its first range).
     #[arg(long)]
     pub(crate) config: Option<PathBuf>,
+    /// Run on a deliberately broken platform, to see the checks catch it end to end (the
+    /// fault is stored in the configuration, so its traces replay and shrink the same way).
+    #[arg(long, value_enum)]
+    pub(crate) platform_fault: Option<PlatformFault>,
     /// Check mode.
     #[arg(long, value_enum, default_value_t = CheckArg::Incremental)]
     pub(crate) check: CheckArg,
@@ -140,6 +145,7 @@ impl WorldArgs {
                 }
                 w
             },
+            platform_fault: self.platform_fault,
             concurrency: crate::conc::config::ConcurrencyOverrides {
                 enabled: self.concurrency,
                 scheduler: self.scheduler,
@@ -152,36 +158,49 @@ impl WorldArgs {
         }
     }
 
-    /// The configuration file of `--config`, if any, validated (exit code 2 on a bad file).
-    pub(crate) fn base_config(&self) -> Result<Option<SimConfig>, i32> {
+    /// The configuration file of `--config`, if any, parsed (unknown fields refused).
+    pub(crate) fn base_config(&self) -> Result<Option<SimConfig>, String> {
         let Some(path) = &self.config else { return Ok(None) };
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            eprintln!("pgmsim: {}: {e}", path.display());
-            2
-        })?;
-        let config: SimConfig = serde_json::from_str(&text).map_err(|e| {
-            eprintln!("pgmsim: {}: not a pgmsim configuration: {e}", path.display());
-            2
-        })?;
-        config.validate().map_err(|e| {
-            eprintln!("pgmsim: {}: {e}", path.display());
-            2
-        })?;
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let config: SimConfig =
+            serde_json::from_str(&text).map_err(|e| format!("{}: not a pgmsim configuration: {e}", path.display()))?;
         Ok(Some(config))
     }
 
-    /// The world of `seed`: the `--config` file or the seed's draw, with the flags applied.
-    pub(crate) fn config_for(&self, seed: u64, base: &Option<SimConfig>) -> SimConfig {
+    /// The world of `seed`: the `--config` file or the seed's draw, with the flags applied,
+    /// validated. The error names where the configuration came from and what is wrong.
+    pub(crate) fn config_for(&self, seed: u64, base: &Option<SimConfig>) -> Result<SimConfig, String> {
         let ov = self.overrides();
-        match base {
+        let config = match base {
             Some(c) => {
                 let mut c = c.clone();
                 c.apply(&ov);
                 c
             }
             None => SimConfig::from_seed(seed, &ov),
-        }
+        };
+        config
+            .validate()
+            .map_err(|e| match (&self.config, self.has_overrides()) {
+                (Some(path), true) => format!("{} with the command-line flags on top: {e}", path.display()),
+                (Some(path), false) => format!("{}: {e}", path.display()),
+                (None, _) => format!("seed {seed} with the command-line flags: {e}"),
+            })?;
+        Ok(config)
     }
+
+    fn has_overrides(&self) -> bool {
+        self.overrides() != Overrides::default()
+    }
+}
+
+/// `--max-time`, shared by the commands that run steps.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct TimeArgs {
+    /// Stop after this long (`90`, `90s`, `15m`, `2h`, `500ms`); what ran is reported as
+    /// incomplete.
+    #[arg(long, value_parser = parse_duration)]
+    pub(crate) max_time: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -191,9 +210,11 @@ pub(crate) struct RunArgs {
     pub(crate) seed: u64,
     #[command(flatten)]
     pub(crate) world: WorldArgs,
-    /// Also write the run's trace here (passing or not).
+    /// Also write the run's trace here (passing or not), streamed as the run goes.
     #[arg(long)]
     pub(crate) save_trace: Option<PathBuf>,
+    #[command(flatten)]
+    pub(crate) time: TimeArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -209,14 +230,19 @@ pub(crate) struct SweepArgs {
     /// Run only shard I of N (`I/N`, seeds where (seed - A) % N == I).
     #[arg(long, value_parser = parse_shard)]
     pub(crate) shard: Option<(u64, u64)>,
-    /// Worker threads (default: available cores).
-    #[arg(long)]
-    pub(crate) jobs: Option<usize>,
-    /// Keep going after failures.
+    /// Worker threads, 1-1024 (default: available cores).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub(crate) jobs: Option<u16>,
+    /// Keep going after failures (one trace, and its minimised form, per failure signature).
     #[arg(long)]
     pub(crate) keep_going: bool,
+    /// List every seed's trace hash in the JSON report.
+    #[arg(long)]
+    pub(crate) seed_hashes: bool,
     #[command(flatten)]
     pub(crate) world: WorldArgs,
+    #[command(flatten)]
+    pub(crate) time: TimeArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -238,6 +264,8 @@ pub(crate) struct ReplayArgs {
     /// Check mode (default: the trace's own).
     #[arg(long, value_enum)]
     pub(crate) check: Option<CheckArg>,
+    #[command(flatten)]
+    pub(crate) time: TimeArgs,
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
@@ -277,6 +305,14 @@ pub(crate) struct BenchArgs {
     /// Steps per seed.
     #[arg(long, default_value_t = 20000)]
     pub(crate) steps: usize,
+    /// Instead, the long-run benchmark: steps/s of one seed at 10^5 and 10^6 steps, and the
+    /// peak memory of a run of this many steps (in a child process).
+    #[arg(long, value_name = "STEPS")]
+    pub(crate) long_run: Option<u64>,
+    /// (Internal: the long run's child process.) Run seed 1 for this many steps and print
+    /// the peak resident memory.
+    #[arg(long, hide = true)]
+    pub(crate) peak_memory_child: Option<u64>,
 }
 
 fn parse_tlb(s: &str) -> Result<(u16, u8), String> {
@@ -329,4 +365,40 @@ fn parse_shard(s: &str) -> Result<(u64, u64), String> {
         return Err(format!("shard {i}/{n}: need 0 <= I < N"));
     }
     Ok((i, n))
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    let t = s.trim();
+    let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let n: f64 = num
+        .parse()
+        .map_err(|_| format!("expected a duration such as 90s, 15m or 2h, got {s:?}"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
+        _ => return Err(format!("unknown unit {unit:?} in {s:?}: use ms, s, m or h")),
+    };
+    if !(secs > 0.0 && secs <= 366.0 * 86400.0) {
+        return Err(format!("{s:?}: the time limit must be positive and at most a year"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("1.5m").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        for bad in ["", "0", "-1", "3 days", "1e400", "10y"] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+    }
 }

@@ -5,23 +5,26 @@ use std::time::Instant;
 
 use serde_json::json;
 
+use super::args::BenchArgs;
+use super::exit;
+use super::out::{errln, outln};
 use crate::check::CheckMode;
 use crate::config::{Overrides, SimConfig};
 use crate::mmu::guest_pt::va_of;
 use crate::mmu::Mode;
 use crate::op::{AccessKind, Op};
-use crate::run::run_seed;
+use crate::run::run_generated;
 use crate::world::World;
 
 fn steps_per_sec(seeds: u64, steps: usize, ov: &Overrides, check: CheckMode) -> (f64, u64) {
     let t = Instant::now();
     let mut total = 0u64;
     for seed in 0..seeds {
-        let r = run_seed(seed, steps, ov, check);
+        let r = run_generated(seed, SimConfig::from_seed(seed, ov), steps as u64, check, &mut ());
         if let Some(f) = &r.failure {
-            eprintln!("bench seed {seed} failed: {f}");
+            errln!("bench seed {seed} failed: {f}");
         }
-        total += r.ops.len() as u64;
+        total += r.steps;
     }
     (total as f64 / t.elapsed().as_secs_f64(), total)
 }
@@ -40,7 +43,7 @@ fn loop_steps_per_sec(seeds: u64, steps: usize, ov: &Overrides) -> f64 {
         for _ in 0..steps {
             let op = crate::gen::next_op(&w, &mut rng);
             if let Err(f) = w.apply(&op, CheckMode::Incremental) {
-                eprintln!("bench seed {seed} failed: {f}");
+                errln!("bench seed {seed} failed: {f}");
                 break;
             }
             total += 1;
@@ -87,15 +90,26 @@ fn tlb_hit_rate(n: u64) -> f64 {
     let t = Instant::now();
     for i in 0..n {
         if let Err(f) = w.apply(&read(i), CheckMode::Incremental) {
-            eprintln!("bench access failed: {f}");
+            errln!("bench access failed: {f}");
             break;
         }
     }
     n as f64 / t.elapsed().as_secs_f64()
 }
 
-/// Runs the measurements; prints JSON or a table.
-pub fn cmd_bench(as_json: bool, seeds: u64, steps: usize) -> i32 {
+/// `pgmsim bench`: the throughput table, the long-run benchmark, or its child process.
+pub(crate) fn cmd_bench(a: &BenchArgs) -> i32 {
+    if let Some(steps) = a.peak_memory_child {
+        return super::long_run::child(steps);
+    }
+    if let Some(steps) = a.long_run {
+        return super::long_run::bench(steps, a.json);
+    }
+    throughput(a.json, a.seeds, a.steps)
+}
+
+/// Runs the throughput measurements; prints JSON or a table.
+fn throughput(as_json: bool, seeds: u64, steps: usize) -> i32 {
     let default = Overrides::default();
     let (inc, inc_steps) = steps_per_sec(seeds, steps, &default, CheckMode::Incremental);
     let (full, full_steps) = steps_per_sec(seeds.min(4), steps / 4, &default, CheckMode::Full);
@@ -113,7 +127,7 @@ pub fn cmd_bench(as_json: bool, seeds: u64, steps: usize) -> i32 {
     let ram64 = loop_steps_per_sec(seeds.min(4), steps, &small);
     let ram4g = loop_steps_per_sec(seeds.min(4), steps, &big);
     if as_json {
-        println!(
+        outln!(
             "{}",
             json!({
                 "steps_per_sec_incremental": inc.round(),
@@ -126,11 +140,11 @@ pub fn cmd_bench(as_json: bool, seeds: u64, steps: usize) -> i32 {
             })
         );
     } else {
-        println!("default mix, incremental checks: {inc:>12.0} steps/s ({inc_steps} steps)");
-        println!("default mix, full checks:        {full:>12.0} steps/s ({full_steps} steps)");
-        println!("TLB-hit guest accesses:          {hits:>12.0} accesses/s (differential check on)");
-        println!("64 MiB guest, incremental:       {ram64:>12.0} steps/s (step loop only, no periodic full check)");
-        println!("4 GiB guest, incremental:        {ram4g:>12.0} steps/s (step loop only, no periodic full check)");
+        outln!("default mix, incremental checks: {inc:>12.0} steps/s ({inc_steps} steps)");
+        outln!("default mix, full checks:        {full:>12.0} steps/s ({full_steps} steps)");
+        outln!("TLB-hit guest accesses:          {hits:>12.0} accesses/s (differential check on)");
+        outln!("64 MiB guest, incremental:       {ram64:>12.0} steps/s (step loop only, no periodic full check)");
+        outln!("4 GiB guest, incremental:        {ram4g:>12.0} steps/s (step loop only, no periodic full check)");
     }
-    0
+    exit::OK
 }

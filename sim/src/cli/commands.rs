@@ -1,338 +1,228 @@
-//! What each subcommand does with its arguments: call the library, print, pick the exit code.
+//! What `config`, `run`, `replay` and `shrink` do with their arguments: call the library,
+//! print, pick the exit code (see [`super::exit`]).
 
-use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use super::args::{ConfigArgs, ReplayArgs, RunArgs, ShrinkArgs, SweepArgs};
+use serde_json::json;
+
+use super::args::{ConfigArgs, ReplayArgs, RunArgs, ShrinkArgs};
+use super::exit;
+use super::failure;
+use super::out::{errln, outln};
+use super::progress::StepProgress;
 use crate::check::CheckMode;
-use crate::run::{replay as replay_trace, run_config, RunReport};
+use crate::op::Op;
+use crate::run::{replay_observed, run_generated, Deadline, Observer, RunReport, Stop};
 use crate::shrink::shrink as shrink_trace;
-use crate::sweep::{self, Progress, SweepSpec};
-use crate::trace::Trace;
+use crate::trace::{Trace, TraceError, TraceWriter};
 
 /// `pgmsim config`: the world of a seed as JSON.
 pub(crate) fn config(a: ConfigArgs) -> i32 {
-    let base = match a.world.base_config() {
-        Ok(b) => b,
-        Err(code) => return code,
+    let config = match a.world.base_config().and_then(|base| a.world.config_for(a.seed, &base)) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
     };
-    let config = a.world.config_for(a.seed, &base);
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&config).expect("configurations serialise")
     );
-    0
+    exit::OK
 }
 
-/// Where a failing run's files go: the trace, the minimised trace and its HTML report.
-fn failure_paths(r: &RunReport, out: &Path) -> [PathBuf; 3] {
-    let name = match r.seed {
-        Some(s) => format!("seed-{s}"),
-        None => "trace".to_string(),
+/// Prints a bad-input message; exit code 2.
+pub(crate) fn bad_input(message: &str) -> i32 {
+    errln!("pgmsim: {message}");
+    exit::BAD_INPUT
+}
+
+/// The human one-line report of a run or replay.
+fn print_line(r: &RunReport) {
+    let s = &r.stats;
+    let status = match (&r.failure, r.stopped) {
+        (Some(_), _) => "FAILED".to_string(),
+        (None, Some(Stop::MaxTime)) => "ok so far (stopped by --max-time)".into(),
+        (None, Some(Stop::Output)) => "stopped (the trace file could not be written)".into(),
+        (None, None) => "ok".into(),
     };
-    ["json", "min.json", "min.html"].map(|ext| out.join(format!("{name}.{ext}")))
-}
-
-/// Writes the failing trace, its minimised form and that one's report, prints everything a
-/// user needs, returns 1.
-fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
-    let f = r.failure.as_ref().expect("called on failures");
-    let [full, min, html] = failure_paths(r, out);
-    eprintln!(
-        "FAILURE{}: {f}",
-        r.seed.map(|s| format!(" (seed {s})")).unwrap_or_default()
+    outln!(
+        "{}: {} steps, {} accesses ({} TLB hits, {} misses, {} shadow syncs), {} handler calls, {} guest faults, {} invariant checks ({} full), trace hash {:016x}: {status}",
+        r.seed.map(|s| format!("seed {s}")).unwrap_or_else(|| "trace".into()),
+        r.steps,
+        s.accesses,
+        s.tlb_hits,
+        s.tlb_misses,
+        s.shadow_syncs,
+        s.handler_calls,
+        s.guest_faults,
+        s.invariant_checks,
+        s.full_checks,
+        r.trace_hash,
     );
-    eprintln!("  config: {}", r.config.summary());
-    if let Some(op) = r.ops.last() {
-        eprintln!(
-            "  failing step {}: {}",
-            f.step,
-            serde_json::to_string(op).unwrap_or_default()
-        );
+}
+
+/// Streams each step into a trace file; a write error stops the run.
+struct SaveTrace {
+    writer: Option<TraceWriter>,
+    error: Option<TraceError>,
+}
+
+impl Observer for SaveTrace {
+    fn applied(&mut self, op: &Op) -> Result<(), Stop> {
+        let Some(w) = &mut self.writer else { return Ok(()) };
+        if let Err(e) = w.op(op) {
+            self.error = Some(e);
+            self.writer = None;
+            return Err(Stop::Output);
+        }
+        Ok(())
     }
-    let trace = r.trace();
-    if let Err(e) = trace.save(&full) {
-        eprintln!("  could not write {}: {e}", full.display());
-        return 1;
-    }
-    eprintln!("  trace: {} ({} steps)", full.display(), trace.ops.len());
-    match shrink_trace(&trace, budget) {
-        Some(s) => match s.trace.save(&min) {
-            Ok(()) => {
-                eprintln!(
-                    "  minimised: {} ({} steps, {} replays; {})",
-                    min.display(),
-                    s.trace.ops.len(),
-                    s.replays,
-                    s.trace.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()
-                );
-                eprintln!(
-                    "  replay with: cargo run --release -p pgmsim-sim -- replay {} --log",
-                    min.display()
-                );
-                let title = format!("pgmsim report: {}", min.display());
-                match super::report::write_trace_report(&s.trace, s.trace.check, &title, None, &html) {
-                    Ok(_) => eprintln!("  report: {}", html.display()),
-                    Err(e) => eprintln!("  could not write the report: {e}"),
+}
+
+impl SaveTrace {
+    /// Finishes the file; the error, if anything went wrong.
+    fn finish(self, r: &RunReport) -> Result<(), TraceError> {
+        if let Some(e) = self.error {
+            return Err(e);
+        }
+        match self.writer {
+            Some(mut w) => {
+                if r.config.concurrency.is_some() {
+                    let t = r.trace();
+                    w.set_concurrency(&t);
                 }
+                w.finish(r.failure.as_ref(), Some(r.trace_hash))
             }
-            Err(e) => eprintln!("  could not write {}: {e}", min.display()),
-        },
-        None => eprintln!("  (the failure did not reproduce on replay: nondeterminism?)"),
-    }
-    1
-}
-
-fn print_report(r: &RunReport, json: bool) {
-    if json {
-        let mut v = serde_json::to_value(r.summary()).expect("summary serialises");
-        v["coverage"] = r.stats.coverage.to_json();
-        println!("{v}");
-    } else {
-        let s = &r.stats;
-        println!(
-            "{}: {} steps, {} accesses ({} TLB hits, {} misses, {} shadow syncs), {} handler calls, {} guest faults, {} invariant checks ({} full), trace hash {:016x}: {}",
-            r.seed.map(|s| format!("seed {s}")).unwrap_or_else(|| "trace".into()),
-            r.ops.len(),
-            s.accesses,
-            s.tlb_hits,
-            s.tlb_misses,
-            s.shadow_syncs,
-            s.handler_calls,
-            s.guest_faults,
-            s.invariant_checks,
-            s.full_checks,
-            r.trace_hash,
-            if r.failure.is_some() { "FAILED" } else { "ok" }
-        );
+            None => Ok(()),
+        }
     }
 }
 
-/// `pgmsim run`: one seed.
+/// `pgmsim run`: one seed, its trace streamed to `--save-trace`, nothing kept in memory.
 pub(crate) fn run(a: RunArgs) -> i32 {
-    let base = match a.world.base_config() {
-        Ok(b) => b,
-        Err(code) => return code,
+    let config = match a.world.base_config().and_then(|base| a.world.config_for(a.seed, &base)) {
+        Ok(c) => c,
+        Err(e) => return bad_input(&e),
     };
-    let config = a.world.config_for(a.seed, &base);
     if !a.json {
-        println!("seed {}: {}", a.seed, config.summary());
+        outln!("seed {}: {}", a.seed, config.summary());
     }
-    let r = run_config(a.seed, config, a.world.steps, a.world.check.into());
+    let check: CheckMode = a.world.check.into();
+    let writer = match &a.save_trace {
+        Some(path) => match TraceWriter::create(path, Some(a.seed), check, &config) {
+            Ok(w) => Some(w),
+            Err(e) => return bad_input(&e.to_string()),
+        },
+        None => None,
+    };
+    let mut save = SaveTrace { writer, error: None };
+    let mut progress = StepProgress::new(a.world.steps, a.json);
+    let mut observer = (&mut save, (Deadline::after(a.time.max_time), &mut progress));
+    let r = run_generated(a.seed, config, a.world.steps, check, &mut observer);
+    progress.finish();
+    if let Err(e) = save.finish(&r) {
+        return bad_input(&e.to_string());
+    }
     if let Err(code) = a.log.print(&r.trace(), r.check) {
         return code;
     }
-    print_report(&r, a.json);
+    print_report(&r, a.json, None);
     if !a.json {
-        print!("{}", crate::coverage::render(&r.stats.coverage));
-    }
-    if let Some(path) = &a.save_trace {
-        if let Err(e) = r.trace().save(path) {
-            eprintln!("pgmsim: {e}");
-            return 2;
-        }
+        outln!("{}", crate::coverage::render(&r.stats.coverage).trim_end());
     }
     if r.failure.is_some() {
-        return report_failure(&r, &a.world.out, a.world.shrink_budget);
+        failure::print(&r);
+        failure::write(&r, &a.world.out, &format!("seed-{}", a.seed), a.world.shrink_budget);
+        return exit::FAILURE;
     }
-    0
-}
-
-/// Prints failures as they happen and a progress bar (or periodic lines) on a terminal.
-struct SweepProgress {
-    bar: Option<indicatif::ProgressBar>,
-    quiet: bool,
-    total: u64,
-    done: std::sync::atomic::AtomicU64,
-}
-
-impl Progress for SweepProgress {
-    fn seed_done(&self, seed: u64, failed: Option<&RunReport>) {
-        let n = self.done.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-        match (failed.and_then(|r| r.failure.as_ref()), &self.bar) {
-            (Some(f), Some(b)) => b.println(format!("seed {seed}: FAILED: {f}")),
-            (Some(f), None) if !self.quiet => eprintln!("seed {seed}: FAILED: {f}"),
-            (None, Some(b)) => b.inc(1),
-            (None, None) if !self.quiet && (n.is_multiple_of((self.total / 20).max(50)) || n == self.total) => {
-                eprintln!("{n}/{} seeds done", self.total)
-            }
-            _ => {}
-        }
+    if r.stopped == Some(Stop::MaxTime) {
+        errln!(
+            "pgmsim: stopped by --max-time after {} of {} steps; every step that ran passed",
+            r.steps,
+            a.world.steps
+        );
     }
+    exit::OK
 }
 
-/// `pgmsim sweep`: a range of seeds on all cores.
-pub(crate) fn sweep(a: SweepArgs) -> i32 {
-    let base = match a.world.base_config() {
-        Ok(b) => b,
-        Err(code) => return code,
-    };
-    let spec = SweepSpec {
-        start: a.seeds.0,
-        end: a.seeds.1,
-        shard: a.shard,
-        jobs: super::args::workers(a.jobs),
-        keep_going: a.keep_going,
-        steps: a.world.steps,
-        check: a.world.check.into(),
-    };
-    let progress = SweepProgress {
-        bar: (std::io::stderr().is_terminal() && !a.json).then(|| {
-            let b = indicatif::ProgressBar::new(spec.len());
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} seeds {elapsed_precise} eta {eta} {msg}")
-                    .expect("valid template"),
-            );
-            b
-        }),
-        quiet: a.json,
-        total: spec.len(),
-        done: Default::default(),
-    };
-    let started = std::time::Instant::now();
-    let report = sweep::sweep(&spec, &|seed| a.world.config_for(seed, &base), false, &progress);
-    if let Some(b) = &progress.bar {
-        b.finish_and_clear();
-    }
-    print_sweep(&a, &spec, &report, started.elapsed().as_secs_f64());
-    let code = match report.failures.first() {
-        Some(r) => report_failure(r, &a.world.out, a.world.shrink_budget),
-        None => 0,
-    };
-    match &a.report {
-        Some(path) => match write_sweep_report(path, &spec, &report, &a.world.out) {
-            Ok(()) => {
-                eprintln!("sweep report: {}", path.display());
-                code
-            }
-            Err(e) => {
-                eprintln!("pgmsim: {e}");
-                2
-            }
-        },
-        None => code,
-    }
-}
-
-fn write_sweep_report(path: &Path, spec: &SweepSpec, r: &sweep::SweepReport, out: &Path) -> Result<(), String> {
-    let summary = crate::report::SweepSummary {
-        title: format!("pgmsim sweep {}..{}", spec.start, spec.end),
-        what: format!(
-            "seeds {}..{}{}, {} steps each",
-            spec.start,
-            spec.end,
-            spec.shard.map(|(i, n)| format!(" shard {i}/{n}")).unwrap_or_default(),
-            spec.steps
-        ),
-        seeds: r.seeds,
-        steps: r.steps,
-        invariant_checks: r.invariant_checks,
-    };
-    // Only the first failure is written out and shrunk (`report_failure`).
-    let labels = ["trace", "minimised trace", "report"];
-    let failures: Vec<crate::report::SweepFailure> = r
-        .failures
-        .iter()
-        .enumerate()
-        .filter_map(|(i, f)| {
-            let files = labels
-                .iter()
-                .zip(failure_paths(f, out))
-                .filter(|(_, p)| i == 0 && p.exists())
-                .map(|(l, p)| (l.to_string(), super::report::href(path, &p)))
-                .collect();
-            Some(crate::report::SweepFailure {
-                seed: f.seed,
-                failure: f.failure.clone()?,
-                files,
-            })
-        })
-        .collect();
-    super::report::write_sweep_report(path, &summary, &r.coverage, &failures)
-}
-
-fn print_sweep(a: &SweepArgs, spec: &SweepSpec, r: &sweep::SweepReport, secs: f64) {
-    if a.json {
-        let v = serde_json::json!({
-            "seeds": r.seeds,
-            "steps": r.steps,
-            "accesses": r.accesses,
-            "invariant_checks": r.invariant_checks,
-            "failures": r.failures.len(),
-            "failing_seeds": r.failures.iter().filter_map(|f| f.seed).collect::<Vec<_>>(),
-            "combined_hash": format!("{:016x}", r.combined_hash),
-            "seconds": secs,
-            "coverage": r.coverage.to_json(),
-        });
-        println!("{v}");
+/// Prints a run's report: one JSON object (with `extra` fields merged in) or one line.
+fn print_report(r: &RunReport, json: bool, extra: Option<serde_json::Value>) {
+    if !json {
+        print_line(r);
         return;
     }
-    println!(
-        "sweep {}..{}{}: {} seeds, {} steps, {} accesses, {} invariant checks in {secs:.1}s ({:.0} steps/s on {} threads): {} failure(s)",
-        spec.start,
-        spec.end,
-        spec.shard.map(|(i, k)| format!(" shard {i}/{k}")).unwrap_or_default(),
-        r.seeds,
-        r.steps,
-        r.accesses,
-        r.invariant_checks,
-        r.steps as f64 / secs.max(1e-9),
-        spec.jobs,
-        r.failures.len()
-    );
-    print!("{}", crate::coverage::render(&r.coverage));
+    let mut v = serde_json::to_value(r.summary()).expect("summaries serialise");
+    v["coverage"] = r.stats.coverage.to_json();
+    if let (Some(obj), Some(serde_json::Value::Object(more))) = (v.as_object_mut(), extra) {
+        obj.extend(more);
+    }
+    outln!("{v}");
 }
 
 fn load_or_exit(path: &Path) -> Result<Trace, i32> {
-    Trace::load(path).map_err(|e| {
-        eprintln!("pgmsim: {e}");
-        2
-    })
+    Trace::load(path).map_err(|e| bad_input(&e.to_string()))
 }
 
-/// `pgmsim replay`: a trace file, or a fuzz input converted to one.
+/// With `--fuzz`: the input converted to a trace, written next to it; the path `shrink` takes.
+fn fuzz_trace(a: &ReplayArgs) -> Result<(Trace, std::path::PathBuf), i32> {
+    let bytes = std::fs::read(&a.trace).map_err(|e| bad_input(&format!("{}: {e}", a.trace.display())))?;
+    let t = crate::fuzzing::ops_differential_trace(&bytes);
+    let out = a.output.clone().unwrap_or_else(|| a.trace.with_extension("trace.json"));
+    t.save(&out).map_err(|e| bad_input(&e.to_string()))?;
+    errln!("fuzz input converted to {} ({} steps)", out.display(), t.ops.len());
+    Ok((t, out))
+}
+
+/// `pgmsim replay`: a trace file, or a fuzz input converted to one. Reports drift of the
+/// trace hash the file records.
 pub(crate) fn replay(a: ReplayArgs) -> i32 {
-    // With --fuzz, the converted trace is what `shrink` takes.
-    let mut shrink_path = a.trace.clone();
-    let trace = match &a.fuzz {
-        Some(_) => {
-            let bytes = match std::fs::read(&a.trace) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("pgmsim: {}: {e}", a.trace.display());
-                    return 2;
-                }
-            };
-            let t = crate::fuzzing::ops_differential_trace(&bytes);
-            let out = a.output.clone().unwrap_or_else(|| a.trace.with_extension("trace.json"));
-            if let Err(e) = t.save(&out) {
-                eprintln!("pgmsim: {e}");
-                return 2;
-            }
-            eprintln!("fuzz input converted to {} ({} steps)", out.display(), t.ops.len());
-            shrink_path = out;
-            t
-        }
-        None => match load_or_exit(&a.trace) {
-            Ok(t) => t,
-            Err(c) => return c,
-        },
+    let loaded = match &a.fuzz {
+        Some(_) => fuzz_trace(&a),
+        None => load_or_exit(&a.trace).map(|t| (t, a.trace.clone())),
+    };
+    let (trace, shrink_path) = match loaded {
+        Ok(x) => x,
+        Err(code) => return code,
     };
     let check = a.check.map_or(trace.check, CheckMode::from);
     if let Err(code) = a.log.print(&trace, check) {
         return code;
     }
-    let r = replay_trace(&trace, check);
-    print_report(&r, a.json);
-    if let Some(f) = &r.failure {
-        eprintln!("FAILURE: {f}");
-        eprintln!(
-            "  shrink with: cargo run --release -p pgmsim-sim -- shrink {}",
-            shrink_path.display()
-        );
-        return 1;
+    let mut progress = StepProgress::new(trace.ops.len() as u64, a.json);
+    let r = replay_observed(&trace, check, &mut (Deadline::after(a.time.max_time), &mut progress));
+    progress.finish();
+    let drift = trace
+        .trace_hash
+        .filter(|&h| r.steps == trace.ops.len() as u64 && h != r.trace_hash);
+    let extra = json!({
+        "recorded_trace_hash": trace.trace_hash.map(|h| format!("{h:016x}")),
+        "hash_drift": drift.is_some(),
+    });
+    print_report(&r, a.json, Some(extra));
+    if r.failure.is_some() {
+        failure::print(&r);
+        failure::hint("minimise", &format!("shrink {}", shrink_path.display()));
+        return exit::FAILURE;
     }
-    0
+    if let Some(recorded) = drift {
+        errln!(
+            "pgmsim: trace hash drift: {} records {recorded:016x}, this build replays {:016x}: the simulator's behaviour changed since the trace was written",
+            a.trace.display(),
+            r.trace_hash
+        );
+        return exit::FAILURE;
+    }
+    if r.stopped == Some(Stop::MaxTime) {
+        errln!(
+            "pgmsim: stopped by --max-time after {} of {} steps: the trace was not replayed completely",
+            r.steps,
+            trace.ops.len()
+        );
+        return exit::INCOMPLETE;
+    }
+    if let Some(f) = &trace.failure {
+        errln!("note: the trace records a failure ({f}) that no longer happens");
+    }
+    exit::OK
 }
 
 /// `pgmsim shrink`: minimise a failing trace.
@@ -349,32 +239,25 @@ pub(crate) fn shrink(a: ShrinkArgs) -> i32 {
             .unwrap_or_else(|| "trace".into());
         a.trace.with_file_name(format!("{stem}.min.json"))
     });
-    match shrink_trace(&trace, a.budget) {
-        None => {
-            eprintln!(
-                "pgmsim: {}: the trace does not fail when replayed; nothing to shrink",
-                a.trace.display()
-            );
-            2
-        }
-        Some(s) => {
-            if let Err(e) = s.trace.save(&out) {
-                eprintln!("pgmsim: {e}");
-                return 2;
-            }
-            println!(
-                "{} steps -> {} steps ({} replays): {}",
-                trace.ops.len(),
-                s.trace.ops.len(),
-                s.replays,
-                s.trace.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()
-            );
-            println!("written to {}", out.display());
-            println!(
-                "replay with: cargo run --release -p pgmsim-sim -- replay {}",
-                out.display()
-            );
-            0
-        }
+    let Some(s) = shrink_trace(&trace, a.budget) else {
+        return bad_input(&format!(
+            "{}: the trace does not fail when replayed; nothing to shrink",
+            a.trace.display()
+        ));
+    };
+    if let Err(e) = s.trace.save(&out) {
+        return bad_input(&e.to_string());
     }
+    let f = s.trace.failure.as_ref().expect("a shrunk trace fails");
+    outln!(
+        "{} steps -> {} steps ({} replays): invariant {} {}",
+        trace.ops.len(),
+        s.trace.ops.len(),
+        s.replays,
+        failure::invariant_name(f.invariant),
+        failure::where_(f, s.trace.ops.len() as u64)
+    );
+    outln!("written to {}", out.display());
+    failure::hint("replay", &format!("replay {}", out.display()));
+    exit::OK
 }

@@ -30,7 +30,7 @@ pub(crate) struct CoverageArgs {
 pub(crate) fn coverage(a: CoverageArgs) -> i32 {
     let base = match a.world.base_config() {
         Ok(b) => b,
-        Err(code) => return code,
+        Err(e) => return super::commands::bad_input(&e),
     };
     let spec = SweepSpec {
         start: a.seeds.0,
@@ -40,10 +40,12 @@ pub(crate) fn coverage(a: CoverageArgs) -> i32 {
         keep_going: true,
         steps: a.world.steps,
         check: a.world.check.into(),
+        max_time: None,
+        seed_hashes: false,
     };
-    let report = sweep::sweep(&spec, &|seed| a.world.config_for(seed, &base), false, &());
+    let report = sweep::sweep(&spec, &|seed| a.world.config_for(seed, &base), &());
     let gaps = Gaps::of(&report.coverage);
-    let failing: Vec<u64> = report.failures.iter().filter_map(|f| f.seed).collect();
+    let failing: Vec<u64> = report.failing_seeds();
     if a.json {
         let never: Vec<String> = gaps.never.iter().map(|(o, r)| format!("{o} x {r}")).collect();
         let t_never: Vec<String> = gaps.transitions_never.iter().map(coverage::transition_text).collect();
@@ -56,9 +58,9 @@ pub(crate) fn coverage(a: CoverageArgs) -> i32 {
             "transitions_never_reached": t_never,
             "unexpected": gaps.unexpected.iter().map(|(o, r, n)| format!("{o} x {r}: {n}")).collect::<Vec<_>>(),
         });
-        println!("{v}");
+        super::out::outln!("{v}");
     } else {
-        println!(
+        super::out::outln!(
             "coverage of seeds {}..{} ({} steps each): {} seeds, {} steps, {} failing",
             spec.start,
             spec.end,
@@ -67,15 +69,15 @@ pub(crate) fn coverage(a: CoverageArgs) -> i32 {
             report.steps,
             failing.len()
         );
-        print!("{}", coverage::render(&report.coverage));
-        print!("{}", coverage::render_gaps(&gaps));
+        super::out::outln!("{}", coverage::render(&report.coverage).trim_end());
+        super::out::outln!("{}", coverage::render_gaps(&gaps).trim_end());
     }
     if !failing.is_empty() {
-        eprintln!("pgmsim: failing seeds: {failing:?} (run one with `pgmsim run --seed S` for its trace)");
+        super::out::errln!("pgmsim: failing seeds: {failing:?} (run one with `pgmsim run --seed S` for its trace)");
         return 1;
     }
     if a.strict && !gaps.is_complete() {
-        eprintln!("pgmsim: coverage incomplete (--strict)");
+        super::out::errln!("pgmsim: coverage incomplete (--strict)");
         return 1;
     }
     0

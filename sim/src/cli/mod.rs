@@ -5,10 +5,17 @@ mod args;
 pub mod bench;
 mod commands;
 mod coverage;
+mod failure;
+mod long_run;
+mod out;
+mod progress;
 mod report;
 mod steplog;
+mod sweep_cmd;
 
 use clap::{Parser, Subcommand};
+
+use out::errln;
 
 use args::{BenchArgs, ConfigArgs, ReplayArgs, RunArgs, ShrinkArgs, SweepArgs};
 
@@ -42,12 +49,24 @@ enum Command {
     Coverage(coverage::CoverageArgs),
 }
 
-/// Exit codes: 0 all invariants held, 1 a failure, 2 bad arguments or input.
+/// Exit codes.
+pub mod exit {
+    /// Every invariant held (on everything that ran).
+    pub const OK: i32 = 0;
+    /// An invariant failed, or a replay's trace hash drifted.
+    pub const FAILURE: i32 = 1;
+    /// Bad arguments, a bad file or configuration, an unwritable output.
+    pub const BAD_INPUT: i32 = 2;
+    /// `replay --max-time` ran out before the last step (nothing failed before it).
+    pub const INCOMPLETE: i32 = 3;
+}
+
+/// Runs the command line; returns the exit code ([`exit`]).
 pub fn main_entry() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() { exit::BAD_INPUT } else { exit::OK };
             let _ = e.print();
             return code;
         }
@@ -55,10 +74,10 @@ pub fn main_entry() -> i32 {
     match cli.command {
         None => default_sweep(),
         Some(Command::Run(a)) => commands::run(a),
-        Some(Command::Sweep(a)) => commands::sweep(a),
+        Some(Command::Sweep(a)) => sweep_cmd::sweep(a),
         Some(Command::Replay(a)) => commands::replay(a),
         Some(Command::Shrink(a)) => commands::shrink(a),
-        Some(Command::Bench(a)) => bench::cmd_bench(a.json, a.seeds, a.steps),
+        Some(Command::Bench(a)) => bench::cmd_bench(&a),
         Some(Command::Config(a)) => commands::config(a),
         Some(Command::Report(a)) => report::report(a),
         Some(Command::Coverage(a)) => coverage::coverage(a),
@@ -67,13 +86,13 @@ pub fn main_entry() -> i32 {
 
 /// The README's main job: the default sweep.
 fn default_sweep() -> i32 {
-    eprintln!(
+    errln!(
         "pgmsim: no command given: running the default sweep (seeds 0..10000, 2000 steps each, all cores; see `pgmsim --help`)"
     );
     match Cli::try_parse_from(["pgmsim", "sweep", "--seeds", "0..10000", "--steps", "2000"]) {
         Ok(Cli {
             command: Some(Command::Sweep(args)),
-        }) => commands::sweep(args),
+        }) => sweep_cmd::sweep(args),
         _ => unreachable!("the default sweep's arguments parse"),
     }
 }

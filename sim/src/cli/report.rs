@@ -55,14 +55,14 @@ pub(crate) fn report(a: ReportArgs) -> i32 {
     let trace = match Trace::load(&a.trace) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("pgmsim: {e}");
+            super::out::errln!("pgmsim: {e}");
             return 2;
         }
     };
     let lanes = match a.lanes.as_deref().map(|p| read_lanes(p, trace.ops.len())).transpose() {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("pgmsim: {e}");
+            super::out::errln!("pgmsim: {e}");
             return 2;
         }
     };
@@ -75,7 +75,7 @@ pub(crate) fn report(a: ReportArgs) -> i32 {
                 Some(f) => format!("fails: {}", f.failure),
                 None => "every invariant held".to_string(),
             };
-            println!(
+            super::out::outln!(
                 "report written to {} ({} steps; {verdict})",
                 out.display(),
                 obs.steps.len()
@@ -83,7 +83,7 @@ pub(crate) fn report(a: ReportArgs) -> i32 {
             0
         }
         Err(e) => {
-            eprintln!("pgmsim: {e}");
+            super::out::errln!("pgmsim: {e}");
             2
         }
     }

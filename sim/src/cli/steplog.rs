@@ -30,11 +30,11 @@ impl LogArgs {
             return Ok(());
         }
         let obs = Observation::of(trace, check).map_err(|e| {
-            eprintln!("pgmsim: --log: {e}");
+            super::out::errln!("pgmsim: --log: {e}");
             2
         })?;
         let text = crate::steplog::render(&obs, self.from.unwrap_or(0), self.to.unwrap_or(usize::MAX));
-        print!("{text}");
+        super::out::outln!("{}", text.trim_end());
         Ok(())
     }
 }

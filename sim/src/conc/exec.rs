@@ -14,12 +14,15 @@
 //! Every manager operation's platform calls are preemption points where other vCPUs' lock-free
 //! steps may run ([`crate::conc::hw`]). Every `quiesce_every` operations (and at the end) no new
 //! operation starts until the world is quiescent — no lock held, no shootdown pending, no
-//! instruction in flight — where every sequential invariant is checked.
+//! instruction in flight — where every sequential invariant is checked. Where the quiescent
+//! points fell is recorded (as operation counts) and a replay puts them there again, so a
+//! shrinker that removes an operation moves them with it instead of shifting every later one.
 
 use std::collections::VecDeque;
 
 use super::hw::{HwEvent, Instr, Pending, UNATTRIBUTED};
 use super::oracle::{dirty_rule, Accesses};
+use super::sched::{self, Move, THREAD};
 use super::sched::{Point, Scheduler};
 use super::{SchedulerKind, Shootdown};
 use crate::check::{self, Failure, Invariant};
@@ -33,8 +36,9 @@ use crate::world::World;
 pub enum Source<'a> {
     /// Drawn by the generator for each thread when it needs one.
     Generated(&'a mut dyn Entropy),
-    /// A trace's operations, queued per thread.
-    Trace(Vec<VecDeque<Op>>),
+    /// A trace's operations, queued per thread, each with its index in the trace (what the
+    /// trace's schedule names it by).
+    Trace(Vec<VecDeque<(Move, Op)>>),
 }
 
 /// What a thread is doing at the executor's level.
@@ -54,7 +58,10 @@ pub struct Exec<'a> {
     source: Source<'a>,
     /// Each thread's next operation, drawn ahead (a vCPU's, to see whether it is an access
     /// it can issue at once).
-    lookahead: Vec<Option<Op>>,
+    lookahead: Vec<Option<(Move, Op)>>,
+    /// For each operation started (in start order), what the schedule names it by: its
+    /// index in the trace replayed, or its start index in a generated run.
+    names: Vec<Move>,
     /// Operations each thread may start (generated runs under PCT: an equal share of the
     /// budget, because PCT assumes threads of bounded length; the highest-priority thread
     /// would otherwise take the whole budget and starve the others).
@@ -68,8 +75,11 @@ pub struct Exec<'a> {
     /// Operations started, in order, with their thread.
     pub ops: Vec<(u8, Op)>,
     accesses: Accesses,
-    since_quiesce: u32,
-    quiesce_every: u32,
+    /// Draining for a quiescent point starts once this many operations started.
+    next_quiesce: usize,
+    quiesce: Quiesce,
+    /// Where draining started for each quiescent point before the last (operation counts).
+    quiesce_marks: Vec<u32>,
     quiescent_points: u64,
     full_every: u64,
     check: check::CheckMode,
@@ -78,6 +88,9 @@ pub struct Exec<'a> {
     /// The operation and vCPU of each access in flight, by access id.
     access_ops: std::collections::BTreeMap<u32, (usize, usize)>,
 }
+
+/// The name of a generated operation before it starts (it is then named by its start index).
+const UNNAMED: Move = u32::MAX;
 
 /// Most faults one access may take. Sequentially four suffice; here other threads may undo a
 /// synced translation before the access uses it (a full resync, a rights change), so the
@@ -89,15 +102,20 @@ const MAX_WINDOW: usize = 64;
 
 impl<'a> Exec<'a> {
     /// An executor for `world` running at most `budget` operations from `source`, under the
-    /// configured scheduler unless `sched` is given (a replay).
+    /// configured scheduler and quiescent points unless `recorded` gives them (a replay).
     pub fn new(
         world: &mut World,
         source: Source<'a>,
         budget: usize,
         check: check::CheckMode,
-        sched: Option<Scheduler>,
+        recorded: Option<Recorded>,
     ) -> Exec<'a> {
         let c = world.config().concurrency.expect("a concurrent world");
+        let (sched, quiesce) = match recorded {
+            Some(r) => (Some(r.schedule), r.quiesce.map(Quiesce::At)),
+            None => (None, None),
+        };
+        let quiesce = quiesce.unwrap_or(Quiesce::Every(c.quiesce_every.max(1) as usize));
         let vcpus = world.vcpus();
         let threads = vcpus + c.devices as usize;
         let horizon = budget as u64 * 6;
@@ -110,6 +128,7 @@ impl<'a> Exec<'a> {
         Exec {
             source,
             lookahead: vec![None; threads],
+            names: Vec::new(),
             quota: vec![share; threads],
             started: vec![0; threads],
             busy: vec![Busy::Idle; threads],
@@ -118,8 +137,9 @@ impl<'a> Exec<'a> {
             budget,
             ops: Vec::new(),
             accesses: Accesses::default(),
-            since_quiesce: 0,
-            quiesce_every: c.quiesce_every.max(1),
+            next_quiesce: quiesce.first(),
+            quiesce,
+            quiesce_marks: Vec::new(),
             quiescent_points: 0,
             full_every: (world.config().full_check_every as u64 / c.quiesce_every as u64).max(1),
             check,
@@ -139,7 +159,8 @@ impl<'a> Exec<'a> {
                 if !self.has_work(world) {
                     return self.finish(world);
                 }
-                self.since_quiesce = 0;
+                self.quiesce_marks.push(self.next_quiesce as u32);
+                self.next_quiesce = self.quiesce.after(self.ops.len());
                 continue;
             }
             let t = self.decide_top(world, &candidates);
@@ -150,18 +171,38 @@ impl<'a> Exec<'a> {
     /// A top decision, attributed to the operation the chosen thread works on (and the
     /// decisions its step takes with it).
     fn decide_top(&mut self, world: &mut World, candidates: &[u8]) -> u8 {
+        let names: Vec<Move> = candidates.iter().map(|&t| self.move_of(world, t as usize)).collect();
         let hw = world.hw_mut();
-        let t = hw.decide(Point::Top, candidates);
-        let tu = t as usize;
-        let op = match self.busy.get(tu) {
-            Some(Busy::Access { op }) => *op as u32,
-            Some(Busy::Idle) if tu < self.vcpus && hw.cpus[tu].flush_pending => UNATTRIBUTED,
-            Some(Busy::Idle) if !self.suspended[tu] => self.ops.len() as u32,
-            _ => UNATTRIBUTED,
-        };
+        let t = hw.decide(Point::Top, candidates, &names);
+        let name = names[candidates.iter().position(|&c| c == t).expect("a candidate")];
+        let op = if name & THREAD == 0 { name } else { UNATTRIBUTED };
         *hw.decision_ops.last_mut().expect("just decided") = op;
         hw.op = op;
         t
+    }
+
+    /// What thread `t`'s next step moves: the operation it works on or starts next, or the
+    /// thread itself (a vCPU's exit acknowledging a shootdown).
+    fn move_of(&self, world: &World, t: usize) -> Move {
+        match self.busy[t] {
+            Busy::Access { op } => self.names[op],
+            Busy::Idle if t < self.vcpus && world.machine().hw().is_some_and(|h| h.cpus[t].flush_pending) => {
+                THREAD | t as Move
+            }
+            Busy::Idle => self.next_name(t),
+        }
+    }
+
+    /// The name thread `t`'s next operation will have.
+    fn next_name(&self, t: usize) -> Move {
+        let queued = match &self.source {
+            Source::Trace(queues) => queues[t].front().map(|q| q.0),
+            Source::Generated(_) => None,
+        };
+        match self.lookahead[t].as_ref().map(|l| l.0).or(queued) {
+            Some(name) if name != UNNAMED => name,
+            _ => self.ops.len() as Move,
+        }
     }
 
     /// The final quiescent point: one more harvest and copy, then the end-to-end check.
@@ -211,7 +252,7 @@ impl<'a> Exec<'a> {
     }
 
     fn draining(&self) -> bool {
-        self.ops.len() >= self.budget || self.since_quiesce >= self.quiesce_every
+        self.ops.len() >= self.budget || self.ops.len() >= self.next_quiesce
     }
 
     fn has_work(&self, world: &World) -> bool {
@@ -239,15 +280,16 @@ impl<'a> Exec<'a> {
             }
     }
 
-    /// Thread `t`'s next operation (it has one).
-    fn take_op(&mut self, world: &World, t: usize) -> Op {
+    /// Thread `t`'s next operation (it has one) and its name ([`UNNAMED`] when generated:
+    /// it is named by its start index).
+    fn take_op(&mut self, world: &World, t: usize) -> (Move, Op) {
         if let Some(op) = self.lookahead[t].take() {
             return op;
         }
         let role = self.role(t);
         self.started[t] += 1;
         match &mut self.source {
-            Source::Generated(e) => next_op_for(world, &mut **e, role),
+            Source::Generated(e) => (UNNAMED, next_op_for(world, &mut **e, role)),
             Source::Trace(queues) => queues[t].pop_front().expect("listed as a candidate"),
         }
     }
@@ -263,9 +305,9 @@ impl<'a> Exec<'a> {
             if self.lookahead[v].is_none() {
                 self.lookahead[v] = Some(self.take_op(world, v));
             }
-            if matches!(self.lookahead[v], Some(Op::Access { .. })) {
-                let op = self.lookahead[v].take().expect("just seen");
-                self.begin_op(world, v, op)?;
+            if matches!(self.lookahead[v], Some((_, Op::Access { .. }))) {
+                let (name, op) = self.lookahead[v].take().expect("just seen");
+                self.begin_op(world, v, name, op)?;
             }
         }
         Ok(())
@@ -300,19 +342,19 @@ impl<'a> Exec<'a> {
 
     /// Starts thread `t`'s next operation.
     fn start_op(&mut self, world: &mut World, t: usize) -> Result<(), Failure> {
-        let op = self.take_op(world, t);
-        self.begin_op(world, t, op)
+        let (name, op) = self.take_op(world, t);
+        self.begin_op(world, t, name, op)
     }
 
     /// Numbers operation `op` of thread `t` and starts it: an access is issued, anything
     /// else runs at once under the lock.
-    fn begin_op(&mut self, world: &mut World, t: usize, op: Op) -> Result<(), Failure> {
+    fn begin_op(&mut self, world: &mut World, t: usize, name: Move, op: Op) -> Result<(), Failure> {
         let index = self.ops.len();
+        self.names.push(if name == UNNAMED { index as Move } else { name });
         if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
             eprintln!("DBG op #{index} t={t} {op:?}");
         }
         self.ops.push((t as u8, op.clone()));
-        self.since_quiesce += 1;
         match op {
             Op::Access {
                 va, size, kind, value, ..
@@ -352,6 +394,7 @@ impl<'a> Exec<'a> {
         self.access_ops.insert(id, (index, v));
         let p = Pending {
             id,
+            op: self.names[index],
             va,
             vpi,
             size,
@@ -530,6 +573,23 @@ impl<'a> Exec<'a> {
         check::quiescent(world, full)
     }
 
+    /// Renames the schedule's moves and attributions from trace indices to start indices:
+    /// the trace this run writes lists its operations in start order.
+    fn rename_to_start_order(&self, world: &mut World) {
+        let start: std::collections::BTreeMap<Move, Move> =
+            self.names.iter().enumerate().map(|(i, &n)| (n, i as Move)).collect();
+        let Some(hw) = world.machine_mut().hw_mut() else { return };
+        let start_of = |op: Move| *start.get(&op).expect("a recorded move names an operation that started");
+        for d in hw.decisions.iter_mut() {
+            if let Some(op) = sched::op_of(*d) {
+                *d = sched::with_op(*d, start_of(op));
+            }
+        }
+        for d in hw.decision_ops.iter_mut().filter(|d| **d != UNATTRIBUTED) {
+            *d = start_of(*d);
+        }
+    }
+
     /// A callback window of vCPU `me`: the lock is dropped and other threads move until the
     /// scheduler resumes `me` (or the window's bound).
     pub(crate) fn open(&mut self, world: &mut World, me: usize) -> Result<(), Failure> {
@@ -576,9 +636,9 @@ pub fn execute(
     source: Source<'_>,
     budget: usize,
     check: check::CheckMode,
-    sched: Option<Scheduler>,
+    recorded: Option<Recorded>,
 ) -> ConcurrentRun {
-    let mut ex = Exec::new(world, source, budget, check, sched);
+    let mut ex = Exec::new(world, source, budget, check, recorded);
     let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.run(world))) {
         Ok(r) => r,
         Err(panic) => Err(crate::run::panicked(
@@ -587,12 +647,14 @@ pub fn execute(
             panic,
         )),
     };
+    ex.rename_to_start_order(world);
     let accesses_checked = ex.accesses.checks;
     let hash = ex.trace_hash(world);
     ConcurrentRun {
         ops: std::mem::take(&mut ex.ops),
         schedule: world.machine().hw().map(|h| h.decisions.clone()).unwrap_or_default(),
         decision_ops: world.machine().hw().map(|h| h.decision_ops.clone()).unwrap_or_default(),
+        quiesce: std::mem::take(&mut ex.quiesce_marks),
         trace_hash: hash,
         failure: result.err(),
         linearization_checks: accesses_checked,
@@ -605,13 +667,53 @@ pub struct ConcurrentRun {
     /// Operations in start order, with their threads.
     pub ops: Vec<(u8, Op)>,
     /// Every scheduling decision.
-    pub schedule: Vec<u8>,
+    pub schedule: Vec<Move>,
     /// The operation each decision belongs to (`u32::MAX`: none).
     pub decision_ops: Vec<u32>,
+    /// Where each quiescent point but the last began (operations started by then).
+    pub quiesce: Vec<u32>,
     /// The trace hash.
     pub trace_hash: u64,
     /// The failure, if any.
     pub failure: Option<Failure>,
     /// Access outcomes judged against their windows.
     pub linearization_checks: u64,
+}
+
+/// What a replay takes from its trace besides the operations.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    /// The schedule (a [`Scheduler::Replay`]).
+    pub schedule: Scheduler,
+    /// Where the quiescent points began (absent in older traces: every `quiesce_every`
+    /// operations, as a generated run places them).
+    pub quiesce: Option<Vec<u32>>,
+}
+
+/// Where quiescent points go.
+#[derive(Debug, Clone)]
+enum Quiesce {
+    /// Every this many operations (generated runs).
+    Every(usize),
+    /// At these operation counts, ascending (replays).
+    At(Vec<u32>),
+}
+
+impl Quiesce {
+    /// The first point.
+    fn first(&self) -> usize {
+        self.after(0)
+    }
+
+    /// The next point once `started` operations started and the world was quiescent.
+    fn after(&self, started: usize) -> usize {
+        match self {
+            Quiesce::Every(n) => started + n,
+            Quiesce::At(marks) => marks
+                .iter()
+                .map(|&m| m as usize)
+                .find(|&m| m > started)
+                .unwrap_or(usize::MAX),
+        }
+    }
 }

@@ -11,7 +11,7 @@
 use pgmsim::{Gpa, Gva};
 
 use super::config::Shootdown;
-use super::sched::{Point, Scheduler, MAX_INLINE_STEPS, NONE};
+use super::sched::{self, Move, Point, Scheduler, MAX_INLINE_STEPS, NONE, THREAD};
 use crate::machine::Machine;
 use crate::mmu::{rights_allow, Mode, Translation};
 use crate::op::{AccessKind, AccessOutcome};
@@ -21,6 +21,8 @@ use crate::op::{AccessKind, AccessOutcome};
 pub struct Pending {
     /// The access's number in this run (its oracle record).
     pub id: u32,
+    /// The operation it carries out (what a schedule names it by).
+    pub op: Move,
     /// Virtual address.
     pub va: Gva,
     /// Virtual page index.
@@ -131,7 +133,7 @@ pub struct Hw {
     /// The scheduler.
     pub sched: Scheduler,
     /// Every decision taken, in order: the schedule.
-    pub decisions: Vec<u8>,
+    pub decisions: Vec<Move>,
     /// For each decision, the operation it belongs to ([`UNATTRIBUTED`]: none): the
     /// operation the chosen thread works on at a top decision, the lock holder's at an
     /// inline or flush decision. The shrinker removes an operation's decisions with it.
@@ -186,10 +188,15 @@ impl Hw {
         }
     }
 
-    /// Asks the scheduler, records the decision and counts preemptions.
-    pub fn decide(&mut self, point: Point, candidates: &[u8]) -> u8 {
-        let choice = self.sched.pick(point, self.last, candidates);
-        self.decisions.push(choice);
+    /// Asks the scheduler, records the decision (by what it moved, see [`Move`]) and counts
+    /// preemptions; `names[i]` names what choosing `candidates[i]` moves.
+    pub fn decide(&mut self, point: Point, candidates: &[u8], names: &[Move]) -> u8 {
+        let choice = self.sched.pick(point, self.last, candidates, names);
+        // Top and flush decisions name what moved even when it was the default: their default
+        // (the thread that moved last) depends on the decisions before, which a shrinker may
+        // remove. "The holder goes on" at an inline point is the same whatever came before.
+        let named = candidates.iter().position(|&t| t == choice).map(|i| names[i]);
+        self.decisions.push(sched::recorded(point, named));
         self.decision_ops.push(self.op);
         let preempted = match point {
             Point::Inline { .. } => choice != NONE,
@@ -210,6 +217,15 @@ impl Hw {
             }
     }
 
+    /// What vCPU `v`'s next step moves: the operation its instruction carries out, or the
+    /// vCPU itself (an exit acknowledging a shootdown).
+    pub fn vcpu_move(&self, v: usize) -> Move {
+        match self.cpus[v].instr {
+            Instr::Ready(p) | Instr::Lookup(p) | Instr::Walk(p) | Instr::Access(p, _) | Instr::Exit(p) => p.op,
+            Instr::Idle => THREAD | v as Move,
+        }
+    }
+
     /// Whether any vCPU still owes a shootdown acknowledgement.
     pub fn any_flush_pending(&self) -> bool {
         self.cpus.iter().any(|c| c.flush_pending)
@@ -220,17 +236,20 @@ impl Machine {
     /// A preemption point inside a manager operation: lets the scheduler run lock-free
     /// steps of other vCPUs now.
     pub(crate) fn preempt(&mut self) {
-        for _ in 0..MAX_INLINE_STEPS {
+        for step in 0..MAX_INLINE_STEPS {
             let Some(hw) = self.hw_mut() else { return };
             let holder = hw.current;
             let candidates: Vec<u8> = (0..hw.cpus.len() as u8)
                 .filter(|&v| v != holder && hw.can_step(v as usize))
                 .collect();
-            if candidates.is_empty() {
-                return;
-            }
-            let choice = hw.decide(Point::Inline { holder }, &candidates);
+            // Decided even with no candidate: the operation's inline decisions then line up
+            // with its own platform calls, whatever the other threads do.
+            let names: Vec<Move> = candidates.iter().map(|&v| hw.vcpu_move(v as usize)).collect();
+            let choice = hw.decide(Point::Inline { holder }, &candidates, &names);
             if choice == NONE {
+                if hw.sched.fell_back() {
+                    hw.sched.skip_inline_rest(step);
+                }
                 return;
             }
             hw.stats.inline_steps += 1;
@@ -282,7 +301,8 @@ impl Machine {
             if waiting.is_empty() {
                 return;
             }
-            let choice = hw.decide(Point::Flush, &waiting);
+            let names: Vec<Move> = waiting.iter().map(|&v| hw.vcpu_move(v as usize)).collect();
+            let choice = hw.decide(Point::Flush, &waiting, &names);
             if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
                 eprintln!(
                     "DBG   flush-wait step v={choice} cpu={:?}",

@@ -16,5 +16,6 @@ pub mod hw;
 pub mod migration;
 pub mod oracle;
 pub mod sched;
+pub mod shrink;
 
 pub use config::{Concurrency, SchedulerKind, Shootdown};

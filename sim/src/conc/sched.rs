@@ -7,10 +7,16 @@
 //! * **flush**: while a synchronous shootdown waits for acknowledgements, which pending
 //!   vCPU moves.
 //!
-//! Every decision is recorded (the chosen thread, or [`NONE`] for "the lock holder goes
-//! on"), so a run replays exactly from its recorded schedule. A recorded decision that is
-//! not possible any more (a shrinker removed the operation it belonged to) falls back to
-//! the default: the thread that moved last keeps moving, else the lowest-numbered one.
+//! Every decision is recorded, so a run replays exactly from its recorded schedule, as the
+//! [`Move`] it made — named by the *operation* the chosen thread works on (its index in the
+//! trace), or by the vCPU when it works on none (an exit that acknowledges a shootdown).
+//! Decisions taken inside an operation (inline and flush points) are marked [`LOCAL`]: they
+//! belong to the top step before them, and "the lock holder goes on" at an inline point is
+//! recorded as the default. Named moves survive the removal of unrelated operations: a
+//! shrinker that drops operation k drops k's decisions and renumbers the rest, and every
+//! other decision still moves what it moved. A recorded move that is not possible any more
+//! falls back to [`default_choice`]. Inline points record a decision even when no vCPU can
+//! step there, so an operation's local decisions line up with its own platform calls.
 
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -19,6 +25,104 @@ use super::config::SchedulerKind;
 
 /// "No thread": the lock holder goes on (inline points only).
 pub const NONE: u8 = u8::MAX;
+
+/// What a recorded decision moved: an operation's index in the trace, or a vCPU ([`THREAD`]),
+/// or the default ([`DEFAULT`]); [`LOCAL`] marks a decision taken inside the operation of
+/// the top decision before it (an inline or flush point).
+pub type Move = u32;
+
+/// Marks a move named by its vCPU (one with no operation, acknowledging a shootdown).
+pub const THREAD: Move = 1 << 31;
+
+/// Marks a decision local to the current top step (an inline or flush point).
+pub const LOCAL: Move = 1 << 30;
+
+/// With [`LOCAL`]: a decision of a synchronous shootdown's wait (a flush point). A wait
+/// makes as many decisions as its vCPUs need steps, which may change when a shrinker
+/// removes operations: its decisions are told apart so the inline points after it stay
+/// aligned.
+pub const FLUSH: Move = 1 << 29;
+
+/// The index bits of a move.
+const INDEX: Move = FLUSH - 1;
+
+/// The default choice ([`default_choice`]): recorded at inline points where the holder
+/// went on (`LOCAL | DEFAULT`); a shrinker also writes it to drop a preemption.
+pub const DEFAULT: Move = INDEX;
+
+/// Whether `m` took the default choice.
+pub fn is_default(m: Move) -> bool {
+    m & INDEX == INDEX
+}
+
+/// Whether `m` was taken inside an operation (an inline or flush point).
+pub fn is_local(m: Move) -> bool {
+    m & LOCAL != 0
+}
+
+/// Whether `m` was taken while a synchronous shootdown waited.
+pub fn is_flush(m: Move) -> bool {
+    m & (LOCAL | FLUSH) == LOCAL | FLUSH
+}
+
+/// The kind of point `m` was recorded at.
+fn point_kind(m: Move) -> u8 {
+    match (is_local(m), is_flush(m)) {
+        (false, _) => 0,
+        (true, false) => 1,
+        (true, true) => 2,
+    }
+}
+
+/// The kind of `point`, as [`point_kind`] numbers it.
+fn kind_of(point: Point) -> u8 {
+    match point {
+        Point::Top => 0,
+        Point::Inline { .. } => 1,
+        Point::Flush => 2,
+    }
+}
+
+/// What `m` names, without its point marks (what [`Scheduler::pick`]'s names look like).
+fn name_of(m: Move) -> Move {
+    m & !(LOCAL | FLUSH)
+}
+
+/// The operation `m` moved, if it names one.
+pub fn op_of(m: Move) -> Option<u32> {
+    (!is_default(m) && m & THREAD == 0).then_some(m & INDEX)
+}
+
+/// The vCPU `m` moved, if it names one by itself.
+pub fn vcpu_of(m: Move) -> Option<u8> {
+    (!is_default(m) && m & THREAD != 0).then_some((m & INDEX) as u8)
+}
+
+/// `m` turned into the default choice (its point marks kept).
+pub fn defaulted(m: Move) -> Move {
+    (m & (LOCAL | FLUSH)) | DEFAULT
+}
+
+/// `m` naming operation `op` instead (its point marks kept).
+pub fn with_op(m: Move, op: u32) -> Move {
+    debug_assert!(op < DEFAULT, "operation index {op} out of range");
+    (m & (LOCAL | FLUSH)) | op
+}
+
+/// `m` naming vCPU `v` instead (its point marks kept).
+pub fn with_vcpu(m: Move, v: u8) -> Move {
+    (m & (LOCAL | FLUSH)) | THREAD | v as Move
+}
+
+/// The move recorded at `point` for `name` (`None`: the default).
+pub fn recorded(point: Point, name: Option<Move>) -> Move {
+    let marks = match point {
+        Point::Top => 0,
+        Point::Inline { .. } => LOCAL,
+        Point::Flush => LOCAL | FLUSH,
+    };
+    marks | name.unwrap_or(DEFAULT)
+}
 
 /// Highest number of inline steps one preemption point runs.
 pub const MAX_INLINE_STEPS: usize = 4;
@@ -57,9 +161,12 @@ pub enum Scheduler {
     /// Replays recorded decisions.
     Replay {
         /// The decisions.
-        decisions: Vec<u8>,
+        decisions: Vec<Move>,
         /// The next one.
         at: usize,
+        /// Whether the last pick fell back to the default (its recorded move was not
+        /// possible).
+        fell_back: bool,
     },
     /// Follows `prefix` (choices by candidate position), then the default; records how many
     /// candidates each point had (for a search over schedules).
@@ -110,18 +217,27 @@ impl Scheduler {
         }
     }
 
-    /// Picks among `candidates` (ascending thread ids, non-empty except at inline points).
-    pub fn pick(&mut self, point: Point, last: u8, candidates: &[u8]) -> u8 {
+    /// Picks among `candidates` (ascending thread ids, non-empty except at inline points);
+    /// `names[i]` is the [`Move`] that choosing `candidates[i]` makes.
+    pub fn pick(&mut self, point: Point, last: u8, candidates: &[u8], names: &[Move]) -> u8 {
         match self {
             Scheduler::Random(rng) => random_pick(rng, point, candidates),
             Scheduler::Pct(p) => p.pick(point, candidates),
-            Scheduler::Replay { decisions, at } => {
-                let d = decisions.get(*at).copied();
-                *at += 1;
-                match (d, point) {
-                    (Some(NONE), Point::Inline { .. }) => NONE,
-                    (Some(t), _) if candidates.contains(&t) => t,
-                    _ => default_choice(point, last, candidates),
+            Scheduler::Replay {
+                decisions,
+                at,
+                fell_back,
+            } => {
+                let d = replay_next(decisions, at, point);
+                let named = d.filter(|&d| !is_default(d)).map(name_of);
+                *fell_back = false;
+                match named.map(|d| names.iter().position(|&n| n == d)) {
+                    Some(Some(i)) => candidates[i],
+                    Some(None) => {
+                        *fell_back = true;
+                        default_choice(point, last, candidates)
+                    }
+                    None => default_choice(point, last, candidates),
                 }
             }
             Scheduler::Guided { prefix, at, branching } => {
@@ -138,6 +254,49 @@ impl Scheduler {
                 branching.push((options.len() as u8, preempting));
                 *at += 1;
                 choice
+            }
+        }
+    }
+}
+
+/// The recorded decision for `point`. Points are ordered top > inline > flush: a point
+/// first skips what is left of recorded decisions of lower kinds (a step, or a shootdown's
+/// wait, that now makes fewer decisions than it did), and takes the next decision only if
+/// it is of its own kind (one that now makes more takes the default for the extra ones).
+/// Either way the decisions after stay aligned with the points they were made at.
+fn replay_next(decisions: &[Move], at: &mut usize, point: Point) -> Option<Move> {
+    let kind = kind_of(point);
+    while decisions.get(*at).is_some_and(|&d| point_kind(d) > kind) {
+        *at += 1;
+    }
+    let d = decisions.get(*at).copied().filter(|&d| point_kind(d) == kind)?;
+    *at += 1;
+    Some(d)
+}
+
+impl Scheduler {
+    /// Whether the last pick fell back to the default because its recorded move was not
+    /// possible (replays only).
+    pub fn fell_back(&self) -> bool {
+        matches!(self, Scheduler::Replay { fell_back: true, .. })
+    }
+
+    /// After a fallback at an inline point that had taken `steps` steps: skips what is left
+    /// of that point's recorded decisions (up to its "holder goes on", at most
+    /// [`MAX_INLINE_STEPS`] in all), so the next point takes its own.
+    pub fn skip_inline_rest(&mut self, steps: usize) {
+        let Scheduler::Replay { decisions, at, .. } = self else {
+            return;
+        };
+        for _ in steps + 1..MAX_INLINE_STEPS {
+            match decisions.get(*at) {
+                Some(&d) if point_kind(d) == 1 => {
+                    *at += 1;
+                    if is_default(d) {
+                        return;
+                    }
+                }
+                _ => return,
             }
         }
     }

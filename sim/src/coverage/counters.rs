@@ -153,7 +153,7 @@ impl Coverage {
                 features.push(format!("family off={name}"));
             }
         }
-        if !c.faults.is_none() {
+        if c.platform_fault.is_some() {
             features.push("injected platform fault".to_string());
         }
         for f in features {

@@ -35,9 +35,7 @@ impl World {
     /// Builds the world of `config`: both sides, types, address spaces, dirty trackers, and
     /// the platform defects the configuration records (none in drawn worlds).
     pub fn new(config: SimConfig) -> Result<World, Failure> {
-        let faults = PlatformFaults {
-            forget_tlb_flushes: config.faults.forget_tlb_flushes,
-        };
+        let faults = config.platform_faults();
         World::with_faults(config, faults)
     }
 

@@ -11,7 +11,15 @@ use serde::{Deserialize, Serialize};
 
 use crate::conc::config::ConcurrencyOverrides;
 use crate::conc::Concurrency;
-use crate::mmu::Mode;
+use crate::mmu::{Mode, PlatformFaults};
+
+mod layout_json;
+mod validate;
+
+pub use validate::{
+    Backing, ConfigError, MAX_ADDRESS_SPACES, MAX_GUEST_PAGES, MAX_PT_POOL_PAGES, MAX_RAM_MIB, MAX_TLB_ENTRIES,
+    MAX_VA_PAGES,
+};
 
 /// What a handler type's device does when a handler of that type is invoked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -33,6 +41,7 @@ pub enum Behaviour {
 
 /// One handler type of the run.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct TypeSpec {
     /// Kind.
     pub kind: HandlerKind,
@@ -48,6 +57,7 @@ pub struct TypeSpec {
 
 /// Relative weights of the operation families (0 disables one).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Weights {
     /// Create + register in one call.
     pub register: u32,
@@ -95,6 +105,30 @@ impl Weights {
         "vm_reset",
     ];
 
+    /// Every weight, in [`Weights::NAMES`] order.
+    pub fn values(&self) -> [u32; 13] {
+        [
+            self.register,
+            self.deregister,
+            self.ex_api,
+            self.reset,
+            self.temp_off,
+            self.alias,
+            self.reset_alias,
+            self.query,
+            self.invalid,
+            self.kernel,
+            self.access,
+            self.harvest,
+            self.vm_reset,
+        ]
+    }
+
+    /// The sum of the weights (0: nothing to draw).
+    pub fn total(&self) -> u64 {
+        self.values().iter().map(|&w| w as u64).sum()
+    }
+
     /// The weight of family `i` (in [`Weights::NAMES`] order).
     pub fn get(&self, i: usize) -> Option<u32> {
         let mut copy = *self;
@@ -139,28 +173,22 @@ impl Weights {
     };
 }
 
-/// Deliberate platform defects, recorded in the configuration so a trace of a world built
-/// with them replays with them (the committed failing traces of the report tests need one).
-/// Every drawn world has none; the field is left out of JSON when empty, so ordinary traces
-/// and configurations do not mention it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct InjectedFaults {
-    /// The machine ignores every `flush_all_tlbs` request (see `mmu::PlatformFaults`).
-    #[serde(default)]
-    pub forget_tlb_flushes: bool,
+/// A deliberate defect of the simulated platform, to see the checks catch a broken
+/// platform end to end (`--platform-fault`); stored in the configuration so traces of such
+/// runs replay and shrink the same way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "snake_case")]
+pub enum PlatformFault {
+    /// The platform ignores every request to flush the TLBs.
+    ForgetTlbFlushes,
 }
 
-impl InjectedFaults {
-    /// Whether no defect is injected (ordinary worlds).
-    pub fn is_none(&self) -> bool {
-        *self == InjectedFaults::default()
-    }
-}
-
-/// Everything that defines a world; stored in every trace.
+/// Everything that defines a world; stored in every trace. Unknown fields are refused.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SimConfig {
-    /// Guest-physical layout.
+    /// Guest-physical layout (addresses as `"0x…"` strings).
+    #[serde(with = "layout_json")]
     pub layout: MemoryLayout,
     /// Handler capacity.
     pub max_handlers: u32,
@@ -190,13 +218,13 @@ pub struct SimConfig {
     pub weights: Weights,
     /// Full invariant check every this many steps in incremental mode.
     pub full_check_every: u32,
+    /// A deliberate platform defect (absent: a correct platform).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_fault: Option<PlatformFault>,
     /// Threads, scheduler and shootdown protocol of a concurrent world; absent for a
     /// sequential world (every step atomic).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub concurrency: Option<Concurrency>,
-    /// Injected platform defects (none in every drawn world).
-    #[serde(default, skip_serializing_if = "InjectedFaults::is_none")]
-    pub faults: InjectedFaults,
 }
 
 /// Command-line overrides of the drawn configuration.
@@ -226,6 +254,8 @@ pub struct Overrides {
     pub nem_exclusive: Option<bool>,
     /// Force single operation weights, by [`Weights::NAMES`] index.
     pub weights: [Option<u32>; Weights::NAMES.len()],
+    /// Run on a deliberately defective platform.
+    pub platform_fault: Option<PlatformFault>,
     /// Force concurrency settings.
     pub concurrency: ConcurrencyOverrides,
 }
@@ -325,8 +355,8 @@ impl SimConfig {
             dirty_tracking: rng.random_bool(0.7),
             weights,
             full_check_every: 64,
+            platform_fault: None,
             concurrency: None,
-            faults: InjectedFaults::default(),
         };
         cfg.apply_world(ov);
         if let Some(c) = Concurrency::draw(seed, &ov.concurrency) {
@@ -352,7 +382,9 @@ impl SimConfig {
     }
 
     /// Applies command-line overrides, concurrency included (for a configuration given
-    /// whole, e.g. by `--config`).
+    /// whole, e.g. by `--config`), as given: the result is checked by
+    /// [`SimConfig::validate`], never silently adjusted. `ram_mib` resizes the first RAM
+    /// range; `nem_exclusive: Some(true)` implies NEM mode unless a mode is forced.
     pub fn apply(&mut self, ov: &Overrides) {
         self.apply_world(ov);
         match (self.concurrency, ov.concurrency.enabled) {
@@ -376,7 +408,7 @@ impl SimConfig {
     /// Applies every override but concurrency's.
     fn apply_world(&mut self, ov: &Overrides) {
         if let Some(v) = ov.vcpus {
-            self.vcpus = v.clamp(1, 8);
+            self.vcpus = v;
         }
         if let Some(m) = ov.mode {
             self.mode = m;
@@ -384,74 +416,54 @@ impl SimConfig {
                 self.nem_exclusive = false;
             }
         }
+        if let Some(mib) = ov.ram_mib {
+            if let Some(main) = self.layout.ram_ranges.first_mut() {
+                main.pages = (mib as u64 * 256).min(u32::MAX as u64) as u32;
+            }
+        }
         if let Some(n) = ov.max_handlers {
             self.max_handlers = n;
         }
         if let Some(r) = ov.revmap_capacity {
-            self.revmap_capacity = r.max(1);
+            self.revmap_capacity = r;
         }
         if let Some((s, w)) = ov.tlb {
-            self.tlb_sets = s.max(1);
-            self.tlb_ways = w.max(1);
+            self.tlb_sets = s;
+            self.tlb_ways = w;
         }
         if let Some(n) = ov.full_check_every {
-            self.full_check_every = n.max(1);
+            self.full_check_every = n;
         }
         if let Some(n) = ov.address_spaces {
-            self.address_spaces = n.clamp(1, 16);
+            self.address_spaces = n;
         }
         if let Some(n) = ov.va_pages {
-            self.va_pages = n.clamp(1, 1 << 16);
+            self.va_pages = n;
         }
         if let Some(d) = ov.dirty_tracking {
             self.dirty_tracking = d;
         }
         if let Some(x) = ov.nem_exclusive {
-            self.nem_exclusive = x && self.mode == Mode::Nem;
+            self.nem_exclusive = x;
+            if x && ov.mode.is_none() {
+                self.mode = Mode::Nem;
+            }
         }
         for (i, w) in ov.weights.iter().enumerate() {
             if let (Some(w), Some(slot)) = (w, self.weights.get_mut(i)) {
                 *slot = *w;
             }
         }
+        if ov.platform_fault.is_some() {
+            self.platform_fault = ov.platform_fault;
+        }
     }
 
-    /// Checks what serde cannot, so no configuration (from a trace or `--config`) can make
-    /// `World::new` fail badly or allocate absurdly.
-    pub fn validate(&self) -> Result<(), String> {
-        self.layout.validate().map_err(|e| format!("bad layout: {e}"))?;
-        let c = self;
-        if c.vcpus == 0 || c.vcpus > 8 {
-            return Err(format!("vcpus must be 1..=8, not {}", c.vcpus));
+    /// The simulated platform's defects.
+    pub fn platform_faults(&self) -> PlatformFaults {
+        PlatformFaults {
+            forget_tlb_flushes: self.platform_fault == Some(PlatformFault::ForgetTlbFlushes),
         }
-        // Every vCPU allocates a shadow PTE per virtual page and sets x ways TLB entries up front:
-        // bound both so no trace file can make World::new allocate gigabytes (the generator
-        // draws at most 1024 pages and 32 x 4 entries).
-        if c.va_pages == 0 || c.va_pages > 1 << 16 {
-            return Err(format!("va_pages must be 1..=65536, not {}", c.va_pages));
-        }
-        if c.tlb_sets == 0 || c.tlb_ways == 0 || c.revmap_capacity == 0 || c.address_spaces == 0 {
-            return Err("tlb_sets, tlb_ways, revmap_capacity and address_spaces must be at least 1".into());
-        }
-        if c.tlb_sets as u32 * c.tlb_ways as u32 > 1 << 14 {
-            return Err(format!(
-                "at most 16384 TLB entries per vCPU, not {} x {}",
-                c.tlb_sets, c.tlb_ways
-            ));
-        }
-        if c.address_spaces > 16 || c.pt_pool_pages < c.address_spaces as u32 || c.pt_pool_pages > 1 << 16 {
-            return Err("address_spaces must be at most 16 and fit the page-table pool".into());
-        }
-        if c.types.len() > pgmsim::handler::MAX_HANDLER_TYPES {
-            return Err(format!("at most {} handler types", pgmsim::handler::MAX_HANDLER_TYPES));
-        }
-        if c.layout.total_pages() > 1 << 22 {
-            return Err("guest larger than 16 GiB".into());
-        }
-        if let Some(conc) = &c.concurrency {
-            conc.validate()?;
-        }
-        Ok(())
     }
 
     /// One-line summary for logs.
@@ -473,17 +485,14 @@ impl SimConfig {
             ram >> 10,
             self.dirty_tracking,
             self.weights
-        ) + &match &self.concurrency {
-            Some(c) => format!(
-                " concurrent(devices={} scheduler={} shootdown={:?} quiesce_every={})",
-                c.devices, c.scheduler, c.shootdown, c.quiesce_every
-            ),
-            None => String::new(),
-        } + if self.faults.forget_tlb_flushes {
-            " INJECTED FAULT: forget_tlb_flushes"
-        } else {
-            ""
-        }
+        ) + &self.platform_fault.map(|f| format!(" platform_fault={f:?}")).unwrap_or_default()
+            + &match &self.concurrency {
+                Some(c) => format!(
+                    " concurrent(devices={} scheduler={} shootdown={:?} quiesce_every={})",
+                    c.devices, c.scheduler, c.shootdown, c.quiesce_every
+                ),
+                None => String::new(),
+            }
     }
 }
 

@@ -1,0 +1,309 @@
+//! Shrinking: a failing trace is minimised to one that fails the same invariant: truncate
+//! after the failing step, delta-debug the operation list, simplify operands one at a time,
+//! then shrink the configuration to what the failure needs (`config`). Every candidate is
+//! judged by replaying it; candidates that are not valid traces are never replayed.
+
+mod config;
+
+use pgmsim_testkit::ApiCall;
+
+use crate::check::{CheckMode, Invariant};
+use crate::op::{AccessKind, Op};
+use crate::run::replay;
+use crate::trace::Trace;
+
+/// Outcome of a shrink.
+#[derive(Debug, Clone)]
+pub struct Shrunk {
+    /// The minimised trace (it still fails the same invariant).
+    pub trace: Trace,
+    /// Replays spent.
+    pub replays: u64,
+}
+
+pub(crate) struct Judge {
+    invariant: Invariant,
+    check: CheckMode,
+    replays: u64,
+    budget: u64,
+    /// For the last accepted candidate (the current best) of a concurrent trace: the
+    /// operation each decision of its schedule belongs to.
+    attribution: Vec<u32>,
+}
+
+impl Judge {
+    /// The candidate's own replay as a trace, if it fails the same invariant (a concurrent
+    /// trace comes back with the threads and schedule that replay took).
+    pub(crate) fn fails(&mut self, t: &Trace) -> Option<Trace> {
+        if self.replays >= self.budget || t.validate().is_err() {
+            return None;
+        }
+        self.replays += 1;
+        let r = replay(t, self.check);
+        match &r.failure {
+            Some(f) if f.invariant == self.invariant => {
+                self.attribution = r.decision_ops.clone();
+                Some(r.trace())
+            }
+            _ => None,
+        }
+    }
+
+    /// The first of `candidates` that fails the same way (as its replay).
+    pub(crate) fn fails_any(&mut self, candidates: Vec<Trace>) -> Option<Trace> {
+        candidates.iter().find_map(|c| self.fails(c))
+    }
+
+    /// `best` without operations `range` (see [`Judge::without`]).
+    fn without_ops(&self, best: &Trace, range: std::ops::Range<usize>) -> Trace {
+        self.without(best, &|i| range.contains(&i))
+    }
+
+    /// `best` without the operations `gone` selects: in a concurrent trace, their threads
+    /// and the scheduling decisions that belonged to them go too, decisions that moved them
+    /// become the default, later operations' moves are renumbered (so every other decision
+    /// still moves what it moved), and quiescent points after a removed operation come that
+    /// much earlier.
+    pub(crate) fn without(&self, best: &Trace, gone: &dyn Fn(usize) -> bool) -> Trace {
+        use crate::conc::sched;
+        // new_index[i]: operation i's index once the others are gone (= operations kept before it).
+        let mut new_index = Vec::with_capacity(best.ops.len() + 1);
+        let mut kept = 0u32;
+        for i in 0..=best.ops.len() {
+            new_index.push(kept);
+            kept += u32::from(i < best.ops.len() && !gone(i));
+        }
+        let gone_op = |op: u32| (op as usize) < best.ops.len() && gone(op as usize);
+        let mut t = best.clone();
+        t.ops = keep(&best.ops, gone);
+        t.threads = best.threads.as_ref().map(|th| keep(th, gone));
+        if let Some(schedule) = &best.schedule {
+            let moves: Vec<u32> = schedule
+                .decode()
+                .into_iter()
+                .zip(self.attribution.iter().chain(std::iter::repeat(&u32::MAX)))
+                .filter(|&(_, &op)| !gone_op(op))
+                .map(|(d, _)| match sched::op_of(d) {
+                    Some(op) if gone_op(op) => sched::defaulted(d),
+                    Some(op) => sched::with_op(d, new_index[(op as usize).min(best.ops.len())]),
+                    None => d,
+                })
+                .collect();
+            t.schedule = Some(crate::trace::Schedule::encode(&moves));
+        }
+        if let Some(marks) = &mut t.quiesce {
+            for m in marks.iter_mut() {
+                *m = new_index[(*m as usize).min(best.ops.len())];
+            }
+            marks.dedup();
+        }
+        t
+    }
+}
+
+/// The items of `v` whose index `gone` does not select.
+fn keep<T: Clone>(v: &[T], gone: &dyn Fn(usize) -> bool) -> Vec<T> {
+    v.iter()
+        .enumerate()
+        .filter(|&(i, _)| !gone(i))
+        .map(|(_, x)| x.clone())
+        .collect()
+}
+
+/// Minimises `trace`, which must fail when replayed; `None` if it does not.
+///
+/// Candidates that panic are judged like any other failure (the run loop turns panics into
+/// [`Invariant::Panic`]); the default panic hook is silenced meanwhile so a shrink of a panic
+/// does not print thousands of backtraces.
+pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let result = shrink_quietly(trace, budget);
+    std::panic::set_hook(previous);
+    result
+}
+
+fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
+    let first = replay(trace, trace.check);
+    let failure = first.failure.as_ref()?;
+    let mut judge = Judge {
+        invariant: failure.invariant,
+        check: trace.check,
+        replays: 1,
+        budget,
+        attribution: first.decision_ops.clone(),
+    };
+    let mut best = first.trace();
+    // Each pass can open the way for another (a simpler operand lets an operation go, a
+    // removed thread frees its operations): repeat them until none makes progress.
+    loop {
+        let size = size_of(&best);
+        if best.config.concurrency.is_some() {
+            best = crate::conc::shrink::try_sequential(best, &mut judge);
+            best = crate::conc::shrink::drop_threads(best, &mut judge);
+        }
+        best = shrink_ops(best, &mut judge);
+        best = simplify_operands(best, &mut judge);
+        if best.config.concurrency.is_some() {
+            best = crate::conc::shrink::shrink_concurrency(best, &mut judge);
+        }
+        if size_of(&best) == size || judge.replays >= judge.budget {
+            break;
+        }
+    }
+    best = config::shrink(best, &mut |cand| judge.fails(cand));
+    Some(Shrunk {
+        trace: best,
+        replays: judge.replays,
+    })
+}
+
+/// What the passes make smaller: operations, then preemptions.
+fn size_of(t: &Trace) -> (usize, usize) {
+    (t.ops.len(), crate::conc::shrink::preemptions(t))
+}
+
+/// Delta debugging over operations: remove chunks, halving the chunk size.
+fn shrink_ops(mut best: Trace, judge: &mut Judge) -> Trace {
+    let mut chunk = best.ops.len().div_ceil(2).max(1);
+    loop {
+        let mut i = 0;
+        while i < best.ops.len() {
+            let end = (i + chunk).min(best.ops.len());
+            let cand = judge.without_ops(&best, i..end);
+            match judge.fails(&cand) {
+                Some(t) => best = t,
+                None => i += chunk,
+            }
+        }
+        if chunk == 1 {
+            return best;
+        }
+        chunk = chunk.div_ceil(2);
+    }
+}
+
+/// Simpler operands, one operation at a time (a simpler step may fail earlier: the trace can
+/// shrink under it).
+fn simplify_operands(mut best: Trace, judge: &mut Judge) -> Trace {
+    let mut i = 0;
+    while i < best.ops.len() {
+        for simpler in simplify(&best.ops[i]) {
+            if i >= best.ops.len() {
+                break;
+            }
+            let mut cand = best.clone();
+            if let (Some(threads), Op::Access { vcpu, .. } | Op::SwitchCr3 { vcpu, .. }) = (&mut cand.threads, &simpler)
+            {
+                // In a concurrent trace a vCPU's operation moves to that vCPU's thread.
+                threads[i] = *vcpu;
+            }
+            cand.ops[i] = simpler;
+            if let Some(t) = judge.fails(&cand) {
+                best = t;
+            }
+        }
+        i += 1;
+    }
+    best
+}
+
+/// Simpler variants of an API call: user arguments zeroed, descriptions dropped.
+fn simplify_call(call: &ApiCall) -> Vec<ApiCall> {
+    let mut simpler = call.clone();
+    match &mut simpler {
+        ApiCall::Register { user, described, .. } | ApiCall::Create { user, described, .. } => {
+            *user = 0;
+            *described = false;
+        }
+        ApiCall::ChangeUserArg { user, .. } => *user = 0,
+        ApiCall::ResetMmio2WithBitmap { fill, .. } => *fill = 0,
+        _ => {}
+    }
+    if simpler == *call {
+        Vec::new()
+    } else {
+        vec![simpler]
+    }
+}
+
+/// Simpler variants of an operation, simplest first.
+fn simplify(op: &Op) -> Vec<Op> {
+    let mut v = Vec::new();
+    match *op {
+        Op::Access {
+            vcpu,
+            va,
+            size,
+            kind,
+            value,
+        } => {
+            if value != 0 {
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size,
+                    kind,
+                    value: 0,
+                });
+            }
+            if size != 1 {
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size: 1,
+                    kind,
+                    value,
+                });
+            }
+            if vcpu != 0 {
+                v.push(Op::Access {
+                    vcpu: 0,
+                    va,
+                    size,
+                    kind,
+                    value,
+                });
+            }
+            if kind == AccessKind::Exec {
+                v.push(Op::Access {
+                    vcpu,
+                    va,
+                    size,
+                    kind: AccessKind::Read,
+                    value,
+                });
+            }
+        }
+        Op::Call(ref call) => v.extend(simplify_call(call).into_iter().map(Op::Call)),
+        Op::Map {
+            space,
+            vpi,
+            gp,
+            write,
+            exec,
+        } => {
+            if space != 0 {
+                v.push(Op::Map {
+                    space: 0,
+                    vpi,
+                    gp,
+                    write,
+                    exec,
+                });
+            }
+            if exec {
+                v.push(Op::Map {
+                    space,
+                    vpi,
+                    gp,
+                    write,
+                    exec: false,
+                });
+            }
+        }
+        Op::SwitchCr3 { vcpu, space } if vcpu != 0 => v.push(Op::SwitchCr3 { vcpu: 0, space }),
+        _ => {}
+    }
+    v
+}
