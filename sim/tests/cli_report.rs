@@ -145,7 +145,7 @@ fn a_failing_run_writes_the_report_next_to_the_minimised_trace() {
     assert_eq!(code, 0);
     let mut v: serde_json::Value = serde_json::from_str(&config).unwrap();
     v["concurrency"] = serde_json::Value::Null;
-    v["faults"] = serde_json::json!({"forget_tlb_flushes": true});
+    v["platform_fault"] = serde_json::json!("forget_tlb_flushes");
     std::fs::write(&world, v.to_string()).unwrap();
     let out = dir.join("out");
     let (code, _, err) = pgmsim(&[

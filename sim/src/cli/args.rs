@@ -102,6 +102,10 @@ pub(crate) struct WorldArgs {
     /// Device threads of concurrent worlds (1 or 2).
     #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub(crate) devices: Option<u8>,
+    /// Schedule seed of concurrent worlds: the same world and workload under another
+    /// schedule (with `--config` and `--seed`, everything but the schedule stays).
+    #[arg(long)]
+    pub(crate) schedule_seed: Option<u64>,
     /// Use this configuration (JSON, as printed by `pgmsim config`) for every seed instead of
     /// drawing one; the other flags still apply on top (`--ram-mib` resizes its first range).
     #[arg(long)]
@@ -154,6 +158,7 @@ impl WorldArgs {
                     ShootdownArg::Async => crate::conc::Shootdown::Async,
                 }),
                 devices: self.devices,
+                schedule_seed: self.schedule_seed,
             },
         }
     }

@@ -89,6 +89,8 @@ pub struct ConcurrencyOverrides {
     pub shootdown: Option<Shootdown>,
     /// Force the number of device threads.
     pub devices: Option<u8>,
+    /// Force the schedule seed (the same world and workload under another schedule).
+    pub schedule_seed: Option<u64>,
 }
 
 /// The stream concurrency is drawn from: separate from the rest of the configuration, so
@@ -119,6 +121,7 @@ impl Concurrency {
         }
         Some(Concurrency {
             devices: ov.devices.unwrap_or(c.devices).clamp(1, 2),
+            schedule_seed: ov.schedule_seed.unwrap_or(c.schedule_seed),
             scheduler: ov.scheduler.unwrap_or(c.scheduler),
             shootdown: ov.shootdown.unwrap_or(c.shootdown),
             ..c

@@ -67,8 +67,6 @@ pub struct Cpu {
     /// Out of guest mode (in the VMM: fault handling, dispatch, kernel edits, waiting for
     /// the lock): TLB flushes apply at once, nothing runs on stale translations.
     pub in_vmm: bool,
-    /// A flush acknowledged but not done yet (only with the `ack_before_flush` defect).
-    pub deferred_flush: bool,
 }
 
 /// Something a lock-free step did, for the executor to judge.
@@ -148,17 +146,6 @@ pub struct Hw {
     pub events: Vec<HwEvent>,
     /// Counters.
     pub stats: HwStats,
-    /// Test-only protocol defects (the race-bug catalogue breaks these on purpose).
-    pub defects: ProtocolDefects,
-}
-
-/// Deliberate platform-protocol defects (bug injection proves the oracles see them).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ProtocolDefects {
-    /// A vCPU acknowledges a shootdown at its exit but flushes its TLB only at the next one.
-    pub ack_before_flush: bool,
-    /// A synchronous shootdown does not wait for vCPUs in the middle of an instruction.
-    pub sync_skips_busy: bool,
 }
 
 impl Hw {
@@ -170,7 +157,6 @@ impl Hw {
                     instr: Instr::Idle,
                     flush_pending: false,
                     in_vmm: false,
-                    deferred_flush: false,
                 };
                 vcpus
             ],
@@ -184,7 +170,6 @@ impl Hw {
             last: 0,
             events: Vec::new(),
             stats: HwStats::default(),
-            defects: ProtocolDefects::default(),
         }
     }
 
@@ -291,12 +276,8 @@ impl Machine {
         // Each vCPU needs at most lookup, walk, access and the exit: four steps.
         for _ in 0..4 * self.guest().vcpus() + 1 {
             let Some(hw) = self.hw_mut() else { return };
-            let skip_busy = hw.defects.sync_skips_busy;
             let waiting: Vec<u8> = (0..hw.cpus.len() as u8)
-                .filter(|&v| {
-                    let c = &hw.cpus[v as usize];
-                    c.flush_pending && !(skip_busy && matches!(c.instr, Instr::Access(..) | Instr::Walk(_)))
-                })
+                .filter(|&v| hw.cpus[v as usize].flush_pending)
                 .collect();
             if waiting.is_empty() {
                 return;
@@ -362,11 +343,6 @@ impl Machine {
             return;
         }
         hw.cpus[v].flush_pending = false;
-        if hw.defects.ack_before_flush {
-            // Defect: acknowledged now, flushed only at the vCPU's next VMM entry.
-            hw.cpus[v].deferred_flush = true;
-            return;
-        }
         self.mmu_mut().flush_tlb(v);
     }
 
@@ -419,9 +395,7 @@ impl Machine {
     pub(crate) fn enter_vmm(&mut self, v: usize) {
         let Some(hw) = self.hw_mut() else { return };
         hw.cpus[v].in_vmm = true;
-        let pending = std::mem::replace(&mut hw.cpus[v].flush_pending, false);
-        let deferred = std::mem::replace(&mut hw.cpus[v].deferred_flush, false);
-        if pending || deferred {
+        if std::mem::replace(&mut hw.cpus[v].flush_pending, false) {
             self.mmu_mut().flush_tlb(v);
         }
     }

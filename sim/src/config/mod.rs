@@ -402,6 +402,7 @@ impl SimConfig {
             c.scheduler = ov.concurrency.scheduler.unwrap_or(c.scheduler);
             c.shootdown = ov.concurrency.shootdown.unwrap_or(c.shootdown);
             c.devices = ov.concurrency.devices.unwrap_or(c.devices);
+            c.schedule_seed = ov.concurrency.schedule_seed.unwrap_or(c.schedule_seed);
         }
     }
 
