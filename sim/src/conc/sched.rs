@@ -168,17 +168,51 @@ pub enum Scheduler {
         /// possible).
         fell_back: bool,
     },
-    /// Follows `prefix` (choices by candidate position), then the default; records how many
-    /// candidates each point had (for a search over schedules).
-    Guided {
-        /// Candidate positions to take, in order.
-        prefix: Vec<u8>,
-        /// Decisions made so far.
-        at: usize,
-        /// For each decision: number of alternatives and whether a non-default choice
-        /// there is a preemption.
-        branching: Vec<(u8, bool)>,
-    },
+    /// Follows a prefix of choices, then the default, recording every point's alternatives
+    /// (the systematic search of `pgmsim explore`).
+    Guided(Guided),
+}
+
+/// The state of a guided run: the choices to take, and what each point offered.
+#[derive(Debug, Clone, Default)]
+pub struct Guided {
+    /// Alternatives to take at the first points, by position among the point's options.
+    pub prefix: Vec<u8>,
+    /// Every point of the run so far.
+    pub points: Vec<Branch>,
+}
+
+/// One decision point of a guided run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Branch {
+    /// How many alternatives the point had.
+    pub options: u8,
+    /// The position of the default choice among them.
+    pub default: u8,
+    /// Whether taking another alternative preempts a thread that could go on (a top point
+    /// where the last thread can move, every inline and flush point).
+    pub preempting: bool,
+    /// The alternative taken.
+    pub taken: u8,
+}
+
+impl Guided {
+    fn pick(&mut self, point: Point, last: u8, candidates: &[u8]) -> u8 {
+        let options = options(point, candidates);
+        let default_choice = default_choice(point, last, candidates);
+        let default = options.iter().position(|&o| o == default_choice).unwrap_or(0) as u8;
+        let taken = match self.prefix.get(self.points.len()) {
+            Some(&i) if (i as usize) < options.len() => i,
+            _ => default,
+        };
+        self.points.push(Branch {
+            options: options.len() as u8,
+            default,
+            preempting: !matches!(point, Point::Top) || candidates.contains(&last),
+            taken,
+        });
+        options[taken as usize]
+    }
 }
 
 /// PCT's state.
@@ -240,21 +274,7 @@ impl Scheduler {
                     None => default_choice(point, last, candidates),
                 }
             }
-            Scheduler::Guided { prefix, at, branching } => {
-                let options = options(point, candidates);
-                let default = default_choice(point, last, candidates);
-                let choice = match prefix.get(*at) {
-                    Some(&i) if (i as usize) < options.len() => options[i as usize],
-                    _ => default,
-                };
-                let preempting = match point {
-                    Point::Inline { .. } => true,
-                    _ => candidates.contains(&last),
-                };
-                branching.push((options.len() as u8, preempting));
-                *at += 1;
-                choice
-            }
+            Scheduler::Guided(g) => g.pick(point, last, candidates),
         }
     }
 }
