@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         })
     });
 
-    let (mut w, read) = pgmsim_sim::cli_bench::tlb_hit_world();
+    let (mut w, read) = pgmsim_sim::cli::bench::tlb_hit_world();
     let read = read(1);
     w.apply(&read, CheckMode::Incremental).expect("warm");
     c.bench_function("tlb_hit_access_with_differential_check", |b| {
