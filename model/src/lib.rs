@@ -235,8 +235,8 @@ impl Model {
             .filter(|(_, r)| r.stale_aliases != 0)
             .map(|(&key, r)| Mismatch::AliasedCount {
                 handler: key,
-                kept: self.aliased_count(key),
-                found: self.aliases.range(page_of(key)..=r.last).count() as u32,
+                kept: self.aliases_in(key, r.last) + r.stale_aliases,
+                found: self.aliases_in(key, r.last),
             })
             .collect()
     }
@@ -274,14 +274,18 @@ impl Model {
         self.nodes.len() as u32
     }
 
-    /// The node registered at `key` (a key of `registered`).
-    fn node_at(&self, key: u64) -> Option<&Node> {
-        self.nodes.get(&self.registered.get(&key)?.node)
+    /// Kind and not-in-HM flag of a registered handler's node.
+    fn kind_of_registration(&self, r: &Registration) -> (HandlerKind, bool) {
+        self.nodes
+            .get(&r.node)
+            .map_or((HandlerKind::All, false), |n| self.kind_of(n))
     }
 
     /// Kind and not-in-HM flag of the handler registered at `key`.
     fn kind_at(&self, key: u64) -> (HandlerKind, bool) {
-        self.node_at(key).map_or((HandlerKind::All, false), |n| self.kind_of(n))
+        self.registered
+            .get(&key)
+            .map_or((HandlerKind::All, false), |r| self.kind_of_registration(r))
     }
 
     /// `[key, last]` of the handler registered at `key`.
@@ -289,16 +293,16 @@ impl Model {
         (key, self.registered.get(&key).map_or(key, |r| r.last))
     }
 
-    /// The registered handlers with at least one byte in `[first, last]`, as `(key, last)`,
-    /// highest first. The ranges are disjoint, so they are sorted by `last` as well as by
-    /// key: walking down from the last key `<= last`, every range that still reaches `first`
-    /// overlaps, and the first one that does not ends the walk for all below it.
-    fn overlapping(&self, first: u64, last: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    /// The registered handlers with at least one byte in `[first, last]`, highest first. The
+    /// ranges are disjoint, so they are sorted by their last byte as well as by key: walking
+    /// down from the last key `<= last`, every range that still reaches `first` overlaps, and
+    /// the first one that does not ends the walk for all below it.
+    fn overlapping(&self, first: u64, last: u64) -> impl Iterator<Item = (u64, &Registration)> + '_ {
         self.registered
             .range(..=last)
             .rev()
-            .map(|(&key, r)| (key, r.last))
-            .take_while(move |&(_, l)| l >= first)
+            .map(|(&key, r)| (key, r))
+            .take_while(move |(_, r)| r.last >= first)
     }
 
     /// The registered handler whose range contains `addr`.
@@ -316,7 +320,7 @@ impl Model {
     }
 
     /// Registered handlers with at least one byte in the page at `page`.
-    fn touching(&self, page: u64) -> impl Iterator<Item = (u64, u64)> + '_ {
+    fn touching(&self, page: u64) -> impl Iterator<Item = (u64, &Registration)> + '_ {
         self.overlapping(page, page + OFFSET_MASK)
     }
 
@@ -327,40 +331,51 @@ impl Model {
             return HandlerState::Disabled;
         }
         self.touching(page)
-            .map(|(key, _)| state_of_kind(self.kind_at(key).0))
+            .map(|(_, r)| state_of_kind(self.kind_of_registration(r).0))
             .max()
             .unwrap_or(HandlerState::None)
     }
 
+    /// Aliased pages counted in `[key, last]`.
+    fn aliases_in(&self, key: u64, last: u64) -> u32 {
+        self.aliases.range(page_of(key)..=last).count() as u32
+    }
+
+    /// Temp-off pages counted in `[key, last]`.
+    fn temp_off_in(&self, key: u64, last: u64) -> u32 {
+        self.temp_off.range(page_of(key)..=last).count() as u32
+    }
+
+    /// The aliased-page count the handler at `key` reports: aliases in its range + stale.
     fn aliased_count(&self, key: u64) -> u32 {
-        let Some(r) = self.registered.get(&key) else {
-            return 0;
-        };
-        self.aliases.range(page_of(key)..=r.last).count() as u32 + r.stale_aliases
+        self.registered
+            .get(&key)
+            .map_or(0, |r| self.aliases_in(key, r.last) + r.stale_aliases)
     }
 
     fn temp_off_count(&self, key: u64) -> u32 {
-        match self.registered.get(&key) {
-            Some(r) => self.temp_off.range(page_of(key)..=r.last).count() as u32,
-            None => 0,
-        }
+        self.registered.get(&key).map_or(0, |r| self.temp_off_in(key, r.last))
     }
 
-    /// The handler registered at `key`, as `handlers()` lists it.
-    fn info(&self, key: u64) -> Option<HandlerInfo> {
-        let key_last = self.registered.get(&key)?.last;
-        let node = self.node_at(key)?;
+    /// The handler registered at `key` (with registration `r`), as `handlers()` lists it.
+    fn info(&self, key: u64, r: &Registration) -> Option<HandlerInfo> {
+        let node = self.nodes.get(&r.node)?;
         Some(HandlerInfo {
             key,
-            key_last,
-            page_count: pages(key, key_last).count() as u32,
-            aliased_pages: self.aliased_count(key),
-            temp_off_pages: self.temp_off_count(key),
+            key_last: r.last,
+            page_count: pages(key, r.last).count() as u32,
+            aliased_pages: self.aliases_in(key, r.last) + r.stale_aliases,
+            temp_off_pages: self.temp_off_in(key, r.last),
             ty: node.ty,
             kind: self.kind_of(node).0,
             user: node.user,
             description: node.description.clone(),
         })
+    }
+
+    /// The handler registered at `key`, as `lookup` describes it.
+    fn info_at(&self, key: u64) -> Option<HandlerInfo> {
+        self.info(key, self.registered.get(&key)?)
     }
 
     /// Node `id`, registered or not, as `handler_info` describes it.
@@ -371,7 +386,7 @@ impl Model {
             kind: self.kind_of(node).0,
             user: node.user,
             description: node.description.clone(),
-            registered: self.key_of_node(id).and_then(|key| self.info(key)),
+            registered: self.key_of_node(id).and_then(|key| self.info_at(key)),
         })
     }
 
@@ -390,7 +405,7 @@ impl Model {
         }
         // Pages shared by several handlers only have plain Write handlers (no not-in-HM),
         // so "any handler touching the page is not-in-HM" is the one handler's flag.
-        let not_in_hm = self.touching(page).any(|(key, _)| self.kind_at(key).1);
+        let not_in_hm = self.touching(page).any(|(_, r)| self.kind_of_registration(r).1);
         d.set_handler_state(self.handler_state(page), not_in_hm);
         Some(d)
     }
@@ -504,8 +519,8 @@ impl Model {
         // by the neighbours on one side, then (if higher) by those on the other side.
         let state_of = |m: &Model, page: u64, below: bool| {
             m.touching(page)
-                .filter(|&(k, l)| if below { l < key } else { k > last })
-                .map(|(k, _)| state_of_kind(m.kind_at(k).0))
+                .filter(|&(k, r)| if below { r.last < key } else { k > last })
+                .map(|(_, r)| state_of_kind(m.kind_of_registration(r).0))
                 .max()
                 .unwrap_or(HandlerState::None)
         };
@@ -824,7 +839,7 @@ impl PhysHandlerApi for Model {
     }
 
     fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
-        self.info(self.containing(addr)?)
+        self.info_at(self.containing(addr)?)
     }
 
     fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
@@ -832,7 +847,10 @@ impl PhysHandlerApi for Model {
     }
 
     fn handlers(&self) -> Vec<HandlerInfo> {
-        self.registered.keys().filter_map(|&key| self.info(key)).collect()
+        self.registered
+            .iter()
+            .filter_map(|(&key, r)| self.info(key, r))
+            .collect()
     }
 
     fn live_handlers(&self) -> u32 {
