@@ -111,8 +111,8 @@ use std::sync::Arc;
 
 use pgmsim::api::NemMode;
 use pgmsim::{
-    Error, Gpa, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Hpa,
-    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NodeInfo, OpResult, PageDescriptor, PageState, PageType,
+    Error, Gpa, HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerState, HandlerTypeConfig, HandlerTypeHandle,
+    Hpa, ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NodeInfo, OpResult, PageDescriptor, PageState, PageType,
     PhysHandlerApi, PlatformEvent, SetupError, Status,
 };
 
@@ -225,6 +225,23 @@ impl Model {
     pub fn handler_id_at(&self, addr: u64) -> Option<HandlerId> {
         let key = self.containing(addr)?;
         Some(HandlerId(self.registered[&key].node))
+    }
+
+    /// Every registered handler's range, kind and not-in-HM flag in address order (what
+    /// `handlers()` lists, without copying descriptions).
+    pub fn handler_spans(&self) -> Vec<HandlerSpan> {
+        self.registered
+            .iter()
+            .map(|(&key, r)| {
+                let (kind, not_in_hm) = self.kind_of_registration(r);
+                HandlerSpan {
+                    key,
+                    key_last: r.last,
+                    kind,
+                    not_in_hm,
+                }
+            })
+            .collect()
     }
 
     /// What the production `check_sync` must report: one `AliasedCount` per handler whose

@@ -12,7 +12,6 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use arbitrary::Unstructured;
 use pgmsim::RangeKind;
 
 use crate::check::{self, CheckMode, Failure};
@@ -46,29 +45,29 @@ pub mod caps {
 /// Worlds kept ready to clone; past this many, the cache starts afresh.
 const CACHED_WORLDS: usize = 256;
 
-/// Fuzzer bytes as an entropy source: two bytes per draw, so most bytes steer a decision;
-/// zeros once the input is used up.
+/// Fuzzer bytes as an entropy source: two bytes per draw (little-endian), so most bytes steer
+/// a decision; a missing byte reads as zero, so a used-up input draws zeros.
 pub struct ByteEntropy<'a> {
-    u: Unstructured<'a>,
+    bytes: &'a [u8],
 }
 
 impl<'a> ByteEntropy<'a> {
     /// Wraps fuzzer bytes.
     pub fn new(bytes: &'a [u8]) -> Self {
-        ByteEntropy {
-            u: Unstructured::new(bytes),
-        }
+        ByteEntropy { bytes }
     }
 
     /// Whether the input is used up.
     pub fn is_empty(&self) -> bool {
-        self.u.is_empty()
+        self.bytes.is_empty()
     }
 }
 
 impl Entropy for ByteEntropy<'_> {
     fn next_u64(&mut self) -> u64 {
-        self.u.arbitrary::<u16>().unwrap_or(0) as u64
+        let (draw, rest) = self.bytes.split_at(self.bytes.len().min(2));
+        self.bytes = rest;
+        draw.iter().rev().fold(0, |v, &b| (v << 8) | b as u64)
     }
 }
 
@@ -190,6 +189,15 @@ mod tests {
             assert!(c.vcpus <= caps::VCPUS && c.va_pages <= caps::VA_PAGES);
             World::new(c).expect("every fuzz world builds");
         }
+    }
+
+    #[test]
+    fn draws_are_little_endian_pairs_then_zeros() {
+        let mut e = ByteEntropy::new(&[0x34, 0x12, 0x78]);
+        assert_eq!(e.next_u64(), 0x1234);
+        assert_eq!(e.next_u64(), 0x78);
+        assert!(e.is_empty());
+        assert_eq!(e.next_u64(), 0);
     }
 
     #[test]
