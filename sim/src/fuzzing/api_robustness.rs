@@ -17,13 +17,23 @@ use pgmsim::{
 use pgmsim_testkit::call::apply_checked;
 use pgmsim_testkit::{ApiCall, Names, Outcome, RecordingPlatform};
 
-use super::ops_differential::fuzz_config;
+use super::shrink_layout;
+use crate::config::{Overrides, SimConfig};
 
 /// Most calls one input runs.
 pub const MAX_API_CALLS: usize = 512;
 /// Largest bitmap a `reset_mmio2_with_bitmap` call of this target passes, in words: larger
 /// ones test nothing a few words do not, and would only make the target slow.
 pub const MAX_FUZZ_BITMAP_WORDS: u32 = 8;
+/// Pages of the first range of an input's layout, and of every other range and region: every
+/// mutating call digests the whole state twice, so a small guest keeps calls cheap, and range
+/// edges close together.
+const LAYOUT_FIRST_PAGES: u32 = 16;
+/// See [`LAYOUT_FIRST_PAGES`].
+const LAYOUT_OTHER_PAGES: u32 = 8;
+/// Handler capacities an input picks from: small ones reach exhaustion in a few calls, and
+/// every failed or checked call digests the whole slab and tree, which grow with capacity.
+const CAPACITIES: [u32; 4] = [32, 32, 48, 64];
 /// Pages of MMIO2 region a non-hostile alias offset reaches.
 const ALIAS_OFFSET_PAGES: u64 = 64;
 
@@ -72,7 +82,7 @@ impl LenChoice {
 /// An input: the world, then calls until the input is used up.
 #[derive(Debug, Clone, Arbitrary)]
 pub struct ApiInput {
-    /// Picks the memory layout (as an `ops_differential` world's).
+    /// Picks the memory layout (as a simulator seed would, then cut down).
     pub layout_seed: u64,
     /// 0: shadow paging, 1: NEM, 2: exclusive NEM.
     pub nem: u8,
@@ -95,14 +105,15 @@ struct ApiWorld {
 impl ApiWorld {
     /// The world of `input`: its layout and configuration, the four standard types.
     fn new(input: &ApiInput) -> Option<ApiWorld> {
-        let layout = fuzz_config(input.layout_seed).layout;
+        let mut layout = SimConfig::from_seed(input.layout_seed, &Overrides::default()).layout;
+        shrink_layout(&mut layout, LAYOUT_FIRST_PAGES, LAYOUT_OTHER_PAGES);
         let nem = match input.nem % 3 {
             0 => NemMode::Off,
             1 => NemMode::Notify,
             _ => NemMode::Exclusive,
         };
         let config = ManagerConfig {
-            max_handlers: [32u32, 48, 64, 256][input.capacity as usize % 4],
+            max_handlers: CAPACITIES[input.capacity as usize % CAPACITIES.len()],
             nem,
             ..ManagerConfig::default()
         };
@@ -328,7 +339,7 @@ mod tests {
         let w = ApiWorld::new(&input).expect("world");
         let first = w.m.layout().ram_ranges[0].first;
         let call = ApiCall::Register {
-            first: AddrChoice::RangePage(0, 30, 0),
+            first: AddrChoice::RangePage(0, 5, 0),
             last: AddrChoice::AfterPrevious(LenChoice::Pages(2)),
             ty: 0,
             user: 0,
@@ -337,7 +348,7 @@ mod tests {
         let ApiCall::Register { first: a, last: b, .. } = w.resolve(call) else {
             panic!("a register call resolves to a register call")
         };
-        assert_eq!(a, first + (30 << PAGE_SHIFT));
+        assert_eq!(a, first + (5 << PAGE_SHIFT));
         assert_eq!(b, a + 2 * PAGE_SIZE - 1);
     }
 
@@ -351,7 +362,7 @@ mod tests {
         };
         let mut w = ApiWorld::new(&input).expect("world");
         let register = ApiCall::Register {
-            first: AddrChoice::RangePage(0, 30, 0),
+            first: AddrChoice::RangePage(0, 5, 0),
             last: AddrChoice::AfterPrevious(LenChoice::Pages(1)),
             ty: 0,
             user: 0,

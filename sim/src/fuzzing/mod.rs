@@ -15,3 +15,24 @@ pub mod trace_decode;
 pub use api_robustness::api_robustness;
 pub use ops_differential::{ops_differential, ops_differential_report, ops_differential_trace};
 pub use trace_decode::trace_decode;
+
+/// Cuts every range and region of a drawn layout in place: the first range to `first_pages`
+/// pages, every other range and every MMIO2 region to `other_pages`. Ranges keep their start
+/// (so they stay ordered and apart) and regions their backing; a mapped region and its range
+/// shrink together, so the layout stays valid.
+pub fn shrink_layout(layout: &mut pgmsim::MemoryLayout, first_pages: u32, other_pages: u32) {
+    for region in &mut layout.mmio2_regions {
+        region.pages = region.pages.min(other_pages);
+    }
+    let regions = layout.mmio2_regions.clone();
+    for (i, range) in layout.ram_ranges.iter_mut().enumerate() {
+        range.pages = match range.kind {
+            pgmsim::RangeKind::Mmio2 { region } => (region.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| regions.get(i))
+                .map_or(range.pages, |r| r.pages),
+            _ if i == 0 => range.pages.min(first_pages),
+            _ => range.pages.min(other_pages),
+        };
+    }
+}

@@ -12,8 +12,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use pgmsim::RangeKind;
-
+use super::shrink_layout;
 use crate::check::{self, CheckMode, Failure};
 use crate::config::{Overrides, SimConfig};
 use crate::gen::{next_op, Entropy};
@@ -42,8 +41,10 @@ pub mod caps {
     /// Pages of any other range and of any MMIO2 region.
     pub const RANGE_PAGES: u32 = 16;
 }
-/// Worlds kept ready to clone; past this many, the cache starts afresh.
-const CACHED_WORLDS: usize = 256;
+/// Worlds kept ready to clone (a fuzz world takes about 26 KiB); past this many, the cache
+/// starts afresh. A campaign's inputs descend from few configuration prefixes, so this many
+/// means a world is almost never built twice.
+const CACHED_WORLDS: usize = 1024;
 
 /// Fuzzer bytes as an entropy source: two bytes per draw (little-endian), so most bytes steer
 /// a decision; a missing byte reads as zero, so a used-up input draws zeros.
@@ -91,28 +92,8 @@ pub fn fuzz_config(seed: u64) -> SimConfig {
     config.vcpus = config.vcpus.min(caps::VCPUS);
     config.tlb_sets = config.tlb_sets.min(caps::TLB_SETS);
     config.va_pages = config.va_pages.min(caps::VA_PAGES);
-    shrink_layout(&mut config.layout);
+    shrink_layout(&mut config.layout, caps::MAIN_RAM_PAGES, caps::RANGE_PAGES);
     config
-}
-
-/// Cuts every range and region of a drawn layout to the caps, in place: ranges keep their
-/// start (so they stay ordered and apart) and regions their backing; a mapped region and its
-/// range shrink together.
-fn shrink_layout(layout: &mut pgmsim::MemoryLayout) {
-    for region in &mut layout.mmio2_regions {
-        region.pages = region.pages.min(caps::RANGE_PAGES);
-    }
-    let regions = layout.mmio2_regions.clone();
-    for (i, range) in layout.ram_ranges.iter_mut().enumerate() {
-        range.pages = match range.kind {
-            RangeKind::Mmio2 { region } => (region.0 as usize)
-                .checked_sub(1)
-                .and_then(|i| regions.get(i))
-                .map_or(range.pages, |r| r.pages),
-            _ if i == 0 => range.pages.min(caps::MAIN_RAM_PAGES),
-            _ => range.pages.min(caps::RANGE_PAGES),
-        };
-    }
 }
 
 /// Steps an input drives: one per [`BYTES_PER_STEP`] bytes after the configuration, at least
