@@ -29,9 +29,10 @@ if [ "${1:-}" = "--fuzz" ]; then
 fi
 SEEDS="${SEEDS:-0..2000}"
 FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
-# libFuzzer flags of both fuzz runs: inputs of at most 64 steps (8 + 64 x 16 bytes), any
-# length at once, a fixed mutation seed, the smoke test's limits.
-FUZZ_FLAGS=(-max_len=1032 -len_control=0 -seed=1 -timeout=25 -rss_limit_mb=2048)
+# libFuzzer flags of both fuzz runs: the target's own options (fuzz/options), a fixed
+# mutation seed, the smoke test's limits.
+mapfile -t FUZZ_FLAGS < <(sed -nE 's/^([a-z_]+) *= *([^ ]+) *$/-\1=\2/p' fuzz/options/ops_differential.options)
+FUZZ_FLAGS+=(-seed=1 -timeout=25 -rss_limit_mb=2048)
 work="$(mktemp -d)"
 git worktree add --detach "$work/tree" HEAD >/dev/null 2>&1
 trap 'git worktree remove --force "$work/tree"; rm -rf "$work"' EXIT
