@@ -115,7 +115,12 @@ fuzz_once() {
     end=$(date +%s.%N)
     if ls "$work/artifacts"/crash-* >/dev/null 2>&1; then
         local invariant
-        invariant=$(grep -m1 -oE "invariant [A-Za-z]+|panic while [a-z ]+|panicked at [^:]+" "$log" | tr ' ' '_' || true)
+        # The broken invariant of a failed check, or where the manager's own re-verification
+        # (`paranoid`) or anything else panicked.
+        invariant=$(grep -m1 -oE "invariant [A-Za-z]+ failed" "$log" | awk '{ print "invariant:" $2 }' || true)
+        if [ -z "$invariant" ]; then
+            invariant=$(grep -m1 -oE "panicked at [^:]+" "$log" | sed -E 's#^panicked at .*/tree/#panic:#' || true)
+        fi
         printf '%s %s\n' "$(awk "BEGIN { printf \"%.1f\", $end - $start }")" "${invariant:-crash}"
     else
         echo "- -"
