@@ -28,12 +28,12 @@ pub const MAX_FUZZ_BITMAP_WORDS: u32 = 8;
 /// Pages of the first range of an input's layout, and of every other range and region: every
 /// mutating call digests the whole state twice, so a small guest keeps calls cheap, and range
 /// edges close together.
-const LAYOUT_FIRST_PAGES: u32 = 16;
+const LAYOUT_FIRST_PAGES: u32 = 8;
 /// See [`LAYOUT_FIRST_PAGES`].
-const LAYOUT_OTHER_PAGES: u32 = 8;
+const LAYOUT_OTHER_PAGES: u32 = 4;
 /// Handler capacities an input picks from: small ones reach exhaustion in a few calls, and
 /// every failed or checked call digests the whole slab and tree, which grow with capacity.
-const CAPACITIES: [u32; 4] = [32, 32, 48, 64];
+const CAPACITIES: [u32; 4] = [32, 32, 32, 64];
 /// Pages of MMIO2 region a non-hostile alias offset reaches.
 const ALIAS_OFFSET_PAGES: u64 = 64;
 

@@ -123,8 +123,8 @@ fn world_of(seed: u64) -> Result<World, Failure> {
     })
 }
 
-/// Runs an input on the fuzzing path: its world, one generated step per draw until the step
-/// count, each checked incrementally, then a full check. `Err` is the first broken invariant;
+/// Runs an input on the fuzzing path: a clone of its world, [`steps_of`] generated steps, each
+/// checked incrementally, then a full check. `Err` is the first broken invariant;
 /// a panic (in the simulator, the model or the production manager) propagates.
 pub fn ops_differential(bytes: &[u8]) -> Result<(), Failure> {
     let mut world = world_of(config_seed(bytes))?;
