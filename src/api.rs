@@ -125,6 +125,9 @@ pub trait PhysHandlerApi {
     fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult;
     /// Turns monitoring off for one page (`PGMHandlerPhysicalPageTempOff`).
     fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult;
+    /// Turns monitoring off for one page of the handler node `id`: how a callback names the
+    /// handler it was called for (semantics §3.16).
+    fn page_temp_off_ex(&mut self, id: HandlerId, page: u64) -> OpResult;
     /// Backs one MMIO page by an MMIO2 page (`PGMHandlerPhysicalPageAliasMmio2`).
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult;
     /// Backs one MMIO page by a host page (`PGMHandlerPhysicalPageAliasHC`).

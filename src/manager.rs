@@ -319,6 +319,9 @@ impl<P: Platform> PhysHandlerApi for Manager<P> {
     fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
         Manager::page_temp_off(self, addr, page)
     }
+    fn page_temp_off_ex(&mut self, id: HandlerId, page: u64) -> OpResult {
+        Manager::page_temp_off_ex(self, id, page)
+    }
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
         Manager::page_alias_mmio2(self, addr, page, region, offset)
     }

@@ -37,7 +37,20 @@ pub trait Platform {
     fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate;
 
     /// Flush every vCPU's TLB (the original's `PGM_INVL_ALL_VCPU_TLBS` / `HMFlushTlbOnAllVCpus`).
+    ///
+    /// The manager's concurrency contract (semantics §7) requires this to be *synchronous*:
+    /// it returns only when no vCPU can still use a translation made before the call.
     fn flush_all_tlbs(&mut self);
+
+    /// Takes the PGM lock (`PGM_LOCK`). Every mutating operation takes it on entry and
+    /// releases it with [`Platform::pgm_unlock`] on every return path, errors included
+    /// (deliberate difference D2: the original leaks it on one error path). The lock is
+    /// recursive: a callback that runs with the lock held may call back into the manager.
+    /// A single-threaded platform ignores both calls.
+    fn pgm_lock(&mut self) {}
+
+    /// Releases the PGM lock taken by [`Platform::pgm_lock`].
+    fn pgm_unlock(&mut self) {}
 
     /// Drop the physical page-map TLB entry of a guest page (`pgmPhysInvalidatePageMapTLBEntry`).
     fn invalidate_page_map_entry(&mut self, gc_phys: Gpa);

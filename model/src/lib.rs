@@ -602,6 +602,20 @@ impl Model {
         }
         self.emit_upgrades(key, last, &before)
     }
+
+    /// Temp-off of `page` in the handler registered at `key`, from the handler's checks on.
+    fn temp_off(&mut self, key: u64, page: u64) -> OpResult {
+        let (key, last) = self.range_of(key);
+        if page < key || page > last || !whole_pages(key, last) {
+            return Err(Error::InvalidParameter);
+        }
+        if !matches!(self.kind_at(key).0, HandlerKind::Write | HandlerKind::All) {
+            return Err(Error::AccessDenied);
+        }
+        // Already off: a successful no-op (the set ignores the duplicate).
+        self.temp_off.insert(page_of(page));
+        Ok(Status::Success)
+    }
 }
 
 impl PhysHandlerApi for Model {
@@ -735,16 +749,13 @@ impl PhysHandlerApi for Model {
 
     fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
         let key = self.starting_at(addr)?;
-        let (key, last) = self.range_of(key);
-        if page < key || page > last || !whole_pages(key, last) {
-            return Err(Error::InvalidParameter);
-        }
-        if !matches!(self.kind_at(key).0, HandlerKind::Write | HandlerKind::All) {
-            return Err(Error::AccessDenied);
-        }
-        // Already off: a successful no-op (the set ignores the duplicate).
-        self.temp_off.insert(page_of(page));
-        Ok(Status::Success)
+        self.temp_off(key, page)
+    }
+
+    fn page_temp_off_ex(&mut self, id: HandlerId, page: u64) -> OpResult {
+        self.node(id)?;
+        let key = self.key_of_node(id).ok_or(Error::NotFound)?;
+        self.temp_off(key, page)
     }
 
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {

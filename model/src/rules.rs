@@ -4,6 +4,10 @@
 //! semantics document (`docs/semantics.md`), not from the production code, in the simplest
 //! words that state each rule: slow, obviously right, and a second opinion on the
 //! production helpers.
+// Stated in the plainest arithmetic on purpose: the production helpers use the idiomatic
+// forms (`div_ceil`, `is_multiple_of`, exclusive ends), and a rule that reads like the code
+// it checks is no second opinion.
+#![allow(clippy::manual_div_ceil, clippy::manual_is_multiple_of, clippy::int_plus_one)]
 
 use pgmsim::{
     HandlerKind, HandlerState, HandlerTypeHandle, Hpa, LayoutError, MemoryLayout, Mmio2Handle, PageDescriptor,

@@ -1,29 +1,97 @@
 //! Differential state-machine test: the reference model is proptest-state-machine's
 //! `ReferenceStateMachine`, the production `Manager<RecordingPlatform>` the system under test.
 //!
-//! Transitions cover every operation of `PhysHandlerApi`, valid and invalid, generated from
-//! the model's current state with a bias toward edges: handler keys and their neighbours,
-//! shared and adjacent pages, first and last pages of RAM ranges, gaps, `u64::MAX`, and the
-//! pages of existing handlers for the per-page operations. After every transition the test
-//! compares the outcome, the platform events, every RAM page descriptor, the handler list, the
-//! live count and `check_sync` (see `common::assert_same_state`).
+//! Transitions are calls of the testkit's vocabulary ([`ApiCall`]), covering every operation
+//! of `PhysHandlerApi`, valid and invalid, generated from the model's current state with a
+//! bias toward edges: handler keys and their neighbours, shared and adjacent pages, first and
+//! last pages of RAM ranges, gaps, `u64::MAX`, and the pages of existing handlers for the
+//! per-page operations. Both sides apply them through `apply_checked`, so every failed call is
+//! also proven to change nothing. After every transition the test compares the outcomes, the
+//! platform events, every RAM page descriptor, the handler list, the live count and
+//! `check_sync` (see `common::assert_same_state`).
 
 mod common;
 
-use common::{Op, Outcome, Side, MMIO, MMIO2_MAPPED, MMIO_PAGES};
+use common::{Side, MMIO, MMIO2_MAPPED, MMIO_PAGES};
 use pgmsim::page::MAX_HOST_PHYS;
-use pgmsim::{HandlerKind, Manager, PhysHandlerApi, PlatformEvent, RecordingPlatform};
+use pgmsim::{HandlerKind, Hpa, Manager, PhysHandlerApi, PlatformEvent};
 use pgmsim_model::Model;
+use pgmsim_testkit::call::{NodeIx, TypeIx};
+use pgmsim_testkit::{ApiCall, Outcome, RecordingPlatform};
 use proptest::prelude::*;
 use proptest::sample::select;
 use proptest::test_runner::FileFailurePersistence;
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
 
-/// The reference side: the model, what the last transition answered and emitted.
+/// Every bitmap starts with this pattern in each word, so a stray clear shows as well as a
+/// stray set.
+const BITMAP_FILL: u64 = 0x8000_0000_0000_0001;
+
+/// One transition: a call, or several calls in a row (a batch of creations, so the allocator
+/// runs dry within a case).
+#[derive(Debug, Clone)]
+enum Transition {
+    /// One call.
+    Call(ApiCall),
+    /// Calls applied in order as one transition.
+    Batch(Vec<ApiCall>),
+}
+
+impl Transition {
+    fn calls(&self) -> &[ApiCall] {
+        match self {
+            Transition::Call(c) => std::slice::from_ref(c),
+            Transition::Batch(v) => v,
+        }
+    }
+}
+
+/// `count` creations of type `ty` with users `user, user + 1, ...`; a single call for 1.
+fn creations(ty: TypeIx, user: u64, described: bool, count: u8) -> Transition {
+    let create = |k: u8| ApiCall::Create {
+        ty,
+        user: user.wrapping_add(k as u64),
+        described,
+    };
+    match count {
+        0 | 1 => Transition::Call(create(0)),
+        n => Transition::Batch((0..n).map(create).collect()),
+    }
+}
+
+/// A registration of `[first, last]`: plain `register` (its node gets no creation index), or,
+/// when `indexed`, `create` + `register_ex` of the node it creates, so later calls
+/// (`deregister_ex`, `destroy`, `dup`, `handler_info`) can name the registered node by index
+/// `next`, the index that node gets.
+fn registration(
+    next: NodeIx,
+    indexed: bool,
+    (first, last): (u64, u64),
+    ty: TypeIx,
+    user: u64,
+    described: bool,
+) -> Transition {
+    if !indexed {
+        return Transition::Call(ApiCall::Register {
+            first,
+            last,
+            ty,
+            user,
+            described,
+        });
+    }
+    Transition::Batch(vec![
+        ApiCall::Create { ty, user, described },
+        ApiCall::RegisterEx { h: next, first, last },
+    ])
+}
+
+/// The reference side: the model, what the last transition's calls answered and what they
+/// emitted.
 #[derive(Debug, Clone)]
 struct RefState {
     side: Side<Model>,
-    outcome: Outcome,
+    outcomes: Vec<Outcome>,
     events: Vec<PlatformEvent>,
 }
 
@@ -95,7 +163,9 @@ fn range_s(s: &RefState) -> BoxedStrategy<(u64, u64)> {
         2 => (select(addrs.clone()), select(lens)).prop_map(|(l, n)| (l.wrapping_sub(n), l)),
         3 => (0..MMIO_PAGES, 1u64..=4).prop_map(|(p, n)| (MMIO + (p << 12), MMIO + ((p + n) << 12) - 1)),
         2 => (select(addrs.clone()), select(addrs.clone())),
-        1 => select(addrs).prop_flat_map(|f| select(vec![(f, f.wrapping_add(1 << 32)), (f, u64::MAX), (f, f.wrapping_add((1 << 32) - 1))])),
+        1 => select(addrs).prop_flat_map(|f| {
+            select(vec![(f, f.wrapping_add(1 << 32)), (f, u64::MAX), (f, f.wrapping_add((1 << 32) - 1))])
+        }),
     ]
     .boxed()
 }
@@ -177,16 +247,19 @@ fn start_s(s: &RefState, only: Option<HandlerKind>) -> BoxedStrategy<u64> {
     prop_oneof![3 => select(keys), 1 => addr_s(s)].boxed()
 }
 
-fn handler_index_s(s: &RefState) -> BoxedStrategy<usize> {
-    let n = s.side.created.len();
+/// A creation index: mostly an existing node (stale ones included), sometimes one past the end.
+fn handler_index_s(s: &RefState) -> BoxedStrategy<NodeIx> {
+    let n = s.side.names.nodes.len() as NodeIx;
     if n == 0 {
         return Just(0).boxed();
     }
     prop_oneof![9 => 0..n, 1 => Just(n)].boxed()
 }
 
-fn type_index_s(s: &RefState) -> BoxedStrategy<usize> {
-    let n = s.side.types.len();
+/// A type index: mostly a registered type, sometimes one or two past the end (a handle with
+/// the right slot but wrong check bits, and one no side issues).
+fn type_index_s(s: &RefState) -> BoxedStrategy<TypeIx> {
+    let n = s.side.names.types.len() as TypeIx;
     prop_oneof![12 => 0..n, 1 => Just(n), 1 => Just(n + 1)].boxed()
 }
 
@@ -194,79 +267,139 @@ fn kind_s() -> impl Strategy<Value = HandlerKind> {
     select(vec![HandlerKind::Write, HandlerKind::All, HandlerKind::Mmio])
 }
 
+/// Pages for alias resets: the MMIO range, the aliased ones (where alias resets succeed)
+/// twice over, and any address.
+fn alias_page_s(s: &RefState) -> BoxedStrategy<u64> {
+    let mmio_pages: Vec<u64> = (0..MMIO_PAGES).map(|p| MMIO + (p << 12)).collect();
+    let aliased: Vec<u64> = mmio_pages
+        .iter()
+        .copied()
+        .filter(|&p| s.side.api.page(p).is_some_and(|d| d.page_type().is_alias()))
+        .collect();
+    if aliased.is_empty() {
+        return prop_oneof![3 => select(mmio_pages), 1 => addr_s(s)].boxed();
+    }
+    prop_oneof![4 => select(aliased), 1 => select(mmio_pages), 1 => addr_s(s)].boxed()
+}
+
+/// User arguments worth telling apart.
+fn user_s() -> impl Strategy<Value = u64> + Clone {
+    select(vec![0u64, 1, 7, u64::MAX])
+}
+
+fn call(c: ApiCall) -> Transition {
+    Transition::Call(c)
+}
+
+/// Types, node creation, registration and its undoing.
+fn lifecycle_s(s: &RefState) -> BoxedStrategy<Transition> {
+    let user = user_s();
+    let next = s.side.names.nodes.len() as NodeIx;
+    let mmio_range = (0..MMIO_PAGES, 1u64..=4).prop_map(|(p, n)| (MMIO + (p << 12), MMIO + ((p + n) << 12) - 1));
+    prop_oneof![
+        1 => (kind_s(), any::<bool>(), any::<bool>())
+            .prop_map(|(kind, not_in_hm, keep_lock)| call(ApiCall::RegisterType { kind, not_in_hm, keep_lock })),
+        5 => (type_index_s(s), user.clone(), any::<bool>(), select(vec![1u8, 1, 1, 1, 4, 12, 30]))
+            .prop_map(|(ty, user, described, count)| creations(ty, user, described, count)),
+        2 => handler_index_s(s).prop_map(|h| call(ApiCall::Dup { h })),
+        6 => (handler_index_s(s), range_s(s))
+            .prop_map(|(h, (first, last))| call(ApiCall::RegisterEx { h, first, last })),
+        10 => (any::<bool>(), range_s(s), type_index_s(s), user.clone(), any::<bool>())
+            .prop_map(move |(ix, range, ty, user, desc)| registration(next, ix, range, ty, user, desc)),
+        // Sub-page Write handlers next to existing handlers and inside a few shared pages:
+        // the edge-page paths of registration and deregistration.
+        6 => (any::<bool>(), subpage_s(s), user.clone())
+            .prop_map(move |(indexed, range, user)| registration(next, indexed, range, 0, user, false)),
+        // Mmio handlers over the MMIO range: the only place aliases can exist.
+        6 => (any::<bool>(), mmio_range, user.clone())
+            .prop_map(move |(indexed, range, user)| registration(next, indexed, range, 3, user, false)),
+        3 => handler_index_s(s).prop_map(|h| call(ApiCall::DeregisterEx { h })),
+        3 => handler_index_s(s).prop_map(|h| call(ApiCall::Destroy { h })),
+        6 => start_s(s, None).prop_map(|addr| call(ApiCall::Deregister { addr })),
+        1 => (start_s(s, None), user).prop_map(|(addr, user)| call(ApiCall::ChangeUserArg { addr, user })),
+    ]
+    .boxed()
+}
+
+/// Resets, temp-off, the dirty bitmap and aliasing.
+fn page_ops_s(s: &RefState) -> BoxedStrategy<Transition> {
+    let offsets = select(vec![0u32, 1, 3, 60, 64, 100, 200, u32::MAX]);
+    let regions = select(vec![0u32, 1, 1, 1, 2, 2, 2, 3]);
+    let region_offsets = select(vec![
+        0u64,
+        0,
+        0x1000,
+        0x1234,
+        0x2000,
+        0x3000,
+        0x3fff,
+        0x4000,
+        0x7000,
+        0x8000,
+        u64::MAX,
+    ]);
+    let hosts = select(vec![
+        0x5000u64,
+        0xdead_b000,
+        0xdead_b123,
+        MAX_HOST_PHYS,
+        MAX_HOST_PHYS + 1,
+    ]);
+    let temp_off_pages = prop_oneof![
+        3 => handler_page_s(s, Some(HandlerKind::Write)),
+        3 => handler_page_s(s, Some(HandlerKind::All)),
+        1 => handler_page_s(s, None),
+    ];
+    prop_oneof![
+        4 => start_s(s, None).prop_map(|addr| call(ApiCall::Reset { addr })),
+        3 => (start_s(s, Some(HandlerKind::Write)), 0..4u32, offsets).prop_map(|(addr, words, offset)| {
+            call(ApiCall::ResetMmio2WithBitmap { addr, words, offset, fill: BITMAP_FILL })
+        }),
+        7 => temp_off_pages.prop_map(|(addr, page)| call(ApiCall::PageTempOff { addr, page })),
+        8 => (handler_page_s(s, Some(HandlerKind::Mmio)), regions, region_offsets)
+            .prop_map(|((addr, page), region, offset)| call(ApiCall::PageAliasMmio2 { addr, page, region, offset })),
+        3 => (handler_page_s(s, Some(HandlerKind::Mmio)), hosts)
+            .prop_map(|((addr, page), host)| call(ApiCall::PageAliasHc { addr, page, host: Hpa(host) })),
+        5 => (alias_page_s(s), select(vec![true, true, false]))
+            .prop_map(|(page, accounting)| call(ApiCall::ResetAliasedPage { page, accounting })),
+        1 => Just(call(ApiCall::VmReset)),
+    ]
+    .boxed()
+}
+
+/// Every query.
+fn queries_s(s: &RefState) -> BoxedStrategy<Transition> {
+    prop_oneof![
+        addr_s(s).prop_map(|addr| call(ApiCall::IsRegistered { addr })),
+        addr_s(s).prop_map(|addr| call(ApiCall::IsAll { addr })),
+        addr_s(s).prop_map(|addr| call(ApiCall::Lookup { addr })),
+        handler_index_s(s).prop_map(|h| call(ApiCall::HandlerInfo { h })),
+        type_index_s(s).prop_map(|ty| call(ApiCall::TypeConfig { ty })),
+        addr_s(s).prop_map(|addr| call(ApiCall::Page { addr })),
+    ]
+    .boxed()
+}
+
 impl ReferenceStateMachine for Reference {
     type State = RefState;
-    type Transition = Op;
+    type Transition = Transition;
 
     fn init_state() -> BoxedStrategy<RefState> {
         Just(RefState {
             side: common::new_model(),
-            outcome: Outcome::Nothing,
+            outcomes: Vec::new(),
             events: Vec::new(),
         })
         .boxed()
     }
 
-    fn transitions(s: &RefState) -> BoxedStrategy<Op> {
-        // Pages of the MMIO range, the aliased ones (where alias resets succeed) twice over.
-        let mmio_pages = (0..MMIO_PAGES).map(|p| MMIO + (p << 12));
-        let aliased = mmio_pages
-            .clone()
-            .filter(|&p| s.side.api.page(p).is_some_and(|d| d.page_type().is_alias()));
-        let aliased: Vec<u64> = aliased.collect();
-        let alias_pages = if aliased.is_empty() {
-            prop_oneof![3 => select(mmio_pages.collect::<Vec<_>>()), 1 => addr_s(s)].boxed()
-        } else {
-            prop_oneof![4 => select(aliased), 1 => select(mmio_pages.collect::<Vec<_>>()), 1 => addr_s(s)].boxed()
-        };
-        let user = select(vec![0u64, 1, 7, u64::MAX]);
-        prop_oneof![
-            1 => (kind_s(), any::<bool>()).prop_map(|(kind, not_in_hm)| Op::RegisterType { kind, not_in_hm }),
-            4 => (type_index_s(s), user.clone(), any::<bool>(), select(vec![1u8, 1, 1, 1, 4, 12, 30]))
-                .prop_map(|(ty, user, described, count)| Op::Create { ty, user, described, count }),
-            2 => handler_index_s(s).prop_map(|h| Op::Dup { h }),
-            6 => (handler_index_s(s), range_s(s)).prop_map(|(h, (first, last))| Op::RegisterEx { h, first, last }),
-            10 => (range_s(s), type_index_s(s), user.clone(), any::<bool>())
-                .prop_map(|((first, last), ty, user, described)| Op::Register { first, last, ty, user, described }),
-            // Sub-page Write handlers next to existing handlers and inside a few shared pages:
-            // the edge-page paths of registration and deregistration.
-            6 => (subpage_s(s), user.clone())
-                .prop_map(|((first, last), user)| Op::Register { first, last, ty: 0, user, described: false }),
-            // Mmio handlers over the MMIO range: the only place aliases can exist.
-            6 => (0..MMIO_PAGES, 1u64..=4, user.clone())
-                .prop_map(|(p, n, user)| Op::Register { first: MMIO + (p << 12), last: MMIO + ((p + n) << 12) - 1, ty: 3, user, described: false }),
-            3 => handler_index_s(s).prop_map(|h| Op::DeregisterEx { h }),
-            3 => handler_index_s(s).prop_map(|h| Op::Destroy { h }),
-            6 => start_s(s, None).prop_map(|addr| Op::Deregister { addr }),
-            1 => (start_s(s, None), user).prop_map(|(addr, user)| Op::ChangeUserArg { addr, user }),
-            4 => start_s(s, None).prop_map(|addr| Op::Reset { addr }),
-            3 => (start_s(s, Some(HandlerKind::Write)), 0..4usize, select(vec![0u32, 1, 3, 60, 64, 100, 200, u32::MAX]))
-                .prop_map(|(addr, words, offset)| Op::ResetMmio2WithBitmap { addr, words, offset }),
-            7 => prop_oneof![
-                    3 => handler_page_s(s, Some(HandlerKind::Write)),
-                    3 => handler_page_s(s, Some(HandlerKind::All)),
-                    1 => handler_page_s(s, None),
-                ].prop_map(|(addr, page)| Op::PageTempOff { addr, page }),
-            8 => (handler_page_s(s, Some(HandlerKind::Mmio)), select(vec![0u32, 1, 1, 1, 2, 2, 2, 3]),
-                  select(vec![0u64, 0, 0x1000, 0x1234, 0x2000, 0x3000, 0x3fff, 0x4000, 0x7000, 0x8000, u64::MAX]))
-                .prop_map(|((addr, page), region, offset)| Op::PageAliasMmio2 { addr, page, region, offset }),
-            3 => (handler_page_s(s, Some(HandlerKind::Mmio)), select(vec![0x5000u64, 0xdead_b000, 0xdead_b123, MAX_HOST_PHYS, MAX_HOST_PHYS + 1]))
-                .prop_map(|((addr, page), host_phys)| Op::PageAliasHc { addr, page, host_phys }),
-            5 => (alias_pages, select(vec![true, true, false]))
-                .prop_map(|(page, accounting)| Op::ResetAliasedPage { page, accounting }),
-            1 => Just(Op::VmReset),
-            1 => addr_s(s).prop_map(|addr| Op::IsRegistered { addr }),
-            1 => addr_s(s).prop_map(|addr| Op::IsAll { addr }),
-            1 => addr_s(s).prop_map(|addr| Op::Lookup { addr }),
-            1 => handler_index_s(s).prop_map(|h| Op::HandlerInfo { h }),
-            1 => type_index_s(s).prop_map(|ty| Op::TypeConfig { ty }),
-            1 => addr_s(s).prop_map(|addr| Op::Page { addr }),
-        ]
-        .boxed()
+    fn transitions(s: &RefState) -> BoxedStrategy<Transition> {
+        // Group weights are the sums of their members' weights.
+        prop_oneof![49 => lifecycle_s(s), 31 => page_ops_s(s), 6 => queries_s(s)].boxed()
     }
 
-    fn apply(mut s: RefState, op: &Op) -> RefState {
-        s.outcome = s.side.perform(op);
+    fn apply(mut s: RefState, t: &Transition) -> RefState {
+        s.outcomes = t.calls().iter().map(|c| s.side.run(c)).collect();
         s.events = s.side.api.take_events();
         s
     }
@@ -280,28 +413,34 @@ impl StateMachineTest for ManagerUnderTest {
 
     fn init_test(r: &RefState) -> Self::SystemUnderTest {
         let sut = common::new_manager();
-        assert_eq!(sut.types, r.side.types, "type handles must be equal on both sides");
+        // Handle values differ by design (the model issues its own); the indices agree.
+        assert_eq!(sut.names.types.len(), r.side.names.types.len(), "same initial types");
         sut
     }
 
-    fn apply(mut sut: Self::SystemUnderTest, r: &RefState, op: Op) -> Self::SystemUnderTest {
-        let outcome = sut.perform(&op);
-        assert_eq!(outcome, r.outcome, "outcome of {op:?} (production left, model right)");
+    fn apply(mut sut: Self::SystemUnderTest, r: &RefState, t: Transition) -> Self::SystemUnderTest {
+        let outcomes: Vec<Outcome> = t.calls().iter().map(|c| sut.run(c)).collect();
+        assert_eq!(outcomes, r.outcomes, "outcomes of {t:?} (production left, model right)");
         let events = sut.api.platform_mut().take();
         assert_eq!(
             events, r.events,
-            "platform events of {op:?} (production left, model right)"
+            "platform events of {t:?} (production left, model right)"
         );
         assert_eq!(
-            sut.created.len(),
-            r.side.created.len(),
-            "both sides created the same handlers"
+            sut.names.nodes.len(),
+            r.side.names.nodes.len(),
+            "both sides created the same nodes"
+        );
+        assert_eq!(
+            sut.names.types.len(),
+            r.side.names.types.len(),
+            "both sides registered the same types"
         );
         sut
     }
 
     fn check_invariants(sut: &Self::SystemUnderTest, r: &RefState) {
-        common::assert_same_state(&r.side.api, &sut.api, &"the last transition");
+        common::assert_same_state(&r.side, sut, &"the last transition");
     }
 }
 
@@ -336,26 +475,14 @@ fn transition_mix() {
         let tree = Reference::sequential_strategy(40..60)
             .new_tree(&mut runner)
             .expect("strategy");
-        let (mut s, ops, _) = tree.current();
+        let (mut s, transitions, _) = tree.current();
         let mut max_live = 0;
-        for op in ops {
-            s = Reference::apply(s, &op);
-            let name = format!("{op:?}")
-                .split([' ', '{'])
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let err = match &s.outcome {
-                Outcome::Op(Err(e)) | Outcome::Bitmap(Err(e), _) | Outcome::Type(Err(e)) => {
-                    format!(" {e:?}")
-                }
-                Outcome::Ids(v) => v
-                    .iter()
-                    .find_map(|r| r.err())
-                    .map_or(String::new(), |e| format!(" {e:?}")),
-                _ => String::new(),
-            };
-            *mix.entry(format!("{name}{err}")).or_default() += 1;
+        for t in transitions {
+            s = Reference::apply(s, &t);
+            for (call, outcome) in t.calls().iter().zip(&s.outcomes) {
+                *mix.entry(format!("{} {}", call.name(), outcome.result_name()))
+                    .or_default() += 1;
+            }
             max_live = max_live.max(s.side.api.live_handlers());
         }
         exhausted += u32::from(max_live == s.side.api.capacity());

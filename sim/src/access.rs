@@ -6,6 +6,8 @@ use pgmsim::{Gpa, Gva, HandlerState, Hpa, PageDescriptor, PageType, PhysHandlerA
 
 use crate::check::{Failure, Invariant};
 use crate::config::Behaviour;
+use pgmsim_testkit::ApiCall;
+
 use crate::devices::{mask, Response};
 use crate::mmu::guest_pt::{vpi_of, GuestPte};
 use crate::mmu::page_map::{phys_target, PhysTarget};
@@ -67,6 +69,19 @@ pub fn split(
 
 /// The model's prediction of an access by a vCPU running `space`.
 pub fn predict(world: &World, space: usize, va: Gva, size: u8, kind: AccessKind) -> Prediction {
+    predict_on(world, world.model(), space, va, size, kind)
+}
+
+/// The prediction of an access against `model` (the current model, or an earlier state of
+/// it) and the world's guest page tables.
+pub fn predict_on(
+    world: &World,
+    model: &pgmsim_model::Model,
+    space: usize,
+    va: Gva,
+    size: u8,
+    kind: AccessKind,
+) -> Prediction {
     if vpi_of(va, world.config().va_pages).is_none() {
         return Prediction::Outcome(AccessOutcome::BadAddress);
     }
@@ -77,7 +92,6 @@ pub fn predict(world: &World, space: usize, va: Gva, size: u8, kind: AccessKind)
         return Prediction::Outcome(AccessOutcome::GuestFault { protection: true });
     }
     let gp = g.gp.with_offset(va.0);
-    let model = world.model();
     let Some(d) = model.page(gp.0) else {
         return Prediction::Outcome(AccessOutcome::Unassigned { gp });
     };
@@ -98,7 +112,7 @@ pub fn predict(world: &World, space: usize, va: Gva, size: u8, kind: AccessKind)
 }
 
 /// What the VMM's fault path decided.
-enum Fault {
+pub(crate) enum Fault {
     /// The access is done (guest fault, unassigned, dispatched to handlers).
     Done(AccessOutcome, u64),
     /// A translation was installed: retry the instruction.
@@ -160,7 +174,7 @@ impl World {
             {
                 continue;
             }
-            match self.fault(vcpu, vpi, va, size, kind, value)? {
+            match self.fault(vcpu, vpi, va, size, kind, value, &mut ())? {
                 Fault::Done(outcome, read) => return Ok((outcome, read)),
                 Fault::Retry => {}
             }
@@ -173,7 +187,8 @@ impl World {
 
     /// The VMM's fault path (under its lock): walk the guest's tables, look up the page,
     /// then dispatch a trapped access, refuse an unassigned one, or install a translation.
-    fn fault(
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn fault(
         &mut self,
         vcpu: usize,
         vpi: u32,
@@ -181,6 +196,7 @@ impl World {
         size: u8,
         kind: AccessKind,
         value: u64,
+        window: &mut dyn CallbackWindow,
     ) -> Result<Fault, Failure> {
         let space = self.guest().space_of(vcpu);
         let Some(g) = self.guest().walk(space, va) else {
@@ -201,7 +217,7 @@ impl World {
             return Ok(Fault::Retry);
         }
         if traps(&d, kind) {
-            let (outcome, read) = self.dispatch(gp, size, kind, value)?;
+            let (outcome, read) = self.dispatch(vcpu, gp, (size, kind, value), window)?;
             return Ok(Fault::Done(outcome, read));
         }
         if d.page_type() == PageType::Mmio {
@@ -244,12 +260,18 @@ impl World {
     fn write_memory(&mut self, host: Hpa, size: u8, value: u64, gp: Gpa) {
         let (sides, devices, _) = self.parts_mut();
         sides.machine_mut().guest_mut().write(host, size, value);
-        devices.note_write(gp.0);
+        devices.note_write(gp.0, host);
     }
 
     /// Dispatches a trapped access: split at handler boundaries, call each covering
     /// handler's device, do the rest by default.
-    fn dispatch(&mut self, gp: Gpa, size: u8, kind: AccessKind, value: u64) -> Result<(AccessOutcome, u64), Failure> {
+    fn dispatch(
+        &mut self,
+        vcpu: usize,
+        gp: Gpa,
+        (size, kind, value): (u8, AccessKind, u64),
+        window: &mut dyn CallbackWindow,
+    ) -> Result<(AccessOutcome, u64), Failure> {
         self.log_mut().touched.page(gp.0);
         let pieces = {
             let prod = self.prod();
@@ -263,7 +285,14 @@ impl World {
             let len = (last - first + 1) as u8;
             let shift = (first - gp.0) * 8;
             let piece_value = (value >> shift) & mask(len as u64 * 8);
-            let (target, v) = self.serve_piece(Gpa(first), len, handler, kind, piece_value)?;
+            let served = match handler {
+                Some(key) => self.callback(vcpu, key, (Gpa(first), len, kind, piece_value), window)?,
+                None => None,
+            };
+            let (target, v) = match served {
+                Some(v) => (Target::Device, v),
+                None => self.default_piece(Gpa(first), len, kind, piece_value),
+            };
             if kind != AccessKind::Write {
                 read |= (v & mask(len as u64 * 8)) << shift;
             }
@@ -277,42 +306,89 @@ impl World {
         Ok((AccessOutcome::Trapped { gp, pieces: out }, read))
     }
 
-    /// One piece of a trapped access: the handler's device (if a handler covers it), then
-    /// the default access through the physical page-map TLB unless the device served it.
-    fn serve_piece(
+    /// The device behind the handler starting at `key` handles one piece: `Some(value)` when
+    /// it served the access itself, `None` for "do the default". In a concurrent world the
+    /// handler may have gone during an earlier piece's callback (run without the lock): the
+    /// piece is then done by default.
+    fn callback(
         &mut self,
-        first: Gpa,
-        len: u8,
-        handler: Option<u64>,
-        kind: AccessKind,
-        value: u64,
-    ) -> Result<(Target, u64), Failure> {
-        if let Some(key) = handler {
-            self.log_mut().stats.handler_calls += 1;
-            let info = self.prod().lookup(key).ok_or_else(|| {
-                self.failure(
-                    Invariant::Differential,
-                    format!("handler {key:#x} vanished during dispatch"),
-                )
-            })?;
-            let behaviour = self
-                .config()
-                .types
-                .get(info.ty.slot())
-                .map_or(Behaviour::Record, |t| t.behaviour);
-            let mmio2_pages = self.config().layout.mmio2_regions.first().map(|r| r.pages);
-            let response = self
-                .parts_mut()
-                .1
-                .callback(behaviour, &info, (first.0, len), kind, value, mmio2_pages);
-            match response {
-                Response::Served(v) => return Ok((Target::Device, v)),
-                Response::Default(Some(call)) => {
-                    self.call(&call)?;
-                }
-                Response::Default(None) => {}
+        vcpu: usize,
+        key: u64,
+        (first, len, kind, value): (Gpa, u8, AccessKind, u64),
+        window: &mut dyn CallbackWindow,
+    ) -> Result<Option<u64>, Failure> {
+        let concurrent = self.machine().hw().is_some();
+        let info = match self.prod().lookup(key) {
+            Some(info) if info.key == key => info,
+            _ if concurrent => return Ok(None),
+            _ => {
+                let detail = format!("handler {key:#x} vanished during dispatch");
+                return Err(self.failure(Invariant::Differential, detail));
             }
+        };
+        self.log_mut().stats.handler_calls += 1;
+        let spec = self.config().types.get(info.ty.slot()).cloned();
+        let (behaviour, keep_lock) = spec.map_or((Behaviour::Record, true), |t| (t.behaviour, t.keep_lock));
+        let pinned = match behaviour {
+            Behaviour::WriteLog => self.parts_mut().0.pin(key),
+            _ => None,
+        };
+        if !keep_lock {
+            // The callback runs without the lock while other threads go on; it calls back
+            // into the manager (taking the lock) at the end, and the dispatch goes on from
+            // there with the lock held.
+            window.open(self, vcpu)?;
+            window.close(self, vcpu)?;
         }
+        let mmio2_pages = self.config().layout.mmio2_regions.first().map(|r| r.pages);
+        let response = self
+            .parts_mut()
+            .1
+            .callback(behaviour, &info, (first.0, len), kind, value, mmio2_pages);
+        let served = match response {
+            Response::Served(v) => Some(v),
+            Response::Default(call) => {
+                if let Some(call) = call {
+                    self.call(&call)?;
+                    window.after_call(self)?;
+                }
+                None
+            }
+            Response::TempOffOwn { page } => {
+                self.callback_call(pinned, page)?;
+                window.after_call(self)?;
+                None
+            }
+        };
+        if let Some(h) = pinned {
+            self.parts_mut().0.unpin(h);
+        }
+        Ok(served)
+    }
+
+    /// A callback calls back into the manager for the handler it was dispatched for, by id.
+    /// If that handler has gone meanwhile, the call must fail cleanly and change nothing.
+    fn callback_call(&mut self, pinned: Option<u32>, page: u64) -> Result<(), Failure> {
+        let Some(h) = pinned else { return Ok(()) };
+        let call = ApiCall::PageTempOffEx { h, page };
+        let gone = self
+            .model()
+            .handler_info(self.sides().model_names().node(h))
+            .map_or(true, |n| n.registered.is_none());
+        let before = self.prod().state_digest();
+        let outcome = self.call(&call)?;
+        if gone && (outcome.error().is_none() || self.prod().state_digest() != before) {
+            let detail = format!(
+                "a callback called back with {call:?} for a handler that has gone: {outcome:?} (state changed: {})",
+                self.prod().state_digest() != before
+            );
+            return Err(self.failure(Invariant::Callback, detail));
+        }
+        Ok(())
+    }
+
+    /// The default access of one piece, through the physical page-map TLB.
+    fn default_piece(&mut self, first: Gpa, len: u8, kind: AccessKind, value: u64) -> (Target, u64) {
         let page = first.page_base();
         let descriptor = self.prod().page(page.0);
         let target = match self.machine_mut().mmu_mut().default_target(page, descriptor) {
@@ -327,7 +403,7 @@ impl World {
             (Target::Host(h), _) => self.guest().read(h, len),
             _ => 0,
         };
-        Ok((target, v))
+        (target, v)
     }
 
     /// Compares the production outcome with the model's prediction.
@@ -369,9 +445,30 @@ impl World {
         }
         Ok(())
     }
+}
 
-    fn machine_mut(&mut self) -> &mut crate::machine::Machine {
-        self.parts_mut().0.machine_mut()
+/// Where a callback of a type without keep-lock runs: with the PGM lock dropped, while
+/// other threads go on (concurrent worlds); nothing happens in a sequential world.
+pub trait CallbackWindow {
+    /// Releases the lock of `vcpu`'s dispatch and lets other threads run.
+    fn open(&mut self, world: &mut World, vcpu: usize) -> Result<(), Failure>;
+    /// Takes the lock back to finish the dispatch.
+    fn close(&mut self, world: &mut World, vcpu: usize) -> Result<(), Failure>;
+    /// A callback's call back into the manager changed the state: accesses in flight may
+    /// see the new state.
+    fn after_call(&mut self, world: &mut World) -> Result<(), Failure>;
+}
+
+/// The sequential world's window: callbacks are atomic.
+impl CallbackWindow for () {
+    fn open(&mut self, _: &mut World, _: usize) -> Result<(), Failure> {
+        Ok(())
+    }
+    fn close(&mut self, _: &mut World, _: usize) -> Result<(), Failure> {
+        Ok(())
+    }
+    fn after_call(&mut self, _: &mut World) -> Result<(), Failure> {
+        Ok(())
     }
 }
 

@@ -9,6 +9,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
+use crate::conc::config::ConcurrencyOverrides;
+use crate::conc::Concurrency;
 use crate::mmu::Mode;
 
 /// What a handler type's device does when a handler of that type is invoked.
@@ -23,6 +25,10 @@ pub enum Behaviour {
     DirtyTrack,
     /// Alias an MMIO2 page over the touched MMIO page on first access.
     AliasOnAccess,
+    /// A framebuffer-style write log: temp-off the written page through the handler's id
+    /// (the callback runs without the PGM lock, so its handler may be gone meanwhile: the id
+    /// makes that a clean error); `reset` re-arms. Only in concurrent worlds.
+    WriteLog,
 }
 
 /// One handler type of the run.
@@ -89,6 +95,12 @@ impl Weights {
         "vm_reset",
     ];
 
+    /// The weight of family `i` (in [`Weights::NAMES`] order).
+    pub fn get(&self, i: usize) -> Option<u32> {
+        let mut copy = *self;
+        copy.get_mut(i).map(|w| *w)
+    }
+
     /// The weight of family `i` (in [`Weights::NAMES`] order), mutably.
     pub fn get_mut(&mut self, i: usize) -> Option<&mut u32> {
         Some(match i {
@@ -127,6 +139,24 @@ impl Weights {
     };
 }
 
+/// Deliberate platform defects, recorded in the configuration so a trace of a world built
+/// with them replays with them (the committed failing traces of the report tests need one).
+/// Every drawn world has none; the field is left out of JSON when empty, so ordinary traces
+/// and configurations do not mention it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct InjectedFaults {
+    /// The machine ignores every `flush_all_tlbs` request (see `mmu::PlatformFaults`).
+    #[serde(default)]
+    pub forget_tlb_flushes: bool,
+}
+
+impl InjectedFaults {
+    /// Whether no defect is injected (ordinary worlds).
+    pub fn is_none(&self) -> bool {
+        *self == InjectedFaults::default()
+    }
+}
+
 /// Everything that defines a world; stored in every trace.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct SimConfig {
@@ -160,6 +190,13 @@ pub struct SimConfig {
     pub weights: Weights,
     /// Full invariant check every this many steps in incremental mode.
     pub full_check_every: u32,
+    /// Threads, scheduler and shootdown protocol of a concurrent world; absent for a
+    /// sequential world (every step atomic).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub concurrency: Option<Concurrency>,
+    /// Injected platform defects (none in every drawn world).
+    #[serde(default, skip_serializing_if = "InjectedFaults::is_none")]
+    pub faults: InjectedFaults,
 }
 
 /// Command-line overrides of the drawn configuration.
@@ -189,6 +226,8 @@ pub struct Overrides {
     pub nem_exclusive: Option<bool>,
     /// Force single operation weights, by [`Weights::NAMES`] index.
     pub weights: [Option<u32>; Weights::NAMES.len()],
+    /// Force concurrency settings.
+    pub concurrency: ConcurrencyOverrides,
 }
 
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
@@ -286,13 +325,56 @@ impl SimConfig {
             dirty_tracking: rng.random_bool(0.7),
             weights,
             full_check_every: 64,
+            concurrency: None,
+            faults: InjectedFaults::default(),
         };
-        cfg.apply(ov);
+        cfg.apply_world(ov);
+        if let Some(c) = Concurrency::draw(seed, &ov.concurrency) {
+            cfg.make_concurrent(c);
+        }
         cfg
     }
 
-    /// Applies command-line overrides.
+    /// Turns a sequential world concurrent: at least two vCPUs, and the write-log device
+    /// whose callbacks run without the PGM lock.
+    pub fn make_concurrent(&mut self, c: Concurrency) {
+        self.vcpus = self.vcpus.max(2);
+        if !self.types.iter().any(|t| t.behaviour == Behaviour::WriteLog) {
+            self.types.push(TypeSpec {
+                kind: HandlerKind::Write,
+                not_in_hm: false,
+                keep_lock: false,
+                behaviour: Behaviour::WriteLog,
+                description: "framebuffer write log".into(),
+            });
+        }
+        self.concurrency = Some(c);
+    }
+
+    /// Applies command-line overrides, concurrency included (for a configuration given
+    /// whole, e.g. by `--config`).
     pub fn apply(&mut self, ov: &Overrides) {
+        self.apply_world(ov);
+        match (self.concurrency, ov.concurrency.enabled) {
+            (_, Some(false)) => self.concurrency = None,
+            (None, Some(true)) => self.make_concurrent(Concurrency {
+                devices: 1,
+                scheduler: crate::conc::SchedulerKind::Random,
+                shootdown: crate::conc::Shootdown::Sync,
+                quiesce_every: 64,
+                schedule_seed: 0,
+            }),
+            _ => {}
+        }
+        if let Some(c) = self.concurrency.as_mut() {
+            c.scheduler = ov.concurrency.scheduler.unwrap_or(c.scheduler);
+            c.shootdown = ov.concurrency.shootdown.unwrap_or(c.shootdown);
+            c.devices = ov.concurrency.devices.unwrap_or(c.devices);
+        }
+    }
+
+    /// Applies every override but concurrency's.
+    fn apply_world(&mut self, ov: &Overrides) {
         if let Some(v) = ov.vcpus {
             self.vcpus = v.clamp(1, 8);
         }
@@ -366,6 +448,9 @@ impl SimConfig {
         if c.layout.total_pages() > 1 << 22 {
             return Err("guest larger than 16 GiB".into());
         }
+        if let Some(conc) = &c.concurrency {
+            conc.validate()?;
+        }
         Ok(())
     }
 
@@ -388,7 +473,17 @@ impl SimConfig {
             ram >> 10,
             self.dirty_tracking,
             self.weights
-        )
+        ) + &match &self.concurrency {
+            Some(c) => format!(
+                " concurrent(devices={} scheduler={} shootdown={:?} quiesce_every={})",
+                c.devices, c.scheduler, c.shootdown, c.quiesce_every
+            ),
+            None => String::new(),
+        } + if self.faults.forget_tlb_flushes {
+            " INJECTED FAULT: forget_tlb_flushes"
+        } else {
+            ""
+        }
     }
 }
 

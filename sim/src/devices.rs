@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pgmsim::{HandlerInfo, PAGE_OFFSET_MASK, PAGE_SHIFT};
+use pgmsim::{HandlerInfo, Hpa, PAGE_OFFSET_MASK, PAGE_SHIFT};
 use pgmsim_testkit::ApiCall;
 
 use crate::config::Behaviour;
@@ -26,17 +26,27 @@ pub struct DirtyTracker {
     pub bitmap_offset: u32,
     /// Pages (indices in the range) written since the previous harvest: the ground truth.
     pub written: BTreeSet<u32>,
+    /// Host-physical backing of the range's first page (the MMIO2 region's).
+    pub host_base: Hpa,
 }
 
 impl DirtyTracker {
-    /// A tracker of `[first, last]` at bit `bitmap_offset`, nothing written yet.
-    pub fn new(first: u64, last: u64, bitmap_offset: u32) -> Self {
+    /// A tracker of `[first, last]` (backed from `host_base`) at bit `bitmap_offset`,
+    /// nothing written yet.
+    pub fn new(first: u64, last: u64, host_base: Hpa, bitmap_offset: u32) -> Self {
         DirtyTracker {
             first,
             last,
             bitmap_offset,
             written: BTreeSet::new(),
+            host_base,
         }
+    }
+
+    /// Whether host page `host` backs a page of the range.
+    pub fn backs(&self, host: Hpa) -> bool {
+        let h = host.page_base().0;
+        h >= self.host_base.0 && h < self.host_base.0 + ((self.pages() as u64) << PAGE_SHIFT)
     }
 
     /// Pages in the range.
@@ -73,6 +83,10 @@ pub struct Devices {
     pub registers: BTreeMap<(u64, u64), u64>,
     /// Dirty-tracked MMIO2 ranges.
     pub trackers: Vec<DirtyTracker>,
+    /// Host pages backing tracked pages that were written through another guest-physical
+    /// page (an MMIO2 alias): dirty tracking covers the tracked range only, so the migration
+    /// cannot promise these.
+    pub written_around: BTreeSet<Hpa>,
 }
 
 /// What a device did with its piece of a trapped access.
@@ -80,17 +94,28 @@ pub struct Devices {
 pub enum Response {
     /// The device served the access itself; reads return this value.
     Served(u64),
-    /// Do the default access, after these manager calls (made on both sides).
+    /// Do the default access, after this manager call (made on both sides).
     Default(Option<ApiCall>),
+    /// Do the default access, after turning `page` off through the id of the handler the
+    /// callback was dispatched for (`page_temp_off_ex`).
+    TempOffOwn {
+        /// The page written.
+        page: u64,
+    },
 }
 
 impl Devices {
-    /// Records a guest write reaching guest-physical `gp` (any path).
-    pub fn note_write(&mut self, gp: u64) {
+    /// Records a guest write reaching guest-physical `gp`, backed by host `host` (any path).
+    pub fn note_write(&mut self, gp: u64, host: Hpa) {
+        let mut tracked = false;
         for t in &mut self.trackers {
             if gp >= t.first && gp <= t.last {
                 t.written.insert(((gp - t.first) >> PAGE_SHIFT) as u32);
+                tracked = true;
             }
+        }
+        if !tracked && self.trackers.iter().any(|t| t.backs(host)) {
+            self.written_around.insert(host.page_base());
         }
     }
 
@@ -140,6 +165,8 @@ impl Devices {
                 Response::Default(Some(ApiCall::PageTempOff { addr: h.key, page }))
             }
             Behaviour::DirtyTrack => Response::Default(None),
+            Behaviour::WriteLog if kind == AccessKind::Write => Response::TempOffOwn { page },
+            Behaviour::WriteLog => Response::Default(None),
             Behaviour::AliasOnAccess => Response::Default(mmio2_pages.map(|pages| ApiCall::PageAliasMmio2 {
                 addr: h.key,
                 page,

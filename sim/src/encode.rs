@@ -16,6 +16,10 @@
 //! | `Option` / `Result` | tag (`None`/`Ok` = 0, `Some`/`Err` = 1) as 8 bytes, then the value |
 //! | a list | its length as 8 bytes, then the elements |
 //!
+//! A concurrent run folds each operation as it completes, headed by tag 30, its index in
+//! start order (`u32`) and its thread (`u8`); then, at the end, its schedule: tag 31, the
+//! number of decisions, and one byte per decision.
+//!
 //! The tags are the tables below ([`op_tag`], the `StepResult`, outcome, status and error
 //! tags). They were chosen to equal the byte stream the simulator's first trace format
 //! produced, so every trace recorded since then keeps its hash. New fields of a step that
@@ -190,6 +194,10 @@ impl<'a> Encoder<'a> {
                 self.u64(addr);
                 self.u64(page);
             }
+            PageTempOffEx { h, page } => {
+                self.u32(h);
+                self.u64(page);
+            }
             PageAliasMmio2 {
                 addr,
                 page,
@@ -213,6 +221,21 @@ impl<'a> Encoder<'a> {
             VmReset => {}
             TypeConfig { ty } => self.u8(ty),
         }
+    }
+
+    /// The header of a concurrent run's step: tag 30, the operation's index, its thread.
+    pub fn concurrent_step(&mut self, index: u32, thread: u8) {
+        self.tag(30);
+        self.u32(index);
+        self.u8(thread);
+    }
+
+    /// A concurrent run's schedule: tag 31, its length, every decision (a thread id, or 255
+    /// for "the lock holder went on").
+    pub fn schedule(&mut self, decisions: &[u8]) {
+        self.tag(31);
+        self.u64(decisions.len() as u64);
+        self.sink.bytes(decisions);
     }
 
     fn described(&mut self, described: bool) {
@@ -378,6 +401,7 @@ fn call_tag(call: &ApiCall) -> u64 {
         HandlerInfo { .. } => 26,
         TypeConfig { .. } => 27,
         Page { .. } => 28,
+        PageTempOffEx { .. } => 29,
     }
 }
 

@@ -8,7 +8,7 @@ use pgmsim_testkit::ApiCall;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::Behaviour;
+use crate::config::{Behaviour, Weights};
 use crate::mmu::guest_pt::va_of;
 use crate::op::{AccessKind, Op};
 use crate::world::World;
@@ -95,16 +95,50 @@ impl View {
 
 const FAMILIES: usize = 13;
 
+/// Which thread an operation is drawn for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    /// A sequential world: any operation.
+    Any,
+    /// A vCPU thread of a concurrent world: guest-kernel edits and accesses of this vCPU.
+    Vcpu(u8),
+    /// A device thread of a concurrent world: manager operations, queries, harvests.
+    Device,
+}
+
+/// The families a vCPU thread runs (guest kernel, accesses); device threads run the rest.
+const VCPU_FAMILIES: [usize; 2] = [9, 10];
+
+/// The total weight of the families a thread of `role` draws from (0: it has nothing to do).
+pub fn role_weight(world: &World, role: Role) -> u64 {
+    let w = world.config().weights;
+    let vcpu = w.kernel as u64 + w.access as u64;
+    let all: u64 = (0..Weights::NAMES.len())
+        .filter_map(|i| w.get(i))
+        .map(|x| x as u64)
+        .sum();
+    match role {
+        Role::Any => all,
+        Role::Vcpu(_) => vcpu,
+        Role::Device => all - vcpu,
+    }
+}
+
 /// Draws the next operation for `world`.
 pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
+    next_op_for(world, e, Role::Any)
+}
+
+/// Draws the next operation for a thread of `role`.
+pub fn next_op_for(world: &World, e: &mut dyn Entropy, role: Role) -> Op {
     let mut d = Draw::new(e);
     let view = View::of(world);
     let w = world.config().weights;
     let mapped: usize = world.guest().mapped_pages();
-    if mapped < 4 && d.chance(70) {
+    if role != Role::Device && mapped < 4 && d.chance(70) {
         return map_op(world, &view, &mut d);
     }
-    let weights: [u32; FAMILIES] = [
+    let mut weights: [u32; FAMILIES] = [
         w.register,
         w.deregister,
         w.ex_api,
@@ -119,6 +153,18 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         w.harvest,
         w.vm_reset,
     ];
+    for (i, wt) in weights.iter_mut().enumerate() {
+        let vcpu_family = VCPU_FAMILIES.contains(&i);
+        match role {
+            Role::Vcpu(_) if !vcpu_family => *wt = 0,
+            Role::Device if vcpu_family => *wt = 0,
+            _ => {}
+        }
+    }
+    let forced = match role {
+        Role::Vcpu(v) => Some(v),
+        _ => None,
+    };
     let total: u64 = weights.iter().map(|&x| x as u64).sum();
     let mut roll = d.below(total.max(1));
     let mut family = FAMILIES - 1;
@@ -137,10 +183,10 @@ pub fn next_op(world: &World, e: &mut dyn Entropy) -> Op {
         4 => temp_off_op(&view, &mut d).into(),
         5 => alias_op(world, &view, &mut d).into(),
         6 => reset_alias_op(world, &view, &mut d).into(),
-        7 => query_op(&view, &mut d),
+        7 => query_op(world, &view, &mut d),
         8 => invalid_op(world, &view, &mut d).into(),
-        9 => kernel_op(world, &view, &mut d),
-        10 => access_op(world, &view, &mut d),
+        9 => kernel_op(world, &view, &mut d, forced),
+        10 => access_op(world, &view, &mut d, forced),
         11 => Op::Harvest {
             tracker: d.below(world.devices().trackers.len().max(1) as u64 + 1) as u8,
         },
@@ -195,7 +241,8 @@ fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec
 /// A range for a handler of type `ty`, biased to neighbours of existing handlers.
 fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
     let spec = &world.config().types[ty as usize % world.config().types.len()];
-    let whole = spec.kind != HandlerKind::Write || spec.not_in_hm;
+    // A write log turns written pages off (`page_temp_off_ex`), which needs whole pages.
+    let whole = spec.kind != HandlerKind::Write || spec.not_in_hm || spec.behaviour == Behaviour::WriteLog;
     let filter = match spec.kind {
         HandlerKind::Mmio => Some(RangeFilter::Mmio),
         _ => Some(RangeFilter::NotMmio),
@@ -288,10 +335,34 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
             d.below(nodes) as u32
         }
     };
+    if let Some(call) = race_callback(world, view, d) {
+        return call;
+    }
+    // Type-table pressure grows once a run starts adding types, so many runs fill the table
+    // and meet `OutOfResources`; once it is full, a type registration is rare again.
+    let registered = world.sides().model_names().types.len() as u64;
+    let extra = registered.saturating_sub(world.config().types.len() as u64);
+    let register_type = if registered >= pgmsim::handler::MAX_HANDLER_TYPES as u64 {
+        d.below(16) == 0
+    } else {
+        d.below(7 + extra) < 1 + extra
+    };
+    if register_type {
+        return ApiCall::RegisterType {
+            kind: [HandlerKind::Write, HandlerKind::All, HandlerKind::Mmio][d.below(3) as usize],
+            not_in_hm: d.chance(30),
+            keep_lock: d.chance(50),
+        };
+    }
     match d.below(6) {
         0 | 1 => {
             let tys = types_of(world, |_, b| b != Behaviour::DirtyTrack);
-            let ty = *d.pick(&tys).unwrap_or(&0);
+            // Now and then a type added during the run, or one past the last (`InvalidHandle`).
+            let ty = if d.chance(5) {
+                (registered + d.below(2)).saturating_sub(1) as u8
+            } else {
+                *d.pick(&tys).unwrap_or(&0)
+            };
             ApiCall::Create {
                 ty,
                 user: d.below(1 << 16),
@@ -303,6 +374,8 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
             let h = node(d);
             let ty = world.node_type(h).unwrap_or(0);
             let (first, last) = range_for(world, view, d, ty);
+            // Now and then reversed (`InvalidParameter` for a node that could register).
+            let (first, last) = if d.chance(4) { (last, first) } else { (first, last) };
             ApiCall::RegisterEx { h, first, last }
         }
         4 => ApiCall::DeregisterEx { h: node(d) },
@@ -342,6 +415,25 @@ fn page_in(h: &Span, d: &mut Draw) -> u64 {
     }
 }
 
+/// A write-log callback runs without the PGM lock, its handler pinned by id (concurrent
+/// worlds only): now and then race it by deregistering that handler, or registering its node
+/// elsewhere once deregistered, so the callback's call back must be refused cleanly
+/// (`NotFound`, `InvalidParameter`; the `Callback` invariant checks it changes nothing).
+fn race_callback(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
+    let names = world.sides().model_names();
+    let k = names.pinned.iter().position(Option::is_some)?;
+    if !d.chance(50) {
+        return None;
+    }
+    let h = pgmsim_testkit::call::PINNED | k as u32;
+    let info = world.model().handler_info(names.node(h)).ok()?;
+    if info.registered.is_some() {
+        return Some(ApiCall::DeregisterEx { h });
+    }
+    let (first, last) = range_for(world, view, d, names.type_index(info.ty).unwrap_or(0));
+    Some(ApiCall::RegisterEx { h, first, last })
+}
+
 fn temp_off_op(view: &View, d: &mut Draw) -> ApiCall {
     let hs = whole_page_handlers(view, &[HandlerKind::Write, HandlerKind::All]);
     match d.pick(&hs) {
@@ -360,6 +452,11 @@ fn temp_off_op(view: &View, d: &mut Draw) -> ApiCall {
 }
 
 fn alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
+    if d.chance(6) {
+        if let Some(call) = misdirected_alias(world, view, d) {
+            return call;
+        }
+    }
     let hs = whole_page_handlers(view, &[HandlerKind::Mmio]);
     let regions = world.config().layout.mmio2_regions.len() as u64;
     let Some(h) = d.pick(&hs).cloned() else {
@@ -402,6 +499,20 @@ fn alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     }
 }
 
+/// A valid MMIO2 target named at the wrong handler: a Write or All handler (`AccessDenied`),
+/// or one byte past a handler's start (`NotFound`).
+fn misdirected_alias(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
+    let regions = world.config().layout.mmio2_regions.len() as u64;
+    let hs = whole_page_handlers(view, &[HandlerKind::Write, HandlerKind::All]);
+    let h = d.pick(&hs)?;
+    (regions > 0).then(|| ApiCall::PageAliasMmio2 {
+        addr: if d.chance(50) { h.key } else { h.key + 1 },
+        page: h.key,
+        region: d.below(regions) as u32 + 1,
+        offset: 0,
+    })
+}
+
 fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let mut aliased = Vec::new();
     for h in whole_page_handlers(view, &[HandlerKind::Mmio]) {
@@ -422,17 +533,42 @@ fn reset_alias_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     }
 }
 
-fn query_op(view: &View, d: &mut Draw) -> Op {
+fn query_op(world: &World, view: &View, d: &mut Draw) -> Op {
     if d.chance(30) {
         if let Some(h) = d.pick(&view.handlers) {
+            // Now and then one byte in: `NotFound` (the exact start is needed, D1).
+            let addr = if d.chance(10) { h.key + 1 } else { h.key };
             return Op::Call(ApiCall::ChangeUserArg {
-                addr: h.key,
+                addr,
                 user: d.below(1 << 16),
             });
         }
     }
+    if d.chance(15) {
+        return Op::Call(info_call(world, view, d));
+    }
     Op::Query {
         addr: handler_start(view, d).wrapping_add(d.below(0x2000)),
+    }
+}
+
+/// The API's other queries: a node's fields (stale and unknown nodes included), a type's
+/// configuration (one past the last included), a page's descriptor (outside RAM included).
+fn info_call(world: &World, view: &View, d: &mut Draw) -> ApiCall {
+    match d.below(3) {
+        0 => ApiCall::HandlerInfo {
+            h: d.below(world.nodes() as u64 + 2) as u32,
+        },
+        1 => ApiCall::TypeConfig {
+            ty: d.below(world.sides().model_names().types.len() as u64 + 2) as u8,
+        },
+        _ => ApiCall::Page {
+            addr: if d.chance(10) {
+                0x7_0000_0000 + d.below(1 << 20)
+            } else {
+                handler_start(view, d).wrapping_add(d.below(0x2000))
+            },
+        },
     }
 }
 
@@ -509,11 +645,19 @@ fn mapped_vpi(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
     m.keys().nth(i).copied()
 }
 
-fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
+/// The virtual page a protect or unmap edits: a mapped one, now and then any (`NotMapped`).
+fn edit_target(world: &World, space: usize, d: &mut Draw) -> Option<u32> {
+    if d.chance(3) {
+        return Some(d.below(world.config().va_pages as u64) as u32);
+    }
+    mapped_vpi(world, space, d)
+}
+
+fn kernel_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
     let space = d.below(world.guest().spaces() as u64) as usize;
     match d.below(10) {
         0..=3 => map_op(world, view, d),
-        4 | 5 => match mapped_vpi(world, space, d) {
+        4 | 5 => match edit_target(world, space, d) {
             Some(vpi) => Op::Protect {
                 space: space as u8,
                 vpi,
@@ -522,7 +666,7 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
             },
             None => map_op(world, view, d),
         },
-        6 | 7 => match mapped_vpi(world, space, d) {
+        6 | 7 => match edit_target(world, space, d) {
             Some(vpi) => Op::Unmap {
                 space: space as u8,
                 vpi,
@@ -530,14 +674,14 @@ fn kernel_op(world: &World, view: &View, d: &mut Draw) -> Op {
             None => map_op(world, view, d),
         },
         _ => Op::SwitchCr3 {
-            vcpu: d.below(world.vcpus() as u64) as u8,
+            vcpu: forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8),
             space: space as u8,
         },
     }
 }
 
-fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
-    let vcpu = d.below(world.vcpus() as u64) as u8;
+fn access_op(world: &World, view: &View, d: &mut Draw, forced: Option<u8>) -> Op {
+    let vcpu = forced.unwrap_or_else(|| d.below(world.vcpus() as u64) as u8);
     let space = world.guest().space_of(vcpu as usize);
     // Prefer virtual pages that map a page some handler covers: a few cheap samples.
     let mut vpi = None;
@@ -554,6 +698,8 @@ fn access_op(world: &World, view: &View, d: &mut Draw) -> Op {
     }
     let vpi = match vpi.or_else(|| mapped_vpi(world, space, d)) {
         Some(v) if d.chance(95) => v,
+        // Now and then just past the virtual window: a bad address.
+        _ if d.chance(5) => world.config().va_pages + d.below(16) as u32,
         _ => d.below(world.config().va_pages as u64) as u32,
     };
     let size = [1u8, 2, 4, 8][d.below(4) as usize];

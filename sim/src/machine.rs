@@ -6,8 +6,10 @@ use std::collections::BTreeMap;
 
 use pgmsim::{Gpa, Gva, HandlerKind, Hpa, NemProtection, PageDescriptor, Platform, ShadowUpdate};
 
+use crate::conc::hw::Hw;
 use crate::memory::HostMemory;
 use crate::mmu::guest_pt::{self, GuestPte, KernelError, PtPool};
+use crate::mmu::nem::{nem_state_for, NestedEntry};
 use crate::mmu::{Mmu, MmuShape, PlatformFaults};
 
 /// The guest: the bytes behind every host page, the page-table pool, the top-level table
@@ -146,11 +148,13 @@ impl Guest {
     }
 }
 
-/// The hardware: MMU and guest. The production manager's platform.
+/// The hardware: MMU and guest, and in a concurrent world the vCPUs' in-flight
+/// instructions, the PGM lock and the scheduler. The production manager's platform.
 #[derive(Debug, Clone)]
 pub struct Machine {
     mmu: Mmu,
     guest: Guest,
+    hw: Option<Box<Hw>>,
 }
 
 impl Machine {
@@ -159,7 +163,31 @@ impl Machine {
         Machine {
             mmu: Mmu::new(shape, guest.cr3(0), faults),
             guest,
+            hw: None,
         }
+    }
+
+    /// Makes the machine concurrent.
+    pub fn set_hw(&mut self, hw: Hw) {
+        self.hw = Some(Box::new(hw));
+    }
+
+    /// The concurrent half, if the world is concurrent.
+    pub fn hw(&self) -> Option<&Hw> {
+        self.hw.as_deref()
+    }
+
+    /// The concurrent half, mutably.
+    pub fn hw_mut(&mut self) -> Option<&mut Hw> {
+        self.hw.as_deref_mut()
+    }
+
+    /// Runs a platform call's effect between two preemption points (concurrent worlds).
+    fn effect<R>(&mut self, f: impl FnOnce(&mut Machine) -> R) -> R {
+        self.preempt();
+        let r = f(self);
+        self.preempt();
+        r
     }
 
     /// The MMU.
@@ -188,18 +216,37 @@ impl Machine {
     }
 }
 
+/// In a sequential world every call takes effect at once (the MMU's own platform
+/// behaviour). In a concurrent one each call is two preemption points (before and after its
+/// effect), TLB flushes are shootdowns, and the PGM lock is tracked.
 impl Platform for Machine {
     fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {
-        self.mmu.update_shadow_ptes(gc_phys, page, flush_ptes)
+        if self.hw.is_none() {
+            return self.mmu.update_shadow_ptes(gc_phys, page, flush_ptes);
+        }
+        self.effect(|m| m.mmu.update_shadow_ptes(gc_phys, page, flush_ptes))
     }
     fn flush_all_tlbs(&mut self) {
-        self.mmu.flush_all_tlbs();
+        if self.hw.is_none() {
+            return self.mmu.flush_all_tlbs();
+        }
+        self.effect(|m| {
+            if m.mmu.flush_request() {
+                m.shootdown();
+            }
+        });
     }
     fn invalidate_page_map_entry(&mut self, gc_phys: Gpa) {
-        self.mmu.invalidate_page_map_entry(gc_phys);
+        if self.hw.is_none() {
+            return self.mmu.invalidate_page_map_entry(gc_phys);
+        }
+        self.effect(|m| m.mmu.invalidate_page_map_entry(gc_phys));
     }
     fn flush_emulator_phys_tlbs(&mut self) {
-        self.mmu.flush_emulator_phys_tlbs();
+        if self.hw.is_none() {
+            return self.mmu.flush_emulator_phys_tlbs();
+        }
+        self.effect(|m| m.mmu.flush_emulator_phys_tlbs());
     }
     fn nem_handler_registered(&mut self, kind: HandlerKind, gc_phys: Gpa, len: u64) {
         self.mmu.nem_handler_registered(kind, gc_phys, len);
@@ -208,9 +255,53 @@ impl Platform for Machine {
         self.mmu.nem_handler_deregistered(kind, gc_phys, len)
     }
     fn nem_page_protection_changed(&mut self, gc_phys: Gpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
-        self.mmu.nem_page_protection_changed(gc_phys, page, prot)
+        if self.hw.is_none() {
+            return self.mmu.nem_page_protection_changed(gc_phys, page, prot);
+        }
+        let entry = NestedEntry {
+            host: page.host_phys(),
+            prot,
+        };
+        self.nested_changed(gc_phys.page_base(), entry);
+        nem_state_for(prot)
     }
     fn nem_page_backing_changed(&mut self, gc_phys: Gpa, old: Hpa, page: &PageDescriptor, prot: NemProtection) -> u8 {
-        self.mmu.nem_page_backing_changed(gc_phys, old, page, prot)
+        if self.hw.is_none() {
+            return self.mmu.nem_page_backing_changed(gc_phys, old, page, prot);
+        }
+        let entry = NestedEntry {
+            host: page.host_phys(),
+            prot,
+        };
+        self.nested_changed(gc_phys.page_base(), entry);
+        nem_state_for(prot)
+    }
+    fn pgm_lock(&mut self) {
+        if let Some(hw) = self.hw_mut() {
+            let current = hw.current;
+            assert_eq!(
+                hw.lock.owner,
+                Some(current),
+                "the manager took the PGM lock its caller does not hold"
+            );
+            hw.lock.depth += 1;
+        }
+    }
+    fn pgm_unlock(&mut self) {
+        if let Some(hw) = self.hw_mut() {
+            assert!(hw.lock.depth > 1, "the manager released a PGM lock it did not take");
+            hw.lock.depth -= 1;
+        }
+    }
+}
+
+impl Machine {
+    /// A nested entry changed: update it, then shoot down the combined translations.
+    fn nested_changed(&mut self, gp: Gpa, entry: NestedEntry) {
+        self.effect(|m| {
+            if m.mmu.nested_update(gp, entry) {
+                m.shootdown();
+            }
+        });
     }
 }

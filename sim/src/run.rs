@@ -8,6 +8,7 @@ use rand_chacha::ChaCha8Rng;
 use serde::Serialize;
 
 use crate::check::{self, CheckMode, Failure, Invariant};
+use crate::conc::exec::Source;
 use crate::config::{Overrides, SimConfig};
 use crate::gen::{next_op, Entropy};
 use crate::op::Op;
@@ -31,6 +32,10 @@ pub struct RunReport {
     pub failure: Option<Failure>,
     /// Hash of every step's operation and result.
     pub trace_hash: u64,
+    /// Concurrent runs: the thread of each operation (empty for a sequential run).
+    pub threads: Vec<u8>,
+    /// Concurrent runs: every scheduling decision (empty for a sequential run).
+    pub schedule: Vec<u8>,
 }
 
 /// The JSON summary of `--json`: seed, steps, configuration, every counter of [`Stats`]
@@ -73,6 +78,10 @@ impl RunReport {
     pub fn trace(&self) -> Trace {
         let mut t = Trace::new(self.seed, self.check, self.config.clone(), self.ops.clone());
         t.failure = self.failure.clone();
+        if self.config.concurrency.is_some() {
+            t.threads = Some(self.threads.clone());
+            t.schedule = Some(crate::trace::Schedule::encode(&self.schedule));
+        }
         t
     }
 }
@@ -93,6 +102,8 @@ fn execute(
         stats: Stats::default(),
         failure: None,
         trace_hash: 0,
+        threads: Vec::new(),
+        schedule: Vec::new(),
     };
     let mut hasher = TraceHasher::default();
     let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config))) {
@@ -137,12 +148,13 @@ fn execute(
         }
     }
     report.stats = world.stats().clone();
+    report.stats.threads = 1;
     report.trace_hash = std::hash::Hasher::finish(&hasher);
     report
 }
 
 /// A panic turned into a failure, so it gets a trace and a shrink like any other.
-fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
+pub(crate) fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
@@ -159,20 +171,109 @@ pub fn run_seed(seed: u64, steps: usize, overrides: &Overrides, check: CheckMode
 /// Runs `steps` steps generated from `seed` in a given world (`--config`).
 pub fn run_config(seed: u64, config: SimConfig, steps: usize, check: CheckMode) -> RunReport {
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    if config.concurrency.is_some() {
+        return concurrent(config, Some(seed), check, steps, Source::Generated(&mut rng), None);
+    }
     execute(config, Some(seed), check, steps, |w| Some(next_op(w, &mut rng)))
 }
 
 /// Runs `steps` steps drawn from any entropy source (fuzzer bytes) in the world of `config`.
 pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -> RunReport {
+    if config.concurrency.is_some() {
+        return concurrent(
+            config,
+            None,
+            CheckMode::Incremental,
+            steps,
+            Source::Generated(entropy),
+            None,
+        );
+    }
     execute(config, None, CheckMode::Incremental, steps, |w| {
         Some(next_op(w, entropy))
     })
 }
 
-/// Replays a trace.
+/// Replays a trace (a concurrent one with its threads and schedule).
 pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
+    if trace.config.concurrency.is_some() {
+        let threads = trace.config.vcpus as usize + trace.config.concurrency.map_or(0, |c| c.devices as usize);
+        let mut queues = vec![std::collections::VecDeque::new(); threads];
+        let owners = trace.threads.clone().unwrap_or_default();
+        for (i, op) in trace.ops.iter().enumerate() {
+            let t = owners.get(i).copied().unwrap_or(0) as usize;
+            if let Some(q) = queues.get_mut(t) {
+                q.push_back(op.clone());
+            }
+        }
+        let schedule = trace.schedule.as_ref().map(|s| s.decode()).unwrap_or_default();
+        let sched = crate::conc::sched::Scheduler::Replay {
+            decisions: schedule,
+            at: 0,
+        };
+        return concurrent(
+            trace.config.clone(),
+            trace.seed,
+            check,
+            trace.ops.len(),
+            Source::Trace(queues),
+            Some(sched),
+        );
+    }
     let mut it = trace.ops.iter().cloned();
     execute(trace.config.clone(), trace.seed, check, trace.ops.len(), |_| it.next())
+}
+
+/// Runs a concurrent world; panics become failures as in [`execute`].
+fn concurrent(
+    config: SimConfig,
+    seed: Option<u64>,
+    check: CheckMode,
+    steps: usize,
+    source: Source<'_>,
+    sched: Option<crate::conc::sched::Scheduler>,
+) -> RunReport {
+    let mut report = RunReport {
+        seed,
+        check,
+        config: config.clone(),
+        ops: Vec::new(),
+        stats: Stats::default(),
+        failure: None,
+        trace_hash: 0,
+        threads: Vec::new(),
+        schedule: Vec::new(),
+    };
+    let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config))) {
+        Ok(Ok(w)) => w,
+        Ok(Err(f)) => {
+            report.failure = Some(f);
+            return report;
+        }
+        Err(panic) => {
+            report.failure = Some(panicked(0, "building the world", panic));
+            return report;
+        }
+    };
+    let run = catch_unwind(AssertUnwindSafe(|| {
+        crate::conc::exec::execute(&mut world, source, steps, check, sched)
+    }));
+    let run = match run {
+        Ok(run) => run,
+        Err(panic) => {
+            report.failure = Some(panicked(world.step(), "running the concurrent world", panic));
+            report.stats = world.stats().clone();
+            return report;
+        }
+    };
+    report.threads = run.ops.iter().map(|(t, _)| *t).collect();
+    report.ops = run.ops.into_iter().map(|(_, op)| op).collect();
+    report.schedule = run.schedule;
+    report.failure = run.failure;
+    report.trace_hash = run.trace_hash;
+    report.stats = world.stats().clone();
+    report.stats.merge_concurrency(&world, run.linearization_checks);
+    report
 }
 
 #[cfg(test)]

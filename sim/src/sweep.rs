@@ -15,6 +15,7 @@ use std::sync::Mutex;
 
 use crate::check::CheckMode;
 use crate::config::SimConfig;
+use crate::coverage::Coverage;
 use crate::run::{run_config, RunReport};
 
 /// What to sweep.
@@ -77,6 +78,8 @@ pub struct SweepReport {
     pub seed_hashes: Vec<(u64, u64)>,
     /// The failing runs, in seed order.
     pub failures: Vec<RunReport>,
+    /// What the covered seeds exercised, merged.
+    pub coverage: Coverage,
 }
 
 impl SweepReport {
@@ -87,6 +90,7 @@ impl SweepReport {
         self.steps += r.ops.len() as u64;
         self.accesses += r.stats.accesses;
         self.invariant_checks += r.stats.invariant_checks;
+        self.coverage.merge(&r.stats.coverage);
         self.combined_hash = combine(self.combined_hash, seed, r.trace_hash);
         if keep_hashes {
             self.seed_hashes.push((seed, r.trace_hash));

@@ -10,6 +10,9 @@ use crate::check::{CheckMode, Failure};
 use crate::config::SimConfig;
 use crate::op::Op;
 
+/// Most scheduling decisions a trace may carry (a bound on what replaying it allocates).
+pub const MAX_SCHEDULE: u64 = 1 << 26;
+
 /// Format marker of trace files.
 pub const TRACE_FORMAT: &str = "pgmsim-trace";
 /// Current trace version.
@@ -34,6 +37,49 @@ pub struct Trace {
     /// The failure seen when the trace was written (informational).
     #[serde(default)]
     pub failure: Option<Failure>,
+    /// Concurrent worlds: the thread that ran each operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<Vec<u8>>,
+    /// Concurrent worlds: the schedule, replayed exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<Schedule>,
+}
+
+/// A concurrent run's scheduling decisions, run-length encoded: `[thread, count]` pairs
+/// (thread 255: "the lock holder went on" at a preemption point).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Schedule(pub Vec<(u8, u32)>);
+
+impl Schedule {
+    /// Run-length encodes decisions.
+    pub fn encode(decisions: &[u8]) -> Schedule {
+        let mut runs: Vec<(u8, u32)> = Vec::new();
+        for &d in decisions {
+            match runs.last_mut() {
+                Some((t, n)) if *t == d && *n < u32::MAX => *n += 1,
+                _ => runs.push((d, 1)),
+            }
+        }
+        Schedule(runs)
+    }
+
+    /// The decisions.
+    pub fn decode(&self) -> Vec<u8> {
+        self.0
+            .iter()
+            .flat_map(|&(t, n)| std::iter::repeat_n(t, n as usize))
+            .collect()
+    }
+
+    /// Number of decisions.
+    pub fn len(&self) -> u64 {
+        self.0.iter().map(|&(_, n)| n as u64).sum()
+    }
+
+    /// Whether there is no decision.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }
 
 /// Why a trace file could not be used.
@@ -76,6 +122,8 @@ impl Trace {
             config,
             ops,
             failure: None,
+            threads: None,
+            schedule: None,
         }
     }
 
@@ -103,7 +151,34 @@ impl Trace {
                 self.version
             ));
         }
-        self.config.validate()
+        self.config.validate()?;
+        self.validate_concurrency()
+    }
+
+    /// A concurrent trace names a valid thread per operation and a bounded schedule.
+    fn validate_concurrency(&self) -> Result<(), String> {
+        let Some(c) = &self.config.concurrency else {
+            return match (&self.threads, &self.schedule) {
+                (None, None) => Ok(()),
+                _ => Err("threads / schedule given for a sequential world (no `concurrency` in the config)".into()),
+            };
+        };
+        let threads = self.config.vcpus as usize + c.devices as usize;
+        let owners = self.threads.as_deref().unwrap_or_default();
+        if owners.len() != self.ops.len() {
+            return Err(format!(
+                "threads lists {} threads for {} ops",
+                owners.len(),
+                self.ops.len()
+            ));
+        }
+        if let Some((i, t)) = owners.iter().enumerate().find(|(_, &t)| t as usize >= threads) {
+            return Err(format!("threads[{i}] is {t}, but the world has {threads} threads"));
+        }
+        if self.schedule.as_ref().is_some_and(|s| s.len() > MAX_SCHEDULE) {
+            return Err(format!("the schedule has more than {MAX_SCHEDULE} decisions"));
+        }
+        Ok(())
     }
 
     /// Reads a trace file.
@@ -182,5 +257,19 @@ impl TraceHasher {
         let mut e = crate::encode::Encoder::new(self);
         e.op(op);
         e.result(result);
+    }
+
+    /// Folds in an operation of a concurrent run as it completes: its index, its thread,
+    /// the operation and its result.
+    pub fn add_concurrent_step(&mut self, index: u32, thread: u8, op: &Op, result: &crate::op::StepResult) {
+        let mut e = crate::encode::Encoder::new(self);
+        e.concurrent_step(index, thread);
+        e.op(op);
+        e.result(result);
+    }
+
+    /// Folds in a concurrent run's schedule (every decision, in order).
+    pub fn add_schedule(&mut self, decisions: &[u8]) {
+        crate::encode::Encoder::new(self).schedule(decisions);
     }
 }

@@ -48,6 +48,14 @@ impl<P: Platform> Manager<P> {
     /// the page is neither MMIO nor an MMIO2 alias (the original also leaks its lock here:
     /// deliberate difference D2).
     pub fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.page_alias_mmio2_locked(addr, page, region, offset);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::page_alias_mmio2`] with the PGM lock held.
+    fn page_alias_mmio2_locked(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
         }
@@ -94,6 +102,14 @@ impl<P: Platform> Manager<P> {
     /// fit a descriptor (over 48 bits: deliberate difference D11); `NotMmio2` when the page is
     /// neither MMIO nor special-aliased (an MMIO2 alias included).
     pub fn page_alias_hc(&mut self, addr: u64, page: u64, host: Hpa) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.page_alias_hc_locked(addr, page, host);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::page_alias_hc`] with the PGM lock held.
+    fn page_alias_hc_locked(&mut self, addr: u64, page: u64, host: Hpa) -> OpResult {
         if self.config.nem == NemMode::Exclusive {
             return Err(Error::NotSupportedInNemMode);
         }
@@ -130,6 +146,14 @@ impl<P: Platform> Manager<P> {
     /// invariant (an aliased page not `Disabled`, or an alias its handler does not count).
     /// All checked before anything changes (the original asserts: deliberate difference D10).
     pub fn reset_aliased_page(&mut self, page: u64, accounting: bool) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.reset_aliased_page_locked(page, accounting);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::reset_aliased_page`] with the PGM lock held.
+    fn reset_aliased_page_locked(&mut self, page: u64, accounting: bool) -> OpResult {
         let r = self.memory.locate(page).ok_or(Error::InvalidParameter)?;
         let current = self.memory.at(r);
         if !current.page_type().is_alias() {
@@ -170,6 +194,14 @@ impl<P: Platform> Manager<P> {
     /// `Internal` (before changing anything) only for a broken invariant: an aliased page its
     /// handler cannot account for.
     pub fn vm_reset(&mut self) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.vm_reset_locked();
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::vm_reset`] with the PGM lock held.
+    fn vm_reset_locked(&mut self) -> OpResult {
         let work = self.aliased_pages_to_reset()?;
         for &(slot, r) in &work {
             self.reset_alias(r, false);

@@ -40,6 +40,14 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `InvalidHandle` for a stale id; `NotFound` if the handler is not registered.
     pub fn deregister_ex(&mut self, id: HandlerId) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.deregister_ex_locked(id);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::deregister_ex`] with the PGM lock held.
+    fn deregister_ex_locked(&mut self, id: HandlerId) -> OpResult {
         if !self.slab.get(id)?.is_registered() {
             return Err(Error::NotFound);
         }
@@ -54,6 +62,14 @@ impl<P: Platform> Manager<P> {
     /// `InvalidHandle` for a stale id (so a double destroy is refused); `WrongOrder` while
     /// the handler is still registered.
     pub fn destroy(&mut self, id: HandlerId) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.destroy_locked(id);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::destroy`] with the PGM lock held.
+    fn destroy_locked(&mut self, id: HandlerId) -> OpResult {
         if self.slab.get(id)?.is_registered() {
             return Err(Error::WrongOrder);
         }
@@ -67,6 +83,14 @@ impl<P: Platform> Manager<P> {
     /// `NotFound` when no handler starts exactly at `addr` (the original removes whichever
     /// handler contains it in release builds: deliberate difference D1).
     pub fn deregister(&mut self, addr: u64) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.deregister_locked(addr);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::deregister`] with the PGM lock held.
+    fn deregister_locked(&mut self, addr: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
         let id = self.slab.id_of(slot);
         ensure!(id.is_some(), "registered slot {slot} is not allocated");
@@ -154,13 +178,19 @@ impl<P: Platform> Manager<P> {
         self.clear_hints(span, slot);
         let removed = self.tree.remove(slot);
         expect_invariant!(removed, "validated slot {slot} was not in the tree");
-        for r in span.pages() {
+        let last_page = span.count - 1;
+        for (i, r) in span.pages().enumerate() {
             let aliased = self.memory.at(r).page_type().is_alias();
             if aliased {
                 self.reset_alias(r, true);
             }
             self.memory.at_mut(r).set_handler_state(HandlerState::None, false);
-            if !aliased {
+            // A partial edge page a neighbour still covers is raised again below; NEM hears
+            // only its final protection, never a transient writable one that would let a
+            // vCPU write past the neighbour's handler meanwhile (deliberate difference D15).
+            let kept =
+                (i == 0 && below != HandlerState::None) || (i as u32 == last_page && above != HandlerState::None);
+            if !aliased && !kept {
                 self.nem_protection_changed(r);
             }
         }

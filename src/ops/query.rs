@@ -14,6 +14,14 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `NotFound` when no handler starts exactly at `addr`.
     pub fn change_user_arg(&mut self, addr: u64, user: u64) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.change_user_arg_locked(addr, user);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::change_user_arg`] with the PGM lock held.
+    fn change_user_arg_locked(&mut self, addr: u64, user: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
         if let Some(rec) = self.slab.by_slot_mut(slot) {
             rec.user = user;

@@ -18,6 +18,14 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `OutOfResources` past 32 types (types are never freed).
     pub fn register_type(&mut self, config: HandlerTypeConfig) -> Result<HandlerTypeHandle, Error> {
+        self.platform.pgm_lock();
+        let r = self.register_type_locked(config);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::register_type`] with the PGM lock held.
+    fn register_type_locked(&mut self, config: HandlerTypeConfig) -> Result<HandlerTypeHandle, Error> {
         self.types.register(config)
     }
 
@@ -27,6 +35,19 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `InvalidHandle` for an unknown type; `OutOfResources` when the allocator is full.
     pub fn create(&mut self, ty: HandlerTypeHandle, user: u64, description: Option<&str>) -> Result<HandlerId, Error> {
+        self.platform.pgm_lock();
+        let r = self.create_locked(ty, user, description);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::create`] with the PGM lock held.
+    fn create_locked(
+        &mut self,
+        ty: HandlerTypeHandle,
+        user: u64,
+        description: Option<&str>,
+    ) -> Result<HandlerId, Error> {
         let config = self.types.get(ty)?;
         let description: Arc<str> = description.map_or_else(|| config.description.clone(), Arc::from);
         self.slab.allocate(HandlerRecord::new(ty, user, description))
@@ -38,6 +59,14 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `InvalidHandle` for a stale or unknown `source`; `OutOfResources`.
     pub fn dup(&mut self, source: HandlerId) -> Result<HandlerId, Error> {
+        self.platform.pgm_lock();
+        let r = self.dup_locked(source);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::dup`] with the PGM lock held.
+    fn dup_locked(&mut self, source: HandlerId) -> Result<HandlerId, Error> {
         let src = self.slab.get(source)?;
         let (ty, user, description) = (src.ty, src.user, src.description.clone());
         self.kind_of(src)?;
@@ -79,6 +108,14 @@ impl<P: Platform> Manager<P> {
     /// In order: `InvalidHandle`, `WrongOrder` (already registered), `InvalidParameter`
     /// (`first > last`, span over 4 GiB, misaligned whole-page kind), `NoRamRange`, `Conflict`.
     pub fn register_ex(&mut self, id: HandlerId, first: u64, last: u64) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.register_ex_locked(id, first, last);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::register_ex`] with the PGM lock held.
+    fn register_ex_locked(&mut self, id: HandlerId, first: u64, last: u64) -> OpResult {
         let rec = self.slab.get(id)?;
         let config = self.types.get(rec.ty)?;
         if rec.is_registered() {
@@ -110,6 +147,21 @@ impl<P: Platform> Manager<P> {
         user: u64,
         description: Option<&str>,
     ) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.register_locked(first, last, ty, user, description);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::register`] with the PGM lock held.
+    fn register_locked(
+        &mut self,
+        first: u64,
+        last: u64,
+        ty: HandlerTypeHandle,
+        user: u64,
+        description: Option<&str>,
+    ) -> OpResult {
         let config = self.types.get(ty)?;
         if self.slab.live() >= self.slab.capacity() {
             return Err(Error::OutOfResources);
@@ -121,7 +173,7 @@ impl<P: Platform> Manager<P> {
             free.is_some_and(|s| self.tree.range_of(s).is_none()),
             "free slot {free:?} is linked"
         );
-        let id = self.create(ty, user, description)?;
+        let id = self.create_locked(ty, user, description)?;
         Ok(self.commit_registration(id.slot(), first, last, span, arm))
     }
 

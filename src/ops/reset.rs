@@ -19,6 +19,14 @@ impl<P: Platform> Manager<P> {
     /// # Errors
     /// `NotFound` when no handler starts at `addr`.
     pub fn reset(&mut self, addr: u64) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.reset_locked(addr);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::reset`] with the PGM lock held.
+    fn reset_locked(&mut self, addr: u64) -> OpResult {
         let slot = self.handler_at_start(addr)?;
         let (rec, reg) = self.registered(slot)?;
         let (kind, not_in_hm) = self.kind_of(rec)?;
@@ -61,6 +69,14 @@ impl<P: Platform> Manager<P> {
     /// `bitmap` has fewer than `offset + page count` bits (the original trusts its caller:
     /// deliberate difference D6).
     pub fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
+        self.platform.pgm_lock();
+        let r = self.reset_mmio2_with_bitmap_locked(addr, bitmap, offset);
+        self.platform.pgm_unlock();
+        r
+    }
+
+    /// [`Manager::reset_mmio2_with_bitmap`] with the PGM lock held.
+    fn reset_mmio2_with_bitmap_locked(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
         let slot = self.handler_at_start(addr)?;
         let (rec, reg) = self.registered(slot)?;
         let (kind, not_in_hm) = self.kind_of(rec)?;

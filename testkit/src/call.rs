@@ -138,6 +138,14 @@ pub enum ApiCall<A = u64> {
         /// Page.
         page: A,
     },
+    /// `page_temp_off_ex(node, page)`.
+    #[serde(rename = "temp_off_ex")]
+    PageTempOffEx {
+        /// Creation index (or a pinned id, see [`Names::pin`]).
+        h: NodeIx,
+        /// Page.
+        page: A,
+    },
     /// `page_alias_mmio2(addr, page, region, offset)`.
     #[serde(rename = "alias_mmio2")]
     PageAliasMmio2 {
@@ -221,6 +229,7 @@ impl<A> ApiCall<A> {
             ApiCall::Reset { .. } => "reset",
             ApiCall::ResetMmio2WithBitmap { .. } => "reset_mmio2_with_bitmap",
             ApiCall::PageTempOff { .. } => "page_temp_off",
+            ApiCall::PageTempOffEx { .. } => "page_temp_off_ex",
             ApiCall::PageAliasMmio2 { .. } => "page_alias_mmio2",
             ApiCall::PageAliasHc { .. } => "page_alias_hc",
             ApiCall::ResetAliasedPage { .. } => "reset_aliased_page",
@@ -306,6 +315,7 @@ impl<A> ApiCall<A> {
                 let addr = f(addr);
                 PageTempOff { addr, page: f(page) }
             }
+            PageTempOffEx { h, page } => PageTempOffEx { h, page: f(page) },
             PageAliasMmio2 {
                 addr,
                 page,
@@ -351,15 +361,46 @@ pub struct Names {
     pub nodes: Vec<HandlerId>,
     /// Type handles in registration order.
     pub types: Vec<HandlerTypeHandle>,
+    /// Ids pinned by [`Names::pin`], named by [`PINNED`]` | k` (`None`: a free slot).
+    pub pinned: Vec<Option<HandlerId>>,
 }
+
+/// The bit that marks a node index as naming a pinned id rather than a creation index.
+pub const PINNED: NodeIx = 1 << 31;
 
 impl Names {
     /// The id of node `h`; past the end, an id no side ever issues.
     pub fn node(&self, h: NodeIx) -> HandlerId {
-        self.nodes
-            .get(h as usize)
-            .copied()
-            .unwrap_or(HandlerId(0xdead_0000_0000_0000 | h as u64))
+        let found = if h & PINNED != 0 {
+            self.pinned.get((h & !PINNED) as usize).copied().flatten()
+        } else {
+            self.nodes.get(h as usize).copied()
+        };
+        found.unwrap_or(HandlerId(0xdead_0000_0000_0000 | h as u64))
+    }
+
+    /// Names an id some side looked up itself (a handler a callback was dispatched for,
+    /// which may never have had a creation index), without shifting creation indices. The
+    /// lowest free pinned slot is reused, so pins cost no memory over a long run.
+    pub fn pin(&mut self, id: HandlerId) -> NodeIx {
+        let k = match self.pinned.iter().position(Option::is_none) {
+            Some(k) => {
+                self.pinned[k] = Some(id);
+                k
+            }
+            None => {
+                self.pinned.push(Some(id));
+                self.pinned.len() - 1
+            }
+        };
+        PINNED | k as NodeIx
+    }
+
+    /// Frees a pinned name.
+    pub fn unpin(&mut self, h: NodeIx) {
+        if let Some(slot) = self.pinned.get_mut((h & !PINNED) as usize) {
+            *slot = None;
+        }
     }
 
     /// The handle of type `t`; past the end, alternately the first type's slot with flipped
@@ -370,7 +411,7 @@ impl Names {
         }
         let past = t as usize - self.types.len();
         match self.types.first() {
-            Some(first) if past % 2 == 0 => HandlerTypeHandle(first.0 ^ 0x100),
+            Some(first) if past.is_multiple_of(2) => HandlerTypeHandle(first.0 ^ 0x100),
             _ => HandlerTypeHandle(0x5eed_0000_0000_0000 | t as u64),
         }
     }
@@ -575,6 +616,7 @@ pub fn apply(api: &mut dyn PhysHandlerApi, names: &mut Names, call: &ApiCall) ->
             Outcome::Bitmap(r, bitmap)
         }
         PageTempOff { addr, page } => Outcome::Status(api.page_temp_off(addr, page)),
+        PageTempOffEx { h, page } => Outcome::Status(api.page_temp_off_ex(names.node(h), page)),
         PageAliasMmio2 {
             addr,
             page,

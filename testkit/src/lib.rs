@@ -6,12 +6,14 @@
 //!   creation index, and the one function that applies a call to any
 //!   [`pgmsim::PhysHandlerApi`] ([`apply`]). The simulator, the differential suite, the
 //!   `api_robustness` fuzz target and the hardening tests all speak it.
+//! * [`compare`]: the whole-state comparison of two sides that every lock-step driver uses.
 //! * [`RecordingPlatform`]: a [`pgmsim::Platform`] that records every call.
 //! * [`render`]: stable text renderings of manager state for snapshots and step logs.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod call;
+pub mod compare;
 mod recording;
 pub mod render;
 

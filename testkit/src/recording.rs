@@ -12,6 +12,8 @@ pub struct RecordingPlatform {
     pub events: Vec<PlatformEvent>,
     /// What `update_shadow_ptes` returns.
     pub answer: ShadowUpdate,
+    /// PGM lock depth: `pgm_lock` minus `pgm_unlock` calls so far (0 between operations).
+    pub lock_depth: i64,
 }
 
 impl RecordingPlatform {
@@ -23,6 +25,7 @@ impl RecordingPlatform {
                 flush_tlbs: true,
                 resync: false,
             },
+            lock_depth: 0,
         }
     }
 
@@ -43,6 +46,12 @@ impl Platform for RecordingPlatform {
     }
     fn flush_all_tlbs(&mut self) {
         self.events.push(PlatformEvent::FlushAllTlbs);
+    }
+    fn pgm_lock(&mut self) {
+        self.lock_depth += 1;
+    }
+    fn pgm_unlock(&mut self) {
+        self.lock_depth -= 1;
     }
     fn invalidate_page_map_entry(&mut self, gc_phys: Gpa) {
         self.events.push(PlatformEvent::InvalidatePageMapEntry { gc_phys });

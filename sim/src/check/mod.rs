@@ -29,6 +29,17 @@ pub enum Invariant {
     NemSync,
     /// 6: the harvested dirty bitmap names exactly the pages written.
     DirtyTracking,
+    /// Concurrent worlds: an access's outcome is explained by no state of its window.
+    Linearizability,
+    /// Concurrent worlds: a tracked page is clean but writable somewhere at a lock release,
+    /// or the migration's destination differs from the source after the final harvest.
+    DirtyLog,
+    /// Concurrent worlds: a callback ran for a handler outside its access's window, or its
+    /// call back into the manager for a vanished handler did not fail cleanly.
+    Callback,
+    /// Concurrent worlds: an operation returned holding the PGM lock (or released one it did
+    /// not hold), or a callback of a type without keep-lock ran with the lock held.
+    LockDiscipline,
     /// The world could not be built or the trace is malformed.
     Setup,
     /// Something panicked: a manager, the model or the simulator itself. No input may make
@@ -95,6 +106,7 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     if full {
         return full_check(world);
     }
+    crate::coverage::hooks::incremental_checks(world);
     let log = world.log_mut();
     log.touched.pages.sort_unstable();
     log.touched.pages.dedup();
@@ -109,8 +121,30 @@ pub fn after_step(world: &mut World, mode: CheckMode) -> Result<(), Failure> {
     Ok(())
 }
 
+/// The checks of a quiescent point of a concurrent world: everything touched since the last
+/// one, or everything when `full`.
+pub fn quiescent(world: &mut World, full: bool) -> Result<(), Failure> {
+    if full || world.touched().all {
+        full_check(world)?;
+    } else {
+        crate::coverage::hooks::quiescent_checks(world);
+        let log = world.log_mut();
+        log.touched.pages.sort_unstable();
+        log.touched.pages.dedup();
+        log.stats.invariant_checks += 5;
+        differential::pages(world, false)?;
+        differential::handlers(world)?;
+        sync::pages(world, false)?;
+        translation::check(world, false)?;
+        nem::check(world, false)?;
+    }
+    world.log_mut().touched.clear();
+    Ok(())
+}
+
 /// Checks every invariant over the whole world.
 pub fn full_check(world: &mut World) -> Result<(), Failure> {
+    crate::coverage::hooks::full_checks(world);
     let log = world.log_mut();
     log.stats.full_checks += 1;
     log.stats.invariant_checks += 5;

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use super::steplog::LogArgs;
 use crate::check::CheckMode;
 use crate::config::{Overrides, SimConfig, Weights};
 use crate::mmu::Mode;
@@ -13,6 +14,20 @@ use crate::mmu::Mode;
 pub(crate) enum ModeArg {
     Shadow,
     Nem,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub(crate) enum ShootdownArg {
+    Sync,
+    Async,
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("expected `on` or `off`, got {s:?}")),
+    }
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -73,6 +88,19 @@ pub(crate) struct WorldArgs {
     /// kernel, access, harvest, vm_reset.
     #[arg(long = "weight", value_parser = parse_weight)]
     pub(crate) weights: Vec<(usize, u32)>,
+    /// Force a concurrent world (`on`) or a sequential one (`off`); by default about one
+    /// seed in three is concurrent.
+    #[arg(long, value_parser = parse_on_off)]
+    pub(crate) concurrency: Option<bool>,
+    /// Scheduler of concurrent worlds: `random` or `pct:D` (D = 1..3).
+    #[arg(long)]
+    pub(crate) scheduler: Option<crate::conc::SchedulerKind>,
+    /// Shootdown protocol of concurrent worlds: `sync` (default) or `async`.
+    #[arg(long, value_enum)]
+    pub(crate) shootdown: Option<ShootdownArg>,
+    /// Device threads of concurrent worlds (1 or 2).
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub(crate) devices: Option<u8>,
     /// Use this configuration (JSON, as printed by `pgmsim config`) for every seed instead of
     /// drawing one; the other flags still apply on top.
     #[arg(long)]
@@ -111,6 +139,15 @@ impl WorldArgs {
                     w[i] = Some(n);
                 }
                 w
+            },
+            concurrency: crate::conc::config::ConcurrencyOverrides {
+                enabled: self.concurrency,
+                scheduler: self.scheduler,
+                shootdown: self.shootdown.map(|s| match s {
+                    ShootdownArg::Sync => crate::conc::Shootdown::Sync,
+                    ShootdownArg::Async => crate::conc::Shootdown::Async,
+                }),
+                devices: self.devices,
             },
         }
     }
@@ -160,6 +197,8 @@ pub(crate) struct RunArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +220,9 @@ pub(crate) struct SweepArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    /// Also write an HTML report of the sweep (coverage tables, failures found) here.
+    #[arg(long)]
+    pub(crate) report: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +241,8 @@ pub(crate) struct ReplayArgs {
     /// Print one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) log: LogArgs,
 }
 
 #[derive(Debug, Args)]
@@ -261,7 +305,13 @@ fn parse_weight(s: &str) -> Result<(usize, u32), String> {
     Ok((i, n))
 }
 
-fn parse_range(s: &str) -> Result<(u64, u64), String> {
+/// Worker threads of `--jobs`: the given number (at least 1), else every core.
+pub(crate) fn workers(jobs: Option<usize>) -> usize {
+    jobs.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1)
+}
+
+pub(crate) fn parse_range(s: &str) -> Result<(u64, u64), String> {
     let (a, b) = s.split_once("..").ok_or_else(|| format!("expected A..B, got {s:?}"))?;
     let a: u64 = a.trim().parse().map_err(|e| format!("bad start {a:?}: {e}"))?;
     let b: u64 = b.trim().parse().map_err(|e| format!("bad end {b:?}: {e}"))?;

@@ -1,7 +1,7 @@
 //! What each subcommand does with its arguments: call the library, print, pick the exit code.
 
 use std::io::IsTerminal;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::args::{ConfigArgs, ReplayArgs, RunArgs, ShrinkArgs, SweepArgs};
 use crate::check::CheckMode;
@@ -24,15 +24,20 @@ pub(crate) fn config(a: ConfigArgs) -> i32 {
     0
 }
 
-/// Writes the failing trace and its minimised form, prints everything a user needs, returns 1.
-fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
-    let f = r.failure.as_ref().expect("called on failures");
+/// Where a failing run's files go: the trace, the minimised trace and its HTML report.
+fn failure_paths(r: &RunReport, out: &Path) -> [PathBuf; 3] {
     let name = match r.seed {
         Some(s) => format!("seed-{s}"),
         None => "trace".to_string(),
     };
-    let full = out.join(format!("{name}.json"));
-    let min = out.join(format!("{name}.min.json"));
+    ["json", "min.json", "min.html"].map(|ext| out.join(format!("{name}.{ext}")))
+}
+
+/// Writes the failing trace, its minimised form and that one's report, prints everything a
+/// user needs, returns 1.
+fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
+    let f = r.failure.as_ref().expect("called on failures");
+    let [full, min, html] = failure_paths(r, out);
     eprintln!(
         "FAILURE{}: {f}",
         r.seed.map(|s| format!(" (seed {s})")).unwrap_or_default()
@@ -62,9 +67,14 @@ fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
                     s.trace.failure.as_ref().map(|f| f.to_string()).unwrap_or_default()
                 );
                 eprintln!(
-                    "  replay with: cargo run --release -p pgmsim-sim -- replay {}",
+                    "  replay with: cargo run --release -p pgmsim-sim -- replay {} --log",
                     min.display()
                 );
+                let title = format!("pgmsim report: {}", min.display());
+                match super::report::write_trace_report(&s.trace, s.trace.check, &title, None, &html) {
+                    Ok(_) => eprintln!("  report: {}", html.display()),
+                    Err(e) => eprintln!("  could not write the report: {e}"),
+                }
             }
             Err(e) => eprintln!("  could not write {}: {e}", min.display()),
         },
@@ -75,7 +85,9 @@ fn report_failure(r: &RunReport, out: &Path, budget: u64) -> i32 {
 
 fn print_report(r: &RunReport, json: bool) {
     if json {
-        println!("{}", serde_json::to_string(&r.summary()).expect("summary serialises"));
+        let mut v = serde_json::to_value(r.summary()).expect("summary serialises");
+        v["coverage"] = r.stats.coverage.to_json();
+        println!("{v}");
     } else {
         let s = &r.stats;
         println!(
@@ -107,7 +119,13 @@ pub(crate) fn run(a: RunArgs) -> i32 {
         println!("seed {}: {}", a.seed, config.summary());
     }
     let r = run_config(a.seed, config, a.world.steps, a.world.check.into());
+    if let Err(code) = a.log.print(&r.trace(), r.check) {
+        return code;
+    }
     print_report(&r, a.json);
+    if !a.json {
+        print!("{}", crate::coverage::render(&r.stats.coverage));
+    }
     if let Some(path) = &a.save_trace {
         if let Err(e) = r.trace().save(path) {
             eprintln!("pgmsim: {e}");
@@ -153,10 +171,7 @@ pub(crate) fn sweep(a: SweepArgs) -> i32 {
         start: a.seeds.0,
         end: a.seeds.1,
         shard: a.shard,
-        jobs: a
-            .jobs
-            .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-            .max(1),
+        jobs: super::args::workers(a.jobs),
         keep_going: a.keep_going,
         steps: a.world.steps,
         check: a.world.check.into(),
@@ -180,10 +195,60 @@ pub(crate) fn sweep(a: SweepArgs) -> i32 {
         b.finish_and_clear();
     }
     print_sweep(&a, &spec, &report, started.elapsed().as_secs_f64());
-    match report.failures.first() {
+    let code = match report.failures.first() {
         Some(r) => report_failure(r, &a.world.out, a.world.shrink_budget),
         None => 0,
+    };
+    match &a.report {
+        Some(path) => match write_sweep_report(path, &spec, &report, &a.world.out) {
+            Ok(()) => {
+                eprintln!("sweep report: {}", path.display());
+                code
+            }
+            Err(e) => {
+                eprintln!("pgmsim: {e}");
+                2
+            }
+        },
+        None => code,
     }
+}
+
+fn write_sweep_report(path: &Path, spec: &SweepSpec, r: &sweep::SweepReport, out: &Path) -> Result<(), String> {
+    let summary = crate::report::SweepSummary {
+        title: format!("pgmsim sweep {}..{}", spec.start, spec.end),
+        what: format!(
+            "seeds {}..{}{}, {} steps each",
+            spec.start,
+            spec.end,
+            spec.shard.map(|(i, n)| format!(" shard {i}/{n}")).unwrap_or_default(),
+            spec.steps
+        ),
+        seeds: r.seeds,
+        steps: r.steps,
+        invariant_checks: r.invariant_checks,
+    };
+    // Only the first failure is written out and shrunk (`report_failure`).
+    let labels = ["trace", "minimised trace", "report"];
+    let failures: Vec<crate::report::SweepFailure> = r
+        .failures
+        .iter()
+        .enumerate()
+        .filter_map(|(i, f)| {
+            let files = labels
+                .iter()
+                .zip(failure_paths(f, out))
+                .filter(|(_, p)| i == 0 && p.exists())
+                .map(|(l, p)| (l.to_string(), super::report::href(path, &p)))
+                .collect();
+            Some(crate::report::SweepFailure {
+                seed: f.seed,
+                failure: f.failure.clone()?,
+                files,
+            })
+        })
+        .collect();
+    super::report::write_sweep_report(path, &summary, &r.coverage, &failures)
 }
 
 fn print_sweep(a: &SweepArgs, spec: &SweepSpec, r: &sweep::SweepReport, secs: f64) {
@@ -197,6 +262,7 @@ fn print_sweep(a: &SweepArgs, spec: &SweepSpec, r: &sweep::SweepReport, secs: f6
             "failing_seeds": r.failures.iter().filter_map(|f| f.seed).collect::<Vec<_>>(),
             "combined_hash": format!("{:016x}", r.combined_hash),
             "seconds": secs,
+            "coverage": r.coverage.to_json(),
         });
         println!("{v}");
         return;
@@ -214,6 +280,7 @@ fn print_sweep(a: &SweepArgs, spec: &SweepSpec, r: &sweep::SweepReport, secs: f6
         spec.jobs,
         r.failures.len()
     );
+    print!("{}", crate::coverage::render(&r.coverage));
 }
 
 fn load_or_exit(path: &Path) -> Result<Trace, i32> {
@@ -252,6 +319,9 @@ pub(crate) fn replay(a: ReplayArgs) -> i32 {
         },
     };
     let check = a.check.map_or(trace.check, CheckMode::from);
+    if let Err(code) = a.log.print(&trace, check) {
+        return code;
+    }
     let r = replay_trace(&trace, check);
     print_report(&r, a.json);
     if let Some(f) = &r.failure {

@@ -4,6 +4,9 @@
 mod args;
 pub mod bench;
 mod commands;
+mod coverage;
+mod report;
+mod steplog;
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +34,12 @@ enum Command {
     Bench(BenchArgs),
     /// Print the configuration a seed draws (JSON; edit it and pass it back with --config).
     Config(ConfigArgs),
+    /// Write a self-contained HTML report of a trace (page states over time, operations,
+    /// the failure with expected versus actual).
+    Report(report::ReportArgs),
+    /// Sweep seeds and print what they exercised (operation x result, page transitions,
+    /// checks, swarm features) and the cells never reached.
+    Coverage(coverage::CoverageArgs),
 }
 
 /// Exit codes: 0 all invariants held, 1 a failure, 2 bad arguments or input.
@@ -51,6 +60,8 @@ pub fn main_entry() -> i32 {
         Some(Command::Shrink(a)) => commands::shrink(a),
         Some(Command::Bench(a)) => bench::cmd_bench(a.json, a.seeds, a.steps),
         Some(Command::Config(a)) => commands::config(a),
+        Some(Command::Report(a)) => report::report(a),
+        Some(Command::Coverage(a)) => coverage::coverage(a),
     }
 }
 

@@ -269,6 +269,11 @@ impl Mmu {
         t
     }
 
+    /// Drops every entry of vCPU `vcpu`'s TLB (its part of a shootdown).
+    pub fn flush_tlb(&mut self, vcpu: usize) {
+        self.vcpus[vcpu].tlb.flush();
+    }
+
     /// INVLPG on one vCPU: drop the TLB entry and the shadow PTE of `vpi`.
     pub fn invlpg(&mut self, vcpu: usize, vpi: u32) {
         let v = &mut self.vcpus[vcpu];

@@ -17,16 +17,32 @@ impl Mmu {
         self.stats.resyncs += 1;
     }
 
-    fn nested_changed(&mut self, gp: Gpa, entry: NestedEntry) {
+    /// A NEM notification changed a page's nested entry; `true` when the combined
+    /// translations must be invalidated (INVEPT) because the entry changed.
+    pub(crate) fn nested_update(&mut self, gp: Gpa, entry: NestedEntry) -> bool {
         self.stats.nem_notifications += 1;
         if self.mode == Mode::Nem {
             self.nested.set(gp, entry);
-            // The combined translations may now be too permissive or point at the old
-            // backing: a native API invalidates them (INVEPT) as part of the update.
+        }
+        self.mode == Mode::Nem
+    }
+
+    fn nested_changed(&mut self, gp: Gpa, entry: NestedEntry) {
+        // The combined translations may now be too permissive or point at the old backing:
+        // a native API invalidates them (INVEPT) as part of the update.
+        if self.nested_update(gp, entry) {
             for v in &mut self.vcpus {
                 v.tlb.flush();
             }
         }
+    }
+
+    /// Records a TLB flush request; `false` when the (deliberately defective) platform
+    /// forgets to carry it out.
+    pub(crate) fn flush_request(&mut self) -> bool {
+        self.stats.tlb_flushes += 1;
+        self.log.push(PlatformEvent::FlushAllTlbs);
+        !self.faults.forget_tlb_flushes
     }
 }
 
@@ -71,9 +87,7 @@ impl Platform for Mmu {
     }
 
     fn flush_all_tlbs(&mut self) {
-        self.stats.tlb_flushes += 1;
-        self.log.push(PlatformEvent::FlushAllTlbs);
-        if self.faults.forget_tlb_flushes {
+        if !self.flush_request() {
             return;
         }
         for v in &mut self.vcpus {

@@ -34,9 +34,13 @@ pub struct World {
 }
 
 impl World {
-    /// Builds the world of `config`: both sides, types, address spaces, dirty trackers.
+    /// Builds the world of `config`: both sides, types, address spaces, dirty trackers, and
+    /// the platform defects the configuration records (none in drawn worlds).
     pub fn new(config: SimConfig) -> Result<World, Failure> {
-        World::with_faults(config, PlatformFaults::default())
+        let faults = PlatformFaults {
+            forget_tlb_flushes: config.faults.forget_tlb_flushes,
+        };
+        World::with_faults(config, faults)
     }
 
     /// Builds a world whose platform has deliberate defects (tests of the checks only).
@@ -59,6 +63,7 @@ impl World {
             world.map_nested_ram()?;
         }
         world.setup_dirty_tracking()?;
+        world.log.stats.coverage.world_drawn(&world.config);
         Ok(world)
     }
 
@@ -104,16 +109,17 @@ impl World {
         let (true, Some(ty)) = (self.config.dirty_tracking, ty) else {
             return Ok(());
         };
-        let ranges: Vec<(u64, u64)> = self
-            .config
-            .layout
+        let layout = &self.config.layout;
+        let ranges: Vec<(u64, u64, pgmsim::Hpa)> = layout
             .ram_ranges
             .iter()
-            .filter(|r| matches!(r.kind, RangeKind::Mmio2 { .. }))
-            .map(|r| (r.first, r.last()))
+            .filter_map(|r| match r.kind {
+                RangeKind::Mmio2 { region } => Some((r.first, r.last(), layout.mmio2_region(region)?.host_base)),
+                _ => None,
+            })
             .collect();
         let mut offset = 0u32;
-        for (first, last) in ranges {
+        for (first, last, host_base) in ranges {
             let call = ApiCall::Register {
                 first,
                 last,
@@ -125,7 +131,7 @@ impl World {
             if let Some(e) = outcome.error() {
                 return Err(Failure::setup(format!("dirty tracker at {first:#x}: {e:?}")));
             }
-            let t = DirtyTracker::new(first, last, offset);
+            let t = DirtyTracker::new(first, last, host_base, offset);
             offset += t.pages();
             self.devices.trackers.push(t);
         }
@@ -183,6 +189,17 @@ impl World {
         &self.log.touched
     }
 
+    /// Starts (or stops) keeping every production platform event of each step, for step
+    /// logs and reports ([`World::step_events`]).
+    pub fn record_events(&mut self, on: bool) {
+        self.log.events = on.then(Vec::new);
+    }
+
+    /// The production platform events of the last step, if recording.
+    pub fn step_events(&self) -> &[pgmsim::PlatformEvent] {
+        self.log.events.as_deref().unwrap_or_default()
+    }
+
     /// Index of the step being applied (0-based).
     pub fn step(&self) -> u64 {
         self.log.step
@@ -217,6 +234,32 @@ impl World {
 
     pub(crate) fn log_mut(&mut self) -> &mut StepLog {
         &mut self.log
+    }
+
+    /// Makes the world concurrent: the machine gets its vCPU states, lock and scheduler.
+    pub(crate) fn make_concurrent(&mut self, sched: crate::conc::sched::Scheduler, shootdown: crate::conc::Shootdown) {
+        let hw = crate::conc::hw::Hw::new(self.vcpus(), shootdown, sched);
+        self.sides.machine_mut().set_hw(hw);
+    }
+
+    /// The concurrent half of the machine (concurrent worlds only).
+    pub(crate) fn hw_mut(&mut self) -> &mut crate::conc::hw::Hw {
+        self.sides.machine_mut().hw_mut().expect("a concurrent world")
+    }
+
+    /// The simulated machine, mutably.
+    pub(crate) fn machine_mut(&mut self) -> &mut Machine {
+        self.sides.machine_mut()
+    }
+
+    /// Records a guest write reaching `gp` (dirty-tracking ground truth).
+    pub(crate) fn note_write(&mut self, gp: u64, host: pgmsim::Hpa) {
+        self.devices.note_write(gp, host);
+    }
+
+    /// Whether the world is concurrent.
+    pub fn is_concurrent(&self) -> bool {
+        self.machine().hw().is_some()
     }
 }
 

@@ -136,9 +136,13 @@ impl Sides {
     /// The observable platform events since the last call on each side (shadow-PTE
     /// updates, page-map invalidations, emulator TLB flushes; TLB flushes and NEM
     /// notifications depend on what the machine has mapped, so translation safety checks
-    /// those instead), and clears both logs.
-    pub fn take_events(&mut self) -> (Vec<PlatformEvent>, Vec<PlatformEvent>) {
-        let keep = |e: &PlatformEvent| {
+    /// those instead), and clears both logs. With `keep_all`, every production event (unfiltered)
+    /// is also appended to it, for step logs and reports.
+    pub fn take_events(
+        &mut self,
+        keep_all: Option<&mut Vec<PlatformEvent>>,
+    ) -> (Vec<PlatformEvent>, Vec<PlatformEvent>) {
+        let observable = |e: &PlatformEvent| {
             matches!(
                 e,
                 PlatformEvent::UpdateShadowPtes { .. }
@@ -146,15 +150,12 @@ impl Sides {
                     | PlatformEvent::FlushEmulatorPhysTlbs
             )
         };
-        let a = self
-            .prod
-            .platform_mut()
-            .mmu_mut()
-            .take_log()
-            .into_iter()
-            .filter(keep)
-            .collect();
-        let b = self.model.take_events().into_iter().filter(keep).collect();
+        let all = self.prod.platform_mut().mmu_mut().take_log();
+        if let Some(k) = keep_all {
+            k.extend_from_slice(&all);
+        }
+        let a = all.into_iter().filter(observable).collect();
+        let b = self.model.take_events().into_iter().filter(observable).collect();
         (a, b)
     }
 
@@ -162,6 +163,23 @@ impl Sides {
     pub fn drain_events(&mut self) {
         self.prod.platform_mut().mmu_mut().clear_log();
         self.model.take_events();
+    }
+
+    /// Names the handler registered at `key` on both sides by its ids (for a callback to call
+    /// back with); `None` unless both sides have one there.
+    pub fn pin(&mut self, key: u64) -> Option<u32> {
+        let a = self.prod.handler_id_at(key)?;
+        let b = self.model.handler_id_at(key)?;
+        let k = self.prod_names.pin(a);
+        let k2 = self.model_names.pin(b);
+        debug_assert_eq!(k, k2, "both sides pin in step");
+        Some(k)
+    }
+
+    /// Frees a name [`Sides::pin`] gave.
+    pub fn unpin(&mut self, h: u32) {
+        self.prod_names.unpin(h);
+        self.model_names.unpin(h);
     }
 
     /// Registers one handler type on both sides; `Err` when they disagree.

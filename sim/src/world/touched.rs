@@ -74,6 +74,12 @@ impl Touched {
                 self.span(page, page);
                 self.handler_at(model, addr);
             }
+            PageTempOffEx { h, page } => {
+                self.span(page, page);
+                if let Some(h) = model.handler_info(names.node(h)).ok().and_then(|n| n.registered) {
+                    self.span(h.key, h.key_last);
+                }
+            }
             PageAliasMmio2 { page, .. } | PageAliasHc { page, .. } => self.span(page, page),
             ResetAliasedPage { page, .. } => {
                 self.span(page, page);

@@ -1,5 +1,5 @@
-//! Every committed trace under `tests/traces/` replays with every invariant holding, in the
-//! check mode it was written with and with full checks.
+//! Every committed trace under the workspace's `tests/traces/` replays with every invariant
+//! holding, in the check mode it was written with and with full checks.
 
 use std::path::Path;
 
@@ -7,7 +7,7 @@ use pgmsim_sim::{replay, CheckMode, Trace};
 
 #[test]
 fn committed_traces_replay_clean() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/traces");
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/traces");
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().path())

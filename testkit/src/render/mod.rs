@@ -16,12 +16,16 @@
 //!   another capture (runs of pages, handlers added / removed / changed).
 //! * [`TransitionTable`]: a scenario log: for each operation its text, its result, its events,
 //!   what changed, and the full state afterwards.
+//! * [`page_change_lines`] / [`handler_change_lines`] / [`page_text`]: what changed on given
+//!   pages and handlers (the step logs and reports of the simulator use them).
+//! * [`call_line`] / [`outcome_line`]: an API call and its outcome as one line, addresses in hex.
 //!
 //! # Example
 //!
 //! ```
-//! use pgmsim::render::{self, TransitionTable};
-//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout, RecordingPlatform};
+//! use pgmsim::{HandlerKind, HandlerTypeConfig, Manager, ManagerConfig, MemoryLayout};
+//! use pgmsim_testkit::render::{self, TransitionTable};
+//! use pgmsim_testkit::RecordingPlatform;
 //!
 //! let layout = MemoryLayout::builder().ram(0, 16).build().unwrap();
 //! let mut pgm = Manager::new(layout, ManagerConfig::default(), RecordingPlatform::mapped()).unwrap();
@@ -40,6 +44,10 @@
 //! // In a test: insta::assert_snapshot!("one_write_handler", text);
 //! assert_eq!(render::page_map(&pgm).lines().nth(1), Some("  0x00000000  state  ..WW.... ........"));
 //! ```
+
+mod calls;
+
+pub use calls::{call_line, outcome_line, words_text};
 
 use std::fmt::{Debug, Write as _};
 
@@ -72,6 +80,20 @@ pub const fn type_glyph(page_type: PageType) -> char {
         PageType::Rom => 'r',
         PageType::RomShadow => 's',
         PageType::Invalid => '?',
+    }
+}
+
+/// A page type's name in tables and step logs (`RAM`, `MMIO`, `MMIO2`, `MMIO2 alias`, ...).
+pub const fn type_name(page_type: PageType) -> &'static str {
+    match page_type {
+        PageType::Ram => "RAM",
+        PageType::Mmio => "MMIO",
+        PageType::Mmio2 => "MMIO2",
+        PageType::Mmio2AliasMmio => "MMIO2 alias",
+        PageType::SpecialAliasMmio => "special alias",
+        PageType::Rom => "ROM",
+        PageType::RomShadow => "shadow ROM",
+        PageType::Invalid => "invalid",
     }
 }
 
@@ -243,8 +265,44 @@ pub struct StateView {
     pub handlers: Vec<HandlerRow>,
     /// Allocated handler nodes, registered or not.
     pub live_nodes: u32,
+    hosts: HostNames,
+}
+
+/// Names host pages the way page maps and change lines do: the zero page, `MMIO2 #n page i`
+/// when the page backs an MMIO2 region, else the address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostNames {
     mmio2: Vec<(u64, u32)>,
     zero_page: u64,
+}
+
+impl HostNames {
+    /// The names of `layout`'s host pages.
+    pub fn of(layout: &MemoryLayout) -> Self {
+        HostNames {
+            mmio2: layout.mmio2_regions.iter().map(|r| (r.host_base.0, r.pages)).collect(),
+            zero_page: layout.zero_page.0,
+        }
+    }
+
+    /// Describes a host page.
+    pub fn text(&self, host: Hpa) -> String {
+        let host = host.0;
+        if host == self.zero_page {
+            return format!("zero page (host {})", addr(host));
+        }
+        for (i, &(base, pages)) in self.mmio2.iter().enumerate() {
+            if host >= base && host < base + ((pages as u64) << PAGE_SHIFT) {
+                return format!(
+                    "MMIO2 #{} page {} (host {})",
+                    i + 1,
+                    (host - base) >> PAGE_SHIFT,
+                    addr(host)
+                );
+            }
+        }
+        format!("host {}", addr(host))
+    }
 }
 
 fn range_kind_text(kind: &RangeKind) -> String {
@@ -276,42 +334,17 @@ impl StateView {
                     .collect(),
             })
             .collect();
-        let handlers = api
-            .handlers()
-            .into_iter()
-            .map(|info| {
-                let not_in_hm = api.type_config(info.ty).ok().map(|c| c.not_in_hm);
-                HandlerRow { info, not_in_hm }
-            })
-            .collect();
-        let mmio2 = layout.mmio2_regions.iter().map(|r| (r.host_base.0, r.pages)).collect();
         StateView {
             ranges,
-            handlers,
+            handlers: handler_rows(api),
             live_nodes: api.live_handlers(),
-            mmio2,
-            zero_page: layout.zero_page.0,
+            hosts: HostNames::of(layout),
         }
     }
 
-    /// Describes a host page: the zero page, `MMIO2 #n page i` when it backs an MMIO2 region,
-    /// else its address.
+    /// Describes a host page (see [`HostNames`]).
     fn host_text(&self, host: Hpa) -> String {
-        let host = host.0;
-        if host == self.zero_page {
-            return format!("zero page (host {})", addr(host));
-        }
-        for (i, &(base, pages)) in self.mmio2.iter().enumerate() {
-            if host >= base && host < base + ((pages as u64) << PAGE_SHIFT) {
-                return format!(
-                    "MMIO2 #{} page {} (host {})",
-                    i + 1,
-                    (host - base) >> PAGE_SHIFT,
-                    addr(host)
-                );
-            }
-        }
-        format!("host {}", addr(host))
+        self.hosts.text(host)
     }
 
     /// The page map of every RAM range (see [`page_map`]), without the legend.
@@ -423,74 +456,140 @@ impl StateView {
     pub fn changes_since(&self, before: &StateView) -> Vec<String> {
         let mut out = Vec::new();
         for (r, old) in self.ranges.iter().zip(&before.ranges) {
-            let mut run: Option<(u64, u64, String)> = None;
-            for (i, (p, q)) in r.pages.iter().zip(&old.pages).enumerate() {
-                let a = r.first + ((i as u64) << PAGE_SHIFT);
-                let d = page_diff(q, p, |h| self.host_text(h));
-                match (&mut run, d) {
-                    (Some((_, last, text)), Some(d)) if *text == d && *last + PAGE_SIZE == a => *last = a,
-                    (_, d) => {
-                        if let Some(done) = run.take() {
-                            out.push(run_text(done));
-                        }
-                        run = d.map(|d| (a, a, d));
-                    }
-                }
-            }
-            if let Some(done) = run.take() {
-                out.push(run_text(done));
-            }
+            let changes = r
+                .pages
+                .iter()
+                .zip(&old.pages)
+                .enumerate()
+                .map(|(i, (p, q))| PageChange {
+                    addr: r.first + ((i as u64) << PAGE_SHIFT),
+                    before: *q,
+                    after: *p,
+                });
+            out.extend(page_change_lines(changes, &self.hosts));
         }
-        let same = |a: &HandlerRow, b: &HandlerRow| {
-            a.info.key == b.info.key && a.info.key_last == b.info.key_last && a.info.kind == b.info.kind
-        };
-        for old in &before.handlers {
-            if !self.handlers.iter().any(|h| same(h, old)) {
-                out.push(format!(
-                    "- handler {} {} {:?}",
-                    old.range_text(),
-                    old.kind_text(),
-                    old.info.description
-                ));
-            }
-        }
-        for h in &self.handlers {
-            match before.handlers.iter().find(|old| same(h, old)) {
-                None => out.push(format!(
-                    "+ handler {} {} {:?}",
-                    h.range_text(),
-                    h.kind_text(),
-                    h.info.description
-                )),
-                Some(old) => {
-                    let mut parts = Vec::new();
-                    let (n, o) = (&h.info, &old.info);
-                    if n.aliased_pages != o.aliased_pages {
-                        parts.push(format!("aliased {} -> {}", o.aliased_pages, n.aliased_pages));
-                    }
-                    if n.temp_off_pages != o.temp_off_pages {
-                        parts.push(format!("temp-off {} -> {}", o.temp_off_pages, n.temp_off_pages));
-                    }
-                    if n.user != o.user {
-                        parts.push(format!("user {:#x} -> {:#x}", o.user, n.user));
-                    }
-                    if n.description != o.description {
-                        parts.push(format!("description {:?} -> {:?}", o.description, n.description));
-                    }
-                    if n.page_count != o.page_count {
-                        parts.push(format!("pages {} -> {}", o.page_count, n.page_count));
-                    }
-                    if !parts.is_empty() {
-                        out.push(format!("~ handler {}: {}", h.range_text(), parts.join(", ")));
-                    }
-                }
-            }
-        }
+        out.extend(handler_change_lines(&before.handlers, &self.handlers));
         if self.live_nodes != before.live_nodes {
             out.push(format!("nodes allocated {} -> {}", before.live_nodes, self.live_nodes));
         }
         out
     }
+}
+
+/// The registered handlers of `api` as [`HandlerRow`]s, in address order.
+pub fn handler_rows<A: PhysHandlerApi + ?Sized>(api: &A) -> Vec<HandlerRow> {
+    api.handlers()
+        .into_iter()
+        .map(|info| {
+            let not_in_hm = api.type_config(info.ty).ok().map(|c| c.not_in_hm);
+            HandlerRow { info, not_in_hm }
+        })
+        .collect()
+}
+
+/// One page's descriptor before and after an operation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageChange {
+    /// Guest-physical address of the page.
+    pub addr: u64,
+    /// The descriptor before.
+    pub before: PageView,
+    /// The descriptor after.
+    pub after: PageView,
+}
+
+/// What changed on `changes`' pages (in address order), one line per run of consecutive
+/// pages with the same change: `page  0x00002000: state . -> W` or `pages 0x00002000-0x00003fff
+/// (2): ...`, with every changed field before -> after (state, not-in-HM, type, allocation
+/// state, backing named by `hosts`, page id). Unchanged pages are skipped.
+pub fn page_change_lines(changes: impl IntoIterator<Item = PageChange>, hosts: &HostNames) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut run: Option<(u64, u64, String)> = None;
+    for c in changes {
+        let d = page_diff(&c.before, &c.after, |h| hosts.text(h));
+        match (&mut run, d) {
+            (Some((_, last, text)), Some(d)) if *text == d && *last + PAGE_SIZE == c.addr => *last = c.addr,
+            (_, d) => {
+                if let Some(done) = run.take() {
+                    out.push(run_text(done));
+                }
+                run = d.map(|d| (c.addr, c.addr, d));
+            }
+        }
+    }
+    if let Some(done) = run.take() {
+        out.push(run_text(done));
+    }
+    out
+}
+
+/// Handlers removed (`-`), added (`+`) or changed (`~`: counts, user argument, description)
+/// from `before` to `after`; a handler is the same when its range and kind are.
+pub fn handler_change_lines(before: &[HandlerRow], after: &[HandlerRow]) -> Vec<String> {
+    let mut out = Vec::new();
+    let same = |a: &HandlerRow, b: &HandlerRow| {
+        a.info.key == b.info.key && a.info.key_last == b.info.key_last && a.info.kind == b.info.kind
+    };
+    for old in before {
+        if !after.iter().any(|h| same(h, old)) {
+            out.push(format!(
+                "- handler {} {} {:?}",
+                old.range_text(),
+                old.kind_text(),
+                old.info.description
+            ));
+        }
+    }
+    for h in after {
+        match before.iter().find(|old| same(h, old)) {
+            None => out.push(format!(
+                "+ handler {} {} {:?}",
+                h.range_text(),
+                h.kind_text(),
+                h.info.description
+            )),
+            Some(old) => {
+                let parts = handler_diff(&old.info, &h.info);
+                if !parts.is_empty() {
+                    out.push(format!("~ handler {}: {}", h.range_text(), parts.join(", ")));
+                }
+            }
+        }
+    }
+    out
+}
+
+fn handler_diff(o: &HandlerInfo, n: &HandlerInfo) -> Vec<String> {
+    let mut parts = Vec::new();
+    if n.aliased_pages != o.aliased_pages {
+        parts.push(format!("aliased {} -> {}", o.aliased_pages, n.aliased_pages));
+    }
+    if n.temp_off_pages != o.temp_off_pages {
+        parts.push(format!("temp-off {} -> {}", o.temp_off_pages, n.temp_off_pages));
+    }
+    if n.user != o.user {
+        parts.push(format!("user {:#x} -> {:#x}", o.user, n.user));
+    }
+    if n.description != o.description {
+        parts.push(format!("description {:?} -> {:?}", o.description, n.description));
+    }
+    if n.page_count != o.page_count {
+        parts.push(format!("pages {} -> {}", o.page_count, n.page_count));
+    }
+    parts
+}
+
+/// Every field of one page: `W  RAM  allocated  host 0x00123000  id 0x123` (`nohm` when set).
+pub fn page_text(p: &PageView, hosts: &HostNames) -> String {
+    format!(
+        "state {}{}  type {}  {}  backing {}  id {}",
+        p.handler_state.glyph(),
+        if p.not_in_hm { " (not-in-HM)" } else { "" },
+        type_name(p.page_type),
+        page_state_name(p.state),
+        hosts.text(p.host_phys),
+        page_id_text(p.page_id)
+    )
 }
 
 fn run_text((first, last, text): (u64, u64, String)) -> String {

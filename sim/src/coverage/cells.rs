@@ -1,0 +1,602 @@
+//! The coverage vocabulary: the operations and results a run counts, and the cells the API
+//! can produce (`docs/semantics.md` §3, one line per operation) or the simulator cannot reach
+//! (with the reason), so `pgmsim coverage` can list what a sweep never exercised.
+
+use pgmsim::{Error, HandlerState, PageType, Status};
+use pgmsim_testkit::{ApiCall, Outcome};
+
+use crate::mmu::guest_pt::KernelError;
+use crate::op::{AccessKind, AccessOutcome};
+
+/// The operations counted: every API call (by its method name, in [`ApiCall::name`] order),
+/// then the simulator's own steps (guest kernel edits, accesses by kind, harvests).
+pub const OPS: [&str; 31] = [
+    "register_type",
+    "create",
+    "dup",
+    "register_ex",
+    "register",
+    "deregister_ex",
+    "destroy",
+    "deregister",
+    "change_user_arg",
+    "reset",
+    "reset_mmio2_with_bitmap",
+    "page_temp_off",
+    "page_temp_off_ex",
+    "page_alias_mmio2",
+    "page_alias_hc",
+    "reset_aliased_page",
+    "vm_reset",
+    "is_registered",
+    "is_all",
+    "lookup",
+    "handler_info",
+    "type_config",
+    "page",
+    "map",
+    "unmap",
+    "protect",
+    "switch_cr3",
+    "access.read",
+    "access.write",
+    "access.exec",
+    "harvest",
+];
+
+/// Index of the first simulator step in [`OPS`] (everything before is an API call).
+pub const FIRST_SIM_OP: usize = 23;
+
+/// The results counted: every [`Status`], every [`Error`], the answers of queries, the guest
+/// kernel's errors, the outcomes of guest accesses, and a harvest without a tracker.
+pub const RESULTS: [&str; 30] = [
+    "Success",
+    "GcPhysAliased",
+    "SyncCr3",
+    "AlreadyAliased",
+    "InvalidHandle",
+    "InvalidParameter",
+    "OutOfResources",
+    "WrongOrder",
+    "NoRamRange",
+    "Conflict",
+    "NotFound",
+    "AccessDenied",
+    "NotMmio2",
+    "OutOfRange",
+    "WrongType",
+    "NotSupportedInNemMode",
+    "Internal",
+    "true",
+    "false",
+    "found",
+    "none",
+    "PoolExhausted",
+    "NotMapped",
+    "direct",
+    "trapped",
+    "guest_fault",
+    "protection_fault",
+    "unassigned",
+    "bad_address",
+    "no_tracker",
+];
+
+const TRUE: usize = 17;
+const FOUND: usize = 19;
+const POOL_EXHAUSTED: usize = 21;
+const DIRECT: usize = 23;
+const NO_TRACKER: usize = 29;
+
+/// Index of an API call's operation in [`OPS`].
+pub fn api_op(call: &ApiCall) -> usize {
+    use ApiCall::*;
+    match call {
+        RegisterType { .. } => 0,
+        Create { .. } => 1,
+        Dup { .. } => 2,
+        RegisterEx { .. } => 3,
+        Register { .. } => 4,
+        DeregisterEx { .. } => 5,
+        Destroy { .. } => 6,
+        Deregister { .. } => 7,
+        ChangeUserArg { .. } => 8,
+        Reset { .. } => 9,
+        ResetMmio2WithBitmap { .. } => 10,
+        PageTempOff { .. } => 11,
+        PageTempOffEx { .. } => 12,
+        PageAliasMmio2 { .. } => 13,
+        PageAliasHc { .. } => 14,
+        ResetAliasedPage { .. } => 15,
+        VmReset => 16,
+        IsRegistered { .. } => 17,
+        IsAll { .. } => 18,
+        Lookup { .. } => 19,
+        HandlerInfo { .. } => 20,
+        TypeConfig { .. } => 21,
+        Page { .. } => 22,
+    }
+}
+
+/// Operation indices of the query step's three answers and of the simulator's steps.
+pub(crate) mod op {
+    pub const IS_REGISTERED: usize = 17;
+    pub const IS_ALL: usize = 18;
+    pub const LOOKUP: usize = 19;
+    pub const MAP: usize = 23;
+    pub const UNMAP: usize = 24;
+    pub const PROTECT: usize = 25;
+    pub const SWITCH_CR3: usize = 26;
+    pub const ACCESS_READ: usize = 27;
+    pub const HARVEST: usize = 30;
+}
+
+/// Index of a status in [`RESULTS`].
+pub fn status_result(s: Status) -> usize {
+    match s {
+        Status::Success => 0,
+        Status::GcPhysAliased => 1,
+        Status::SyncCr3 => 2,
+        Status::AlreadyAliased => 3,
+    }
+}
+
+/// Index of an error in [`RESULTS`] (the errors follow the statuses in declaration order).
+pub fn error_result(e: Error) -> usize {
+    4 + Error::ALL.iter().position(|x| *x == e).unwrap_or(Error::ALL.len() - 1)
+}
+
+/// Index of an operation result in [`RESULTS`].
+pub fn op_result(r: Result<Status, Error>) -> usize {
+    match r {
+        Ok(s) => status_result(s),
+        Err(e) => error_result(e),
+    }
+}
+
+/// Index of a yes / no answer.
+pub fn bool_result(b: bool) -> usize {
+    if b {
+        TRUE
+    } else {
+        TRUE + 1
+    }
+}
+
+/// Index of a found / not found answer.
+pub fn found_result(found: bool) -> usize {
+    if found {
+        FOUND
+    } else {
+        FOUND + 1
+    }
+}
+
+/// Index of what an API call answered.
+pub fn outcome_result(o: &Outcome) -> usize {
+    match o {
+        Outcome::Status(r) | Outcome::Bitmap(r, _) => op_result(*r),
+        Outcome::Created(r) | Outcome::TypeRegistered(r) => op_result(r.map(|()| Status::Success)),
+        Outcome::Registered(b) => bool_result(*b),
+        Outcome::IsAll(r) => r.map_or_else(error_result, bool_result),
+        Outcome::Lookup(h) => found_result(h.is_some()),
+        Outcome::Page(p) => found_result(p.is_some()),
+        Outcome::Info(r) => op_result(r.as_ref().map(|_| Status::Success).map_err(|e| *e)),
+        Outcome::TypeConfig(r) => op_result(r.as_ref().map(|_| Status::Success).map_err(|e| *e)),
+    }
+}
+
+/// Index of a guest-kernel result.
+pub fn kernel_result(r: Result<(), KernelError>) -> usize {
+    match r {
+        Ok(()) => 0,
+        Err(KernelError::PoolExhausted) => POOL_EXHAUSTED,
+        Err(KernelError::NotMapped) => POOL_EXHAUSTED + 1,
+    }
+}
+
+/// Operation index of an access of `kind`.
+pub fn access_op(kind: AccessKind) -> usize {
+    op::ACCESS_READ
+        + match kind {
+            AccessKind::Read => 0,
+            AccessKind::Write => 1,
+            AccessKind::Exec => 2,
+        }
+}
+
+/// Index of an access outcome.
+pub fn access_result(o: &AccessOutcome) -> usize {
+    DIRECT
+        + match o {
+            AccessOutcome::Direct { .. } => 0,
+            AccessOutcome::Trapped { .. } => 1,
+            AccessOutcome::GuestFault { protection: false } => 2,
+            AccessOutcome::GuestFault { protection: true } => 3,
+            AccessOutcome::Unassigned { .. } => 4,
+            AccessOutcome::BadAddress => 5,
+        }
+}
+
+/// Index of a harvest without a tracker.
+pub const fn no_tracker_result() -> usize {
+    NO_TRACKER
+}
+
+/// The results each operation can produce, by `docs/semantics.md` §3 (API calls) and by the
+/// simulator's own definitions (its steps). A cell outside this list is never counted unless
+/// something is wrong; `pgmsim coverage` reports such cells as unexpected.
+pub const CAN_PRODUCE: [(&str, &[&str]); 31] = [
+    // §3.5
+    ("register_type", &["Success", "OutOfResources"]),
+    // §3.6, §3.7
+    ("create", &["Success", "InvalidHandle", "OutOfResources"]),
+    ("dup", &["Success", "InvalidHandle", "OutOfResources"]),
+    // §3.8 (GcPhysAliased: the platform resynced while raising)
+    (
+        "register_ex",
+        &[
+            "Success",
+            "GcPhysAliased",
+            "InvalidHandle",
+            "WrongOrder",
+            "InvalidParameter",
+            "NoRamRange",
+            "Conflict",
+        ],
+    ),
+    // §3.9
+    (
+        "register",
+        &[
+            "Success",
+            "GcPhysAliased",
+            "InvalidHandle",
+            "OutOfResources",
+            "InvalidParameter",
+            "NoRamRange",
+            "Conflict",
+        ],
+    ),
+    // §3.10 - §3.14
+    ("deregister_ex", &["Success", "InvalidHandle", "NotFound"]),
+    ("destroy", &["Success", "InvalidHandle", "WrongOrder"]),
+    ("deregister", &["Success", "NotFound"]),
+    ("change_user_arg", &["Success", "NotFound"]),
+    ("reset", &["Success", "NotFound"]),
+    // §3.15
+    (
+        "reset_mmio2_with_bitmap",
+        &["Success", "SyncCr3", "NotFound", "WrongType", "InvalidParameter"],
+    ),
+    // §3.16
+    (
+        "page_temp_off",
+        &["Success", "NotFound", "InvalidParameter", "AccessDenied"],
+    ),
+    // `page_temp_off_ex`: the handler named by its node (a callback's way, §7.4), then as §3.16
+    (
+        "page_temp_off_ex",
+        &[
+            "Success",
+            "InvalidHandle",
+            "NotFound",
+            "InvalidParameter",
+            "AccessDenied",
+        ],
+    ),
+    // §3.17
+    (
+        "page_alias_mmio2",
+        &[
+            "Success",
+            "AlreadyAliased",
+            "NotSupportedInNemMode",
+            "OutOfRange",
+            "NotMmio2",
+            "NotFound",
+            "InvalidParameter",
+            "AccessDenied",
+        ],
+    ),
+    // §3.18
+    (
+        "page_alias_hc",
+        &[
+            "Success",
+            "AlreadyAliased",
+            "NotSupportedInNemMode",
+            "NotFound",
+            "InvalidParameter",
+            "AccessDenied",
+            "NotMmio2",
+        ],
+    ),
+    // §3.19
+    (
+        "reset_aliased_page",
+        &["Success", "InvalidParameter", "WrongType", "NotFound", "Internal"],
+    ),
+    // §3.20
+    ("vm_reset", &["Success", "Internal"]),
+    // §3.21 - §3.26
+    ("is_registered", &["true", "false"]),
+    ("is_all", &["true", "false", "NotFound"]),
+    ("lookup", &["found", "none"]),
+    ("handler_info", &["Success", "InvalidHandle"]),
+    ("type_config", &["Success", "InvalidHandle"]),
+    ("page", &["found", "none"]),
+    // The guest kernel (`mmu::guest_pt`): a map can run out of page-table pages; unmap and
+    // protect need a mapping.
+    ("map", &["Success", "PoolExhausted"]),
+    ("unmap", &["Success", "NotMapped"]),
+    ("protect", &["Success", "NotMapped"]),
+    ("switch_cr3", &["Success"]),
+    // Guest accesses (`access.rs`): reads are never refused by the rights of a present page.
+    (
+        "access.read",
+        &["direct", "trapped", "guest_fault", "unassigned", "bad_address"],
+    ),
+    (
+        "access.write",
+        &[
+            "direct",
+            "trapped",
+            "guest_fault",
+            "protection_fault",
+            "unassigned",
+            "bad_address",
+        ],
+    ),
+    (
+        "access.exec",
+        &[
+            "direct",
+            "trapped",
+            "guest_fault",
+            "protection_fault",
+            "unassigned",
+            "bad_address",
+        ],
+    ),
+    // Harvests (the bitmap reset's status, `SyncCr3` included, is counted under
+    // reset_mmio2_with_bitmap; a harvest step records only the bitmap or the error).
+    ("harvest", &["Success", "NotFound", "no_tracker"]),
+];
+
+/// Cells an operation can produce that the default sweep cannot reach, and why (the README
+/// lists them). A cell here that a sweep does reach is reported as unexpected, so the list
+/// cannot go stale silently.
+pub const UNREACHABLE: [(&str, &str, &str); 6] = [
+    (
+        "page_temp_off_ex",
+        "AccessDenied",
+        "only a write-log callback calls it, for the handler it was dispatched for, whose type (a \
+         Write type) a node keeps for life; AccessDenied needs an Mmio handler",
+    ),
+    (
+        "reset_aliased_page",
+        "NotFound",
+        "with accounting, NotFound needs an aliased page outside every handler; aliases exist only \
+         inside the Mmio handler that made them, and deregistering a handler undoes its aliases first \
+         (semantics 3.4, 3.19)",
+    ),
+    (
+        "reset_aliased_page",
+        "Internal",
+        "reported only for a broken internal invariant, in release builds (D7); the simulator builds \
+         the manager with `paranoid`, where a broken invariant panics (and becomes a Panic failure)",
+    ),
+    (
+        "vm_reset",
+        "Internal",
+        "reported only for a broken internal invariant, in release builds (D7); the simulator builds \
+         the manager with `paranoid`, where a broken invariant panics (and becomes a Panic failure)",
+    ),
+    (
+        "map",
+        "PoolExhausted",
+        "the drawn worlds' page-table pool (24 pages) holds every table of up to 3 address spaces of \
+         up to 1024 pages; forced worlds reach it (--address-spaces 16 --va-pages 65536)",
+    ),
+    (
+        "harvest",
+        "NotFound",
+        "the generator never names a tracked MMIO2 range's handler, so the dirty tracker's handler is \
+         never deregistered",
+    ),
+];
+
+/// Page-state transitions, counted per page whenever an operation changes its handler state
+/// or its page type: `(type before, state before, type after, state after)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Transition {
+    /// Page type before the step.
+    pub type_before: PageType,
+    /// Handler state before the step.
+    pub from: HandlerState,
+    /// Page type after the step.
+    pub type_after: PageType,
+    /// Handler state after the step.
+    pub to: HandlerState,
+}
+
+const fn tr(type_before: PageType, from: HandlerState, type_after: PageType, to: HandlerState) -> Transition {
+    Transition {
+        type_before,
+        from,
+        type_after,
+        to,
+    }
+}
+
+/// The transitions a page of each type the simulator's layouts have (RAM, MMIO2, MMIO) can
+/// make in one step, by `docs/semantics.md` §3:
+///
+/// * raising (§3.2) takes `.` to the handler's state (`W`, or `A` for All and Mmio);
+///   releasing (§3.4) takes any state back to `.`; temp-off (§3.16) takes `W` or `A` to `d`
+///   and reset or a harvest (§3.14, §3.15) takes `d` back. `W -> A` and `A -> W` cannot
+///   happen: All and Mmio handlers cover whole pages, and a page with a Write handler's
+///   bytes on it conflicts with them; `. -> d` cannot happen: only a registered handler's
+///   pages can be temp-off.
+/// * aliasing (§3.17, §3.18) takes an MMIO page from `A` (its Mmio handler) to `d` with the
+///   alias type; undoing it (§3.3) takes it back to MMIO `A`, or to `.` when the handler is
+///   deregistered (§3.4). A re-alias keeps type and state (not a transition); one alias
+///   kind never becomes the other (`NotMmio2`).
+pub const POSSIBLE_TRANSITIONS: [Transition; 33] = {
+    use HandlerState::{All as A, Disabled as D, None as N, Write as W};
+    use PageType::{Mmio, Mmio2, Mmio2AliasMmio as Alias2, Ram, SpecialAliasMmio as AliasHc};
+    const fn plain(t: PageType) -> [Transition; 9] {
+        [
+            tr(t, N, t, W),
+            tr(t, N, t, A),
+            tr(t, W, t, N),
+            tr(t, A, t, N),
+            tr(t, W, t, D),
+            tr(t, A, t, D),
+            tr(t, D, t, W),
+            tr(t, D, t, A),
+            tr(t, D, t, N),
+        ]
+    }
+    let (r, m2, m) = (plain(Ram), plain(Mmio2), plain(Mmio));
+    [
+        r[0],
+        r[1],
+        r[2],
+        r[3],
+        r[4],
+        r[5],
+        r[6],
+        r[7],
+        r[8],
+        m2[0],
+        m2[1],
+        m2[2],
+        m2[3],
+        m2[4],
+        m2[5],
+        m2[6],
+        m2[7],
+        m2[8],
+        m[0],
+        m[1],
+        m[2],
+        m[3],
+        m[4],
+        m[5],
+        m[6],
+        m[7],
+        m[8],
+        tr(Mmio, A, Alias2, D),
+        tr(Mmio, A, AliasHc, D),
+        tr(Alias2, D, Mmio, A),
+        tr(AliasHc, D, Mmio, A),
+        tr(Alias2, D, Mmio, N),
+        tr(AliasHc, D, Mmio, N),
+    ]
+};
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn operation_indices_follow_the_api_names() {
+        let calls = [
+            ApiCall::RegisterType {
+                kind: pgmsim::HandlerKind::Write,
+                not_in_hm: false,
+                keep_lock: false,
+            },
+            ApiCall::Create {
+                ty: 0,
+                user: 0,
+                described: false,
+            },
+            ApiCall::Dup { h: 0 },
+            ApiCall::RegisterEx {
+                h: 0,
+                first: 0,
+                last: 0,
+            },
+            ApiCall::Register {
+                first: 0,
+                last: 0,
+                ty: 0,
+                user: 0,
+                described: false,
+            },
+            ApiCall::DeregisterEx { h: 0 },
+            ApiCall::Destroy { h: 0 },
+            ApiCall::Deregister { addr: 0 },
+            ApiCall::ChangeUserArg { addr: 0, user: 0 },
+            ApiCall::Reset { addr: 0 },
+            ApiCall::ResetMmio2WithBitmap {
+                addr: 0,
+                words: 0,
+                offset: 0,
+                fill: 0,
+            },
+            ApiCall::PageTempOff { addr: 0, page: 0 },
+            ApiCall::PageTempOffEx { h: 0, page: 0 },
+            ApiCall::PageAliasMmio2 {
+                addr: 0,
+                page: 0,
+                region: 0,
+                offset: 0,
+            },
+            ApiCall::PageAliasHc {
+                addr: 0,
+                page: 0,
+                host: pgmsim::Hpa(0),
+            },
+            ApiCall::ResetAliasedPage {
+                page: 0,
+                accounting: false,
+            },
+            ApiCall::VmReset,
+            ApiCall::IsRegistered { addr: 0 },
+            ApiCall::IsAll { addr: 0 },
+            ApiCall::Lookup { addr: 0 },
+            ApiCall::HandlerInfo { h: 0 },
+            ApiCall::TypeConfig { ty: 0 },
+            ApiCall::Page { addr: 0 },
+        ];
+        assert_eq!(calls.len(), FIRST_SIM_OP);
+        for c in &calls {
+            assert_eq!(OPS[api_op(c)], c.name());
+        }
+    }
+
+    #[test]
+    fn result_indices_follow_the_names() {
+        for s in Status::ALL {
+            assert_eq!(RESULTS[status_result(s)], s.name());
+        }
+        for e in Error::ALL {
+            assert_eq!(RESULTS[error_result(e)], e.name());
+        }
+        assert_eq!(RESULTS[bool_result(true)], "true");
+        assert_eq!(RESULTS[found_result(false)], "none");
+        assert_eq!(RESULTS[kernel_result(Err(KernelError::NotMapped))], "NotMapped");
+        assert_eq!(RESULTS[access_result(&AccessOutcome::BadAddress)], "bad_address");
+        assert_eq!(RESULTS[no_tracker_result()], "no_tracker");
+        assert_eq!(OPS[access_op(AccessKind::Exec)], "access.exec");
+        assert_eq!(OPS[op::HARVEST], "harvest");
+    }
+
+    #[test]
+    fn the_universe_names_known_operations_and_results() {
+        for (i, (op, results)) in CAN_PRODUCE.iter().enumerate() {
+            assert_eq!(OPS[i], *op);
+            for r in *results {
+                assert!(RESULTS.contains(r), "{op}: {r}");
+            }
+        }
+        for (op, r, _) in UNREACHABLE {
+            let i = OPS.iter().position(|o| *o == op).expect("known operation");
+            assert!(CAN_PRODUCE[i].1.contains(&r), "{op} x {r} is not producible");
+        }
+    }
+}
