@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Fuzz smoke test: build every cargo-fuzz target on the stable toolchain (RUSTC_BOOTSTRAP=1,
 # no sanitizer) and run each for FUZZ_SECONDS (default 60) on a temporary copy of its committed
-# corpus and regressions, so the repository is never modified. Any crash, timeout or OOM fails
-# the script; the reproducer is left in fuzz/artifacts/<target>/ (gitignored) for upload.
+# corpus and regressions, so the repository is never modified, with the target's options from
+# fuzz/options/<target>.options. Any crash, timeout or OOM fails the script; the reproducer is
+# left in fuzz/artifacts/<target>/ (gitignored) for upload. Each run ends with libFuzzer's
+# final stats (stat::average_exec_per_sec and friends).
 #
 #   .ci/fuzz-smoke.sh                     # every target, 60 s each
 #   FUZZ_SECONDS=10 .ci/fuzz-smoke.sh     # quicker
@@ -40,9 +42,13 @@ for t in "${targets[@]}"; do
             find "$src" -maxdepth 1 -type f ! -name '.*' -exec cp {} "$corpus/" \;
         fi
     done
-    echo "fuzz-smoke: $t for ${FUZZ_SECONDS} s on $(find "$corpus" -type f | wc -l) seed inputs"
+    options=()
+    if [ -f "fuzz/options/$t.options" ]; then
+        mapfile -t options < <(sed -nE 's/^([a-z_]+) *= *([^ ]+) *$/-\1=\2/p' "fuzz/options/$t.options")
+    fi
+    echo "fuzz-smoke: $t for ${FUZZ_SECONDS} s on $(find "$corpus" -type f | wc -l) seed inputs ${options[*]}"
     if ! cargo fuzz run "${FLAGS[@]}" "$t" "$corpus" -- \
-        -max_total_time="$FUZZ_SECONDS" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1; then
+        -max_total_time="$FUZZ_SECONDS" -timeout=25 -rss_limit_mb=2048 -print_final_stats=1 "${options[@]}"; then
         echo "fuzz-smoke: $t FAILED (reproducer in fuzz/artifacts/$t/)" >&2
         failed+=("$t")
     fi

@@ -1,7 +1,8 @@
 #!/bin/bash -eu
 # ClusterFuzzLite / OSS-Fuzz build: the same `cargo fuzz build -O` as .ci/fuzz-smoke.sh, but
 # with the image's nightly toolchain and its default sanitizer (address), then every target
-# binary, its seed corpus (corpus + regressions) and its options into $OUT.
+# binary, its seed corpus (corpus + regressions) and its options (the shared limits plus
+# fuzz/options/<target>.options, if any) into $OUT.
 cd "$SRC/pgmsim"
 cargo fuzz build -O
 for src in fuzz/fuzz_targets/*.rs; do
@@ -16,4 +17,7 @@ for src in fuzz/fuzz_targets/*.rs; do
     (cd "$seeds" && zip -q -r "$OUT/${t}_seed_corpus.zip" .)
     rm -rf "$seeds"
     printf '[libfuzzer]\ntimeout = 25\nrss_limit_mb = 2048\n' > "$OUT/$t.options"
+    if [ -f "fuzz/options/$t.options" ]; then
+        grep -E '^[a-z_]+ *=' "fuzz/options/$t.options" >> "$OUT/$t.options"
+    fi
 done

@@ -1,5 +1,6 @@
-//! Raw API calls with unconstrained arguments on the production manager alone: no panic,
-//! `check_sync` clean after every success, failed calls change nothing.
+//! Calls of the shared vocabulary with unconstrained arguments on the production manager
+//! alone: no panic, failed calls change nothing and call nothing, `check_sync` clean after
+//! every success, queries agree.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;

@@ -23,9 +23,17 @@
 //!
 //! ## Shape
 //!
-//! * Handler nodes live in a `Vec<Option<Node>>`; a [`HandlerId`] is the index. Ids are never
-//!   reused, so a destroyed id is simply unknown (`InvalidHandle`) forever.
-//! * Registered handlers are found by linear scans; there is no tree and no cache.
+//! * Handler nodes live in a `BTreeMap` keyed by their [`HandlerId`], which is the node's
+//!   creation number (`next_id`, the one number the model keeps about history besides the
+//!   stale alias counts below). Ids are never reused and a destroyed node is removed, so a
+//!   destroyed id is simply unknown (`InvalidHandle`) forever, and the model only ever walks
+//!   live nodes.
+//! * Registered handlers live in a `BTreeMap` keyed by their first byte: the primary (and
+//!   only) record of which node covers which range, not an index over something else.
+//!   Validation refuses overlaps, so the map is a sorted list of disjoint ranges, and "the
+//!   handlers overlapping `[first, last]`" are found by walking it backwards from the last
+//!   key `<= last` while ranges still reach `first`. A node's own registration is found by
+//!   looking through the registered handlers (only the id-based calls need that).
 //! * Only *primary facts* are stored: which pages are temporarily off, which pages are aliased
 //!   and to what, and one per-handler number explained below. Everything else is **derived
 //!   from scratch** each time it is asked for: a page descriptor starts from the page's
@@ -33,7 +41,8 @@
 //!   backing, and its
 //!   handler state is `Disabled` if the page is temp-off or aliased, else the maximum state of
 //!   the handlers touching it. A handler's temp-off and aliased counts are counted from the
-//!   facts. Nothing can drift because nothing is kept twice.
+//!   facts over its own range. Nothing can drift because nothing is kept twice, and what a
+//!   call costs is proportional to the pages and handlers it concerns, not to the history.
 //!
 //! ## Why derivation reproduces the original, and where it does not by itself
 //!
@@ -60,11 +69,12 @@
 //!
 //! The one genuinely historical fact is the **stale alias count**:
 //! `reset_aliased_page(page, accounting = false)` undoes an alias without decrementing the
-//! handler's count (the original leaves that to its caller). The model keeps, per handler, how many
-//! such resets happened (`Node::stale_aliases`); the reported `aliased_pages` is "aliases
-//! counted in the range + stale", and [`Model::expected_sync_mismatches`] names the
-//! `AliasedCount` mismatch the production `check_sync` must then report. The number is
-//! cleared exactly where the original zeroes the count (`reset`, deregistration); VM reset and
+//! handler's count (the original leaves that to its caller). The model keeps, per registered
+//! handler, how many such resets happened (`Registration::stale_aliases`); the reported
+//! `aliased_pages` is "aliases counted in the range + stale", and
+//! [`Model::expected_sync_mismatches`] names the `AliasedCount` mismatch the production
+//! `check_sync` must then report. The number is cleared exactly where the original zeroes the
+//! count (`reset`, and deregistration, which drops the registration with it); VM reset and
 //! re-aliasing change the count by the same amount as the aliases, so they keep it.
 //!
 //! ## Platform events
@@ -83,8 +93,8 @@
 //!
 //! ## What it deliberately does not do
 //!
-//! No tree, no slab, no counters, no caches, no hint-driven allocation (ids differ from the
-//! production ones; tests map them), and **no production logic**: it uses `pgmsim`'s plain
+//! No balanced tree of its own, no slab, no derived counters, no caches, no hint-driven
+//! allocation (ids differ from the production ones; tests map them), and **no production logic**: it uses `pgmsim`'s plain
 //! data types (addresses, kinds, errors, the descriptor's field accessors, the layout as
 //! data) and the API trait, nothing else. Layout validation, capacity rounding, the initial
 //! descriptors, the page state of each kind and the type handles are all derived here, in
@@ -101,8 +111,8 @@ use std::sync::Arc;
 
 use pgmsim::api::NemMode;
 use pgmsim::{
-    Error, Gpa, HandlerId, HandlerInfo, HandlerKind, HandlerState, HandlerTypeConfig, HandlerTypeHandle, Hpa,
-    ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NodeInfo, OpResult, PageDescriptor, PageState, PageType,
+    Error, Gpa, HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerState, HandlerTypeConfig, HandlerTypeHandle,
+    Hpa, ManagerConfig, MemoryLayout, Mismatch, Mmio2Handle, NodeInfo, OpResult, PageDescriptor, PageState, PageType,
     PhysHandlerApi, PlatformEvent, SetupError, Status,
 };
 
@@ -125,16 +135,21 @@ fn pages(first: u64, last: u64) -> impl Iterator<Item = u64> {
     (page_of(first) >> 12..=last >> 12).map(|n| n << 12)
 }
 
-/// A handler node (registered or not).
+/// A handler node (registered or not): what `create` / `dup` made.
 #[derive(Debug, Clone)]
 struct Node {
     ty: HandlerTypeHandle,
     user: u64,
     description: Arc<str>,
-    /// `[key, key_last]` while registered.
-    range: Option<(u64, u64)>,
+}
+
+/// A registered handler, stored under its first byte: node `node` covers `[key, last]`.
+#[derive(Debug, Clone)]
+struct Registration {
+    last: u64,
+    node: u64,
     /// Aliases undone by `reset_aliased_page` without accounting since the count was last
-    /// zeroed: the only history the model keeps (see the crate docs).
+    /// zeroed: the only history the model keeps about pages (see the crate docs).
     stale_aliases: u32,
 }
 
@@ -154,7 +169,12 @@ pub struct Model {
     capacity: u32,
     layout: MemoryLayout,
     types: Vec<(HandlerTypeHandle, HandlerTypeConfig)>,
-    nodes: Vec<Option<Node>>,
+    /// Live handler nodes by id (destroyed ones are removed).
+    nodes: BTreeMap<u64, Node>,
+    /// The id the next node gets: ids are handed out in creation order and never reused.
+    next_id: u64,
+    /// Registered handlers by first byte; disjoint, because validation refuses overlaps.
+    registered: BTreeMap<u64, Registration>,
     /// Page bases turned off by `page_temp_off` and not re-armed since.
     temp_off: BTreeSet<u64>,
     /// Page bases currently aliased, with their backing.
@@ -174,7 +194,9 @@ impl Model {
             capacity,
             layout,
             types: Vec::new(),
-            nodes: Vec::new(),
+            nodes: BTreeMap::new(),
+            next_id: 0,
+            registered: BTreeMap::new(),
             temp_off: BTreeSet::new(),
             aliases: BTreeMap::new(),
             events: Vec::new(),
@@ -201,22 +223,37 @@ impl Model {
 
     /// The id of the registered handler containing `addr`.
     pub fn handler_id_at(&self, addr: u64) -> Option<HandlerId> {
-        self.containing(addr).map(|i| HandlerId(i as u64))
+        let key = self.containing(addr)?;
+        Some(HandlerId(self.registered[&key].node))
+    }
+
+    /// Every registered handler's range, kind and not-in-HM flag in address order (what
+    /// `handlers()` lists, without copying descriptions).
+    pub fn handler_spans(&self) -> Vec<HandlerSpan> {
+        self.registered
+            .iter()
+            .map(|(&key, r)| {
+                let (kind, not_in_hm) = self.kind_of_registration(r);
+                HandlerSpan {
+                    key,
+                    key_last: r.last,
+                    kind,
+                    not_in_hm,
+                }
+            })
+            .collect()
     }
 
     /// What the production `check_sync` must report: one `AliasedCount` per handler whose
     /// count is stale after `reset_aliased_page` without accounting, in address order.
     pub fn expected_sync_mismatches(&self) -> Vec<Mismatch> {
-        self.registered_sorted()
-            .into_iter()
-            .filter_map(|i| {
-                let node = self.nodes[i].as_ref()?;
-                let (key, last) = node.range?;
-                (node.stale_aliases != 0).then(|| Mismatch::AliasedCount {
-                    handler: key,
-                    kept: self.aliased_count(i),
-                    found: self.aliases.range(page_of(key)..=last).count() as u32,
-                })
+        self.registered
+            .iter()
+            .filter(|(_, r)| r.stale_aliases != 0)
+            .map(|(&key, r)| Mismatch::AliasedCount {
+                handler: key,
+                kept: self.aliases_in(key, r.last) + r.stale_aliases,
+                found: self.aliases_in(key, r.last),
             })
             .collect()
     }
@@ -224,11 +261,16 @@ impl Model {
     // ----- derivations -------------------------------------------------------------------
 
     fn node(&self, id: HandlerId) -> Result<&Node, Error> {
-        let index = usize::try_from(id.0).map_err(|_| Error::InvalidHandle)?;
-        self.nodes
-            .get(index)
-            .and_then(Option::as_ref)
-            .ok_or(Error::InvalidHandle)
+        self.nodes.get(&id.0).ok_or(Error::InvalidHandle)
+    }
+
+    /// The first byte of node `id`'s registered range, if it is registered: a look through
+    /// the registered handlers (each names its node).
+    fn key_of_node(&self, id: HandlerId) -> Option<u64> {
+        self.registered
+            .iter()
+            .find(|(_, r)| r.node == id.0)
+            .map(|(&key, _)| key)
     }
 
     fn type_of(&self, ty: HandlerTypeHandle) -> Result<&HandlerTypeConfig, Error> {
@@ -246,56 +288,57 @@ impl Model {
     }
 
     fn live(&self) -> u32 {
-        self.nodes.iter().flatten().count() as u32
+        self.nodes.len() as u32
     }
 
-    /// Registered handlers as `(index, key, last)`, in id order.
-    fn registered(&self) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
+    /// Kind and not-in-HM flag of a registered handler's node.
+    fn kind_of_registration(&self, r: &Registration) -> (HandlerKind, bool) {
         self.nodes
-            .iter()
-            .enumerate()
-            .filter_map(|(i, n)| n.as_ref()?.range.map(|(k, l)| (i, k, l)))
+            .get(&r.node)
+            .map_or((HandlerKind::All, false), |n| self.kind_of(n))
     }
 
-    fn registered_sorted(&self) -> Vec<usize> {
-        let mut v: Vec<(u64, usize)> = self.registered().map(|(i, k, _)| (k, i)).collect();
-        v.sort();
-        v.into_iter().map(|(_, i)| i).collect()
+    /// Kind and not-in-HM flag of the handler registered at `key`.
+    fn kind_at(&self, key: u64) -> (HandlerKind, bool) {
+        self.registered
+            .get(&key)
+            .map_or((HandlerKind::All, false), |r| self.kind_of_registration(r))
+    }
+
+    /// `[key, last]` of the handler registered at `key`.
+    fn range_of(&self, key: u64) -> (u64, u64) {
+        (key, self.registered.get(&key).map_or(key, |r| r.last))
+    }
+
+    /// The registered handlers with at least one byte in `[first, last]`, highest first. The
+    /// ranges are disjoint, so they are sorted by their last byte as well as by key: walking
+    /// down from the last key `<= last`, every range that still reaches `first` overlaps, and
+    /// the first one that does not ends the walk for all below it.
+    fn overlapping(&self, first: u64, last: u64) -> impl Iterator<Item = (u64, &Registration)> + '_ {
+        self.registered
+            .range(..=last)
+            .rev()
+            .map(|(&key, r)| (key, r))
+            .take_while(move |(_, r)| r.last >= first)
     }
 
     /// The registered handler whose range contains `addr`.
-    fn containing(&self, addr: u64) -> Option<usize> {
-        self.registered()
-            .find(|&(_, k, l)| k <= addr && addr <= l)
-            .map(|(i, _, _)| i)
+    fn containing(&self, addr: u64) -> Option<u64> {
+        self.overlapping(addr, addr).next().map(|(key, _)| key)
     }
 
     /// The registered handler starting exactly at `addr` (`NotFound` otherwise, including an
     /// address merely inside a handler: deliberate difference D1, semantics §5).
-    fn starting_at(&self, addr: u64) -> Result<usize, Error> {
-        match self.containing(addr) {
-            Some(i) if self.range_of(i).0 == addr => Ok(i),
-            _ => Err(Error::NotFound),
+    fn starting_at(&self, addr: u64) -> Result<u64, Error> {
+        match self.registered.contains_key(&addr) {
+            true => Ok(addr),
+            false => Err(Error::NotFound),
         }
     }
 
-    fn range_of(&self, i: usize) -> (u64, u64) {
-        self.nodes[i]
-            .as_ref()
-            .and_then(|n| n.range)
-            .unwrap_or((u64::MAX, u64::MAX))
-    }
-
-    fn kind_at(&self, i: usize) -> (HandlerKind, bool) {
-        self.nodes[i]
-            .as_ref()
-            .map_or((HandlerKind::All, false), |n| self.kind_of(n))
-    }
-
     /// Registered handlers with at least one byte in the page at `page`.
-    fn touching(&self, page: u64) -> impl Iterator<Item = (usize, u64, u64)> + '_ {
-        self.registered()
-            .filter(move |&(_, k, l)| k <= page + OFFSET_MASK && l >= page)
+    fn touching(&self, page: u64) -> impl Iterator<Item = (u64, &Registration)> + '_ {
+        self.overlapping(page, page + OFFSET_MASK)
     }
 
     /// The derived handler state of a page: `Disabled` if temp-off or aliased, else the
@@ -305,38 +348,41 @@ impl Model {
             return HandlerState::Disabled;
         }
         self.touching(page)
-            .map(|(i, _, _)| state_of_kind(self.kind_at(i).0))
+            .map(|(_, r)| state_of_kind(self.kind_of_registration(r).0))
             .max()
             .unwrap_or(HandlerState::None)
     }
 
-    fn aliased_count(&self, i: usize) -> u32 {
-        let Some(node) = self.nodes[i].as_ref() else {
-            return 0;
-        };
-        let Some((key, last)) = node.range else {
-            return 0;
-        };
-        self.aliases.range(page_of(key)..=last).count() as u32 + node.stale_aliases
+    /// Aliased pages counted in `[key, last]`.
+    fn aliases_in(&self, key: u64, last: u64) -> u32 {
+        self.aliases.range(page_of(key)..=last).count() as u32
     }
 
-    fn temp_off_count(&self, i: usize) -> u32 {
-        match self.nodes[i].as_ref().and_then(|n| n.range) {
-            Some((key, last)) => self.temp_off.range(page_of(key)..=last).count() as u32,
-            None => 0,
-        }
+    /// Temp-off pages counted in `[key, last]`.
+    fn temp_off_in(&self, key: u64, last: u64) -> u32 {
+        self.temp_off.range(page_of(key)..=last).count() as u32
     }
 
-    /// The registered handler `i`, as `handlers()` lists it.
-    fn info(&self, i: usize) -> Option<HandlerInfo> {
-        let node = self.nodes[i].as_ref()?;
-        let (key, key_last) = node.range?;
+    /// The aliased-page count the handler at `key` reports: aliases in its range + stale.
+    fn aliased_count(&self, key: u64) -> u32 {
+        self.registered
+            .get(&key)
+            .map_or(0, |r| self.aliases_in(key, r.last) + r.stale_aliases)
+    }
+
+    fn temp_off_count(&self, key: u64) -> u32 {
+        self.registered.get(&key).map_or(0, |r| self.temp_off_in(key, r.last))
+    }
+
+    /// The handler registered at `key` (with registration `r`), as `handlers()` lists it.
+    fn info(&self, key: u64, r: &Registration) -> Option<HandlerInfo> {
+        let node = self.nodes.get(&r.node)?;
         Some(HandlerInfo {
             key,
-            key_last,
-            page_count: pages(key, key_last).count() as u32,
-            aliased_pages: self.aliased_count(i),
-            temp_off_pages: self.temp_off_count(i),
+            key_last: r.last,
+            page_count: pages(key, r.last).count() as u32,
+            aliased_pages: self.aliases_in(key, r.last) + r.stale_aliases,
+            temp_off_pages: self.temp_off_in(key, r.last),
             ty: node.ty,
             kind: self.kind_of(node).0,
             user: node.user,
@@ -344,15 +390,20 @@ impl Model {
         })
     }
 
-    /// Node `i`, registered or not, as `handler_info` describes it.
-    fn node_info(&self, i: usize) -> Option<NodeInfo> {
-        let node = self.nodes[i].as_ref()?;
-        Some(NodeInfo {
+    /// The handler registered at `key`, as `lookup` describes it.
+    fn info_at(&self, key: u64) -> Option<HandlerInfo> {
+        self.info(key, self.registered.get(&key)?)
+    }
+
+    /// Node `id`, registered or not, as `handler_info` describes it.
+    fn node_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
+        let node = self.node(id)?;
+        Ok(NodeInfo {
             ty: node.ty,
             kind: self.kind_of(node).0,
             user: node.user,
             description: node.description.clone(),
-            registered: self.info(i),
+            registered: self.key_of_node(id).and_then(|key| self.info_at(key)),
         })
     }
 
@@ -371,7 +422,7 @@ impl Model {
         }
         // Pages shared by several handlers only have plain Write handlers (no not-in-HM),
         // so "any handler touching the page is not-in-HM" is the one handler's flag.
-        let not_in_hm = self.touching(page).any(|(i, _, _)| self.kind_at(i).1);
+        let not_in_hm = self.touching(page).any(|(_, r)| self.kind_of_registration(r).1);
         d.set_handler_state(self.handler_state(page), not_in_hm);
         Some(d)
     }
@@ -439,7 +490,7 @@ impl Model {
             Some((_, range_last)) if last <= range_last => {}
             _ => return Err(Error::NoRamRange),
         }
-        if self.registered().any(|(_, k, l)| k <= last && l >= first) {
+        if self.overlapping(first, last).next().is_some() {
             return Err(Error::Conflict);
         }
         Ok(())
@@ -449,42 +500,44 @@ impl Model {
         if self.live() >= self.capacity {
             return Err(Error::OutOfResources);
         }
-        self.nodes.push(Some(node));
-        Ok(HandlerId((self.nodes.len() - 1) as u64))
+        let id = self.next_id;
+        self.next_id += 1;
+        self.nodes.insert(id, node);
+        Ok(HandlerId(id))
     }
 
     /// Links a validated range: pages whose state rises get their shadow PTEs updated.
-    fn commit(&mut self, i: usize, first: u64, last: u64) -> Status {
+    fn commit(&mut self, id: HandlerId, first: u64, last: u64) -> Status {
         let before = self.states(first, last);
-        if let Some(node) = self.nodes[i].as_mut() {
-            node.range = Some((first, last));
-        }
+        let registration = Registration {
+            last,
+            node: id.0,
+            stale_aliases: 0,
+        };
+        self.registered.insert(first, registration);
         self.emit_upgrades(first, last, &before);
         Status::Success
     }
 
-    /// Unlinks a registered handler: its aliases are undone (emulator TLBs flushed each
-    /// time), its temp-off pages forgotten, then each partial edge page is recomputed from
-    /// the handlers left on it, below first and above second, as the original walks them
-    /// (semantics §3.4).
-    fn unregister(&mut self, i: usize) {
-        let (key, last) = self.range_of(i);
+    /// Unlinks the handler registered at `key`: its aliases are undone (emulator TLBs flushed
+    /// each time), its temp-off pages forgotten, then each partial edge page is recomputed
+    /// from the handlers left on it, below first and above second, as the original walks them
+    /// (semantics §3.4). Returns the node, now unregistered.
+    fn unregister(&mut self, key: u64) -> u64 {
+        let (key, last) = self.range_of(key);
         for page in pages(key, last) {
             if self.aliases.contains_key(&page) {
                 self.undo_alias(page, true);
             }
             self.temp_off.remove(&page);
         }
-        if let Some(node) = self.nodes[i].as_mut() {
-            node.range = None;
-            node.stale_aliases = 0;
-        }
+        let node = self.registered.remove(&key).map_or(u64::MAX, |r| r.node);
         // Every page of the handler is now `None` in the original; an edge page is raised again
         // by the neighbours on one side, then (if higher) by those on the other side.
         let state_of = |m: &Model, page: u64, below: bool| {
             m.touching(page)
-                .filter(|&(_, k, l)| if below { l < key } else { k > last })
-                .map(|(j, _, _)| state_of_kind(m.kind_at(j).0))
+                .filter(|&(k, r)| if below { r.last < key } else { k > last })
+                .map(|(_, r)| state_of_kind(m.kind_of_registration(r).0))
                 .max()
                 .unwrap_or(HandlerState::None)
         };
@@ -508,6 +561,7 @@ impl Model {
                 self.emit_edge_update(page, s);
             }
         }
+        node
     }
 
     fn emit_edge_update(&mut self, page: u64, state: HandlerState) {
@@ -522,25 +576,25 @@ impl Model {
     }
 
     /// "The page `page` of the Mmio handler starting at `addr`", checked in the production
-    /// order; returns the handler and the page base.
-    fn mmio_handler_page(&self, addr: u64, page: u64) -> Result<(usize, u64), Error> {
-        let i = self.starting_at(addr)?;
-        let (key, last) = self.range_of(i);
+    /// order; returns the handler's key and the page base.
+    fn mmio_handler_page(&self, addr: u64, page: u64) -> Result<(u64, u64), Error> {
+        let key = self.starting_at(addr)?;
+        let (key, last) = self.range_of(key);
         if page < key || page > last {
             return Err(Error::InvalidParameter);
         }
-        if self.kind_at(i).0 != HandlerKind::Mmio {
+        if self.kind_at(key).0 != HandlerKind::Mmio {
             return Err(Error::AccessDenied);
         }
         if !whole_pages(key, last) {
             return Err(Error::InvalidParameter);
         }
-        Ok((i, page_of(page)))
+        Ok((key, page_of(page)))
     }
 
     /// Re-arms the temp-off pages of a Write/All handler; returns the raised page indices.
-    fn rearm(&mut self, i: usize) -> Vec<usize> {
-        let (key, last) = self.range_of(i);
+    fn rearm(&mut self, key: u64) -> Vec<usize> {
+        let (key, last) = self.range_of(key);
         let before = self.states(key, last);
         let off: Vec<u64> = self.temp_off.range(page_of(key)..=last).copied().collect();
         for page in off {
@@ -549,13 +603,13 @@ impl Model {
         self.emit_upgrades(key, last, &before)
     }
 
-    /// Temp-off of `page` in registered handler `i`, from the handler's checks on.
-    fn temp_off(&mut self, i: usize, page: u64) -> OpResult {
-        let (key, last) = self.range_of(i);
+    /// Temp-off of `page` in the handler registered at `key`, from the handler's checks on.
+    fn temp_off(&mut self, key: u64, page: u64) -> OpResult {
+        let (key, last) = self.range_of(key);
         if page < key || page > last || !whole_pages(key, last) {
             return Err(Error::InvalidParameter);
         }
-        if !matches!(self.kind_at(i).0, HandlerKind::Write | HandlerKind::All) {
+        if !matches!(self.kind_at(key).0, HandlerKind::Write | HandlerKind::All) {
             return Err(Error::AccessDenied);
         }
         // Already off: a successful no-op (the set ignores the duplicate).
@@ -577,35 +631,22 @@ impl PhysHandlerApi for Model {
     fn create(&mut self, ty: HandlerTypeHandle, user: u64, description: Option<&str>) -> Result<HandlerId, Error> {
         let config = self.type_of(ty)?;
         let description = description.map_or_else(|| config.description.clone(), Arc::from);
-        self.allocate(Node {
-            ty,
-            user,
-            description,
-            range: None,
-            stale_aliases: 0,
-        })
+        self.allocate(Node { ty, user, description })
     }
 
     fn dup(&mut self, source: HandlerId) -> Result<HandlerId, Error> {
-        let src = self.node(source)?;
-        let node = Node {
-            ty: src.ty,
-            user: src.user,
-            description: src.description.clone(),
-            range: None,
-            stale_aliases: 0,
-        };
-        self.allocate(node)
+        let copy = self.node(source)?.clone();
+        self.allocate(copy)
     }
 
     fn register_ex(&mut self, id: HandlerId, first: u64, last: u64) -> OpResult {
         let node = self.node(id)?;
         let config = self.type_of(node.ty)?;
-        if node.range.is_some() {
+        if self.key_of_node(id).is_some() {
             return Err(Error::WrongOrder);
         }
         self.validate_range(config, first, last)?;
-        Ok(self.commit(id.0 as usize, first, last))
+        Ok(self.commit(id, first, last))
     }
 
     fn register(
@@ -622,47 +663,48 @@ impl PhysHandlerApi for Model {
         }
         self.validate_range(config, first, last)?;
         let id = self.create(ty, user, description)?;
-        Ok(self.commit(id.0 as usize, first, last))
+        Ok(self.commit(id, first, last))
     }
 
     fn deregister_ex(&mut self, id: HandlerId) -> OpResult {
-        if self.node(id)?.range.is_none() {
-            return Err(Error::NotFound);
-        }
-        self.unregister(id.0 as usize);
+        self.node(id)?;
+        let key = self.key_of_node(id).ok_or(Error::NotFound)?;
+        self.unregister(key);
         Ok(Status::Success)
     }
 
     fn destroy(&mut self, id: HandlerId) -> OpResult {
-        if self.node(id)?.range.is_some() {
+        self.node(id)?;
+        if self.key_of_node(id).is_some() {
             return Err(Error::WrongOrder);
         }
-        self.nodes[id.0 as usize] = None;
+        self.nodes.remove(&id.0);
         Ok(Status::Success)
     }
 
     fn deregister(&mut self, addr: u64) -> OpResult {
-        let i = self.starting_at(addr)?;
-        self.unregister(i);
-        self.nodes[i] = None;
+        let key = self.starting_at(addr)?;
+        let node = self.unregister(key);
+        self.nodes.remove(&node);
         Ok(Status::Success)
     }
 
     fn change_user_arg(&mut self, addr: u64, user: u64) -> OpResult {
-        let i = self.starting_at(addr)?;
-        if let Some(node) = self.nodes[i].as_mut() {
+        let key = self.starting_at(addr)?;
+        let id = self.registered[&key].node;
+        if let Some(node) = self.nodes.get_mut(&id) {
             node.user = user;
         }
         Ok(Status::Success)
     }
 
     fn reset(&mut self, addr: u64) -> OpResult {
-        let i = self.starting_at(addr)?;
-        let (key, last) = self.range_of(i);
-        match self.kind_at(i).0 {
+        let key = self.starting_at(addr)?;
+        let (key, last) = self.range_of(key);
+        match self.kind_at(key).0 {
             HandlerKind::Mmio => {
                 // Gated on the (possibly stale) count, as in the original.
-                if self.aliased_count(i) > 0 {
+                if self.aliased_count(key) > 0 {
                     let aliased: Vec<(u64, Alias)> =
                         self.aliases.range(page_of(key)..=last).map(|(p, a)| (*p, *a)).collect();
                     for &(page, _) in &aliased {
@@ -674,31 +716,31 @@ impl PhysHandlerApi for Model {
                 }
             }
             HandlerKind::Write | HandlerKind::All => {
-                if self.temp_off_count(i) > 0 {
-                    self.rearm(i);
+                if self.temp_off_count(key) > 0 {
+                    self.rearm(key);
                 }
             }
         }
-        if let Some(node) = self.nodes[i].as_mut() {
-            node.stale_aliases = 0;
+        if let Some(r) = self.registered.get_mut(&key) {
+            r.stale_aliases = 0;
         }
         Ok(Status::Success)
     }
 
     fn reset_mmio2_with_bitmap(&mut self, addr: u64, bitmap: &mut [u64], offset: u32) -> OpResult {
-        let i = self.starting_at(addr)?;
-        if self.kind_at(i).0 != HandlerKind::Write {
+        let key = self.starting_at(addr)?;
+        if self.kind_at(key).0 != HandlerKind::Write {
             return Err(Error::WrongType);
         }
-        let (key, last) = self.range_of(i);
+        let (key, last) = self.range_of(key);
         let page_count = pages(key, last).count() as u64;
         if offset as u64 + page_count > bitmap.len() as u64 * 64 {
             return Err(Error::InvalidParameter);
         }
-        if self.temp_off_count(i) == 0 {
+        if self.temp_off_count(key) == 0 {
             return Ok(Status::Success);
         }
-        for index in self.rearm(i) {
+        for index in self.rearm(key) {
             let bit = offset as usize + index;
             bitmap[bit / 64] |= 1 << (bit % 64);
         }
@@ -706,15 +748,14 @@ impl PhysHandlerApi for Model {
     }
 
     fn page_temp_off(&mut self, addr: u64, page: u64) -> OpResult {
-        let i = self.starting_at(addr)?;
-        self.temp_off(i, page)
+        let key = self.starting_at(addr)?;
+        self.temp_off(key, page)
     }
 
     fn page_temp_off_ex(&mut self, id: HandlerId, page: u64) -> OpResult {
-        if self.node(id)?.range.is_none() {
-            return Err(Error::NotFound);
-        }
-        self.temp_off(id.0 as usize, page)
+        self.node(id)?;
+        let key = self.key_of_node(id).ok_or(Error::NotFound)?;
+        self.temp_off(key, page)
     }
 
     fn page_alias_mmio2(&mut self, addr: u64, page: u64, region: Mmio2Handle, offset: u64) -> OpResult {
@@ -780,15 +821,15 @@ impl PhysHandlerApi for Model {
         }
         let owner = self.containing(page);
         if accounting {
-            let i = owner.ok_or(Error::NotFound)?;
-            if self.aliased_count(i) == 0 {
+            let key = owner.ok_or(Error::NotFound)?;
+            if self.aliased_count(key) == 0 {
                 return Err(Error::Internal);
             }
         }
         self.undo_alias(page_of(page), true);
-        if let (false, Some(i)) = (accounting, owner) {
-            if let Some(node) = self.nodes[i].as_mut() {
-                node.stale_aliases += 1;
+        if let (false, Some(key)) = (accounting, owner) {
+            if let Some(r) = self.registered.get_mut(&key) {
+                r.stale_aliases += 1;
             }
         }
         Ok(Status::Success)
@@ -796,13 +837,13 @@ impl PhysHandlerApi for Model {
 
     fn vm_reset(&mut self) -> OpResult {
         let mut work = Vec::new();
-        for i in self.registered_sorted() {
-            if self.kind_at(i).0 != HandlerKind::Mmio {
+        for (&key, r) in &self.registered {
+            if self.kind_at(key).0 != HandlerKind::Mmio {
                 continue;
             }
-            let (key, last) = self.range_of(i);
+            let last = r.last;
             let found: Vec<u64> = self.aliases.range(page_of(key)..=last).map(|(p, _)| *p).collect();
-            if found.len() as u64 > self.aliased_count(i) as u64 {
+            if found.len() as u64 > self.aliased_count(key) as u64 {
                 return Err(Error::Internal);
             }
             work.extend(found);
@@ -821,23 +862,22 @@ impl PhysHandlerApi for Model {
     }
 
     fn is_all(&self, addr: u64) -> Result<bool, Error> {
-        let i = self.containing(addr).ok_or(Error::NotFound)?;
-        Ok(self.kind_at(i).0 != HandlerKind::Write)
+        let key = self.containing(addr).ok_or(Error::NotFound)?;
+        Ok(self.kind_at(key).0 != HandlerKind::Write)
     }
 
     fn lookup(&self, addr: u64) -> Option<HandlerInfo> {
-        self.info(self.containing(addr)?)
+        self.info_at(self.containing(addr)?)
     }
 
     fn handler_info(&self, id: HandlerId) -> Result<NodeInfo, Error> {
-        self.node(id)?;
-        self.node_info(id.0 as usize).ok_or(Error::InvalidHandle)
+        self.node_info(id)
     }
 
     fn handlers(&self) -> Vec<HandlerInfo> {
-        self.registered_sorted()
-            .into_iter()
-            .filter_map(|i| self.info(i))
+        self.registered
+            .iter()
+            .filter_map(|(&key, r)| self.info(key, r))
             .collect()
     }
 

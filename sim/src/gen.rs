@@ -77,9 +77,10 @@ struct View {
 impl View {
     fn of(world: &World) -> View {
         View {
-            // The production list is the cheap one; the step loop proves it equals the model's.
+            // The model's list: the step loop proves it equals the production one after every
+            // step, and reading it walks no tree.
             handlers: world
-                .prod()
+                .model()
                 .handler_spans()
                 .into_iter()
                 .filter(|h| !world.devices().is_tracked(h.key))

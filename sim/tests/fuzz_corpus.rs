@@ -51,11 +51,17 @@ fn replay_all(target: &str, min_inputs: usize, f: impl Fn(&[u8]) -> Result<(), S
     );
 }
 
+/// Every input on the fuzzing path (a cloned world, no trace) and on the report path (a
+/// freshly built world through `run_entropy`): both clean, and they agree.
 #[test]
 fn ops_differential_corpus() {
-    replay_all("ops_differential", 1, |b| match fuzzing::ops_differential(b).failure {
-        Some(f) => Err(f.to_string()),
-        None => Ok(()),
+    replay_all("ops_differential", 1, |b| {
+        let fast = fuzzing::ops_differential(b).err();
+        let report = fuzzing::ops_differential_report(b).failure;
+        if fast != report {
+            return Err(format!("fuzzing path {fast:?}, report path {report:?}"));
+        }
+        fast.map_or(Ok(()), |f| Err(f.to_string()))
     });
 }
 
@@ -74,7 +80,7 @@ fn trace_decode_corpus() {
 fn ops_differential_trace_replays_identically() {
     for p in inputs("ops_differential").iter().take(8) {
         let bytes = std::fs::read(p).expect("readable corpus file");
-        let run = fuzzing::ops_differential(&bytes);
+        let run = fuzzing::ops_differential_report(&bytes);
         let trace = fuzzing::ops_differential_trace(&bytes);
         let text = serde_json::to_string(&trace).expect("traces serialise");
         let trace = pgmsim_sim::Trace::from_json(&text, "corpus").expect("the converted trace is valid");

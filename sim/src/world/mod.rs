@@ -23,7 +23,9 @@ use crate::mmu::guest_pt::PtPool;
 use crate::mmu::nem::{nem_state_for, NestedEntry};
 use crate::mmu::{Mmu, MmuShape, Mode, PlatformFaults};
 
-/// Everything one simulation owns.
+/// Everything one simulation owns. A clone is the same world (the fuzz targets build each
+/// world once and run every input on a clone).
+#[derive(Clone)]
 pub struct World {
     config: SimConfig,
     sides: Sides,

@@ -1,0 +1,38 @@
+//! The fuzz targets' logic, one module per target, in the library so `cargo test` replays
+//! every committed input through exactly the function libFuzzer runs, and `pgmsim replay
+//! --fuzz` turns an `ops_differential` input into a trace.
+//!
+//! * [`ops_differential`](mod@ops_differential): the simulator's step loop driven by fuzzer
+//!   bytes, production and model side by side, every step checked.
+//! * [`api_robustness`](mod@api_robustness): the shared call vocabulary with unconstrained
+//!   arguments on the production manager alone.
+//! * [`trace_decode`](mod@trace_decode): arbitrary bytes as a trace file.
+
+pub mod api_robustness;
+pub mod ops_differential;
+pub mod trace_decode;
+
+pub use api_robustness::api_robustness;
+pub use ops_differential::{ops_differential, ops_differential_report, ops_differential_trace};
+pub use trace_decode::trace_decode;
+
+/// Cuts every range and region of a drawn layout in place: the first range to `first_pages`
+/// pages, every other range and every MMIO2 region to `other_pages`. Ranges keep their start
+/// (so they stay ordered and apart) and regions their backing; a mapped region and its range
+/// shrink together, so the layout stays valid.
+pub fn shrink_layout(layout: &mut pgmsim::MemoryLayout, first_pages: u32, other_pages: u32) {
+    for region in &mut layout.mmio2_regions {
+        region.pages = region.pages.min(other_pages);
+    }
+    let regions = layout.mmio2_regions.clone();
+    for (i, range) in layout.ram_ranges.iter_mut().enumerate() {
+        range.pages = match range.kind {
+            pgmsim::RangeKind::Mmio2 { region } => (region.0 as usize)
+                .checked_sub(1)
+                .and_then(|i| regions.get(i))
+                .map_or(range.pages, |r| r.pages),
+            _ if i == 0 => range.pages.min(first_pages),
+            _ => range.pages.min(other_pages),
+        };
+    }
+}
