@@ -8,6 +8,7 @@
 #   scripts/inject-bugs.sh --list                      # the catalogue
 #   scripts/inject-bugs.sh                             # every bug
 #   scripts/inject-bugs.sh --rates flush_before_pte_update
+#   scripts/inject-bugs.sh --fuzz --max-time 60        # hunt with the ops_differential fuzz target
 #
 # Exit status 1 if a bug survives or minimises to more than 10 steps (a race to more than two
 # vCPUs). Needs python3 (3.11+) and git; builds into target/inject.

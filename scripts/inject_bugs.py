@@ -7,13 +7,19 @@ builds the simulator, runs the default sweep on one thread until the first failu
 --rates, each race bug's failing world (configuration and workload) is also rerun under 1,000
 schedule seeds with the random and the PCT (depth 2) scheduler, counting the runs that fail.
 
+With --fuzz, each bug is hunted by the ops_differential fuzz target instead (cargo fuzz, -O -s
+none, one core): from the committed corpus and from an empty one, at most --max-time seconds
+each, reporting the seconds to the first crash and what broke; the unmodified tree runs first
+from the corpus as the control and must not crash.
+
 Exit status 1 if a bug survives, or a minimised trace is longer than --max-steps or (for a
-race) uses more than two vCPUs.
+race) uses more than two vCPUs; with --fuzz, if a bug is not found from the committed corpus.
 """
 
 import argparse
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -49,11 +55,57 @@ def run(cmd, **kw):
 
 
 def build(tree, target):
+    """The simulator built from `tree`, or None (with the compiler's message) if it does not build."""
     env = dict(os.environ, CARGO_TARGET_DIR=target)
     r = run(["cargo", "build", "-q", "--release", "-p", "pgmsim-sim"], cwd=tree, env=env)
     if r.returncode != 0:
-        sys.exit(f"build failed:\n{r.stderr}")
+        print(f"build failed:\n{r.stderr}", file=sys.stderr)
+        return None
     return os.path.join(target, "release", "pgmsim")
+
+
+def fuzz_flags():
+    """libFuzzer flags of every fuzz run: the target's own options, a fixed mutation seed, the
+    smoke test's limits."""
+    flags = []
+    for line in open(os.path.join(ROOT, "fuzz", "options", "ops_differential.options")):
+        line = line.strip()
+        if "=" in line and not line.startswith("#"):
+            k, v = (x.strip() for x in line.split("=", 1))
+            flags.append(f"-{k}={v}")
+    return flags + ["-seed=1", "-timeout=25", "-rss_limit_mb=2048"]
+
+
+def build_fuzz(tree, target):
+    """The ops_differential fuzz target built from `tree` (`-O -s none`), or None."""
+    env = dict(os.environ, RUSTC_BOOTSTRAP="1")
+    r = run(["cargo", "fuzz", "build", "-O", "-s", "none", "ops_differential", "--target-dir", target],
+            cwd=os.path.join(tree, "fuzz"), env=env)
+    if r.returncode != 0:
+        print(f"fuzz build failed:\n{r.stderr}", file=sys.stderr)
+        return None
+    return os.path.join(target, "x86_64-unknown-linux-gnu", "release", "ops_differential")
+
+
+def fuzz_once(binary, seeds, seconds, scratch):
+    """Runs the fuzz target for at most `seconds` on a copy of corpus `seeds` (empty if None);
+    (seconds to the first crash, what broke) or None."""
+    corpus, artifacts = os.path.join(scratch, "corpus"), os.path.join(scratch, "artifacts")
+    for d in (corpus, artifacts):
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+    if seeds:
+        for f in sorted(os.listdir(seeds)):
+            if not f.startswith("."):
+                shutil.copy(os.path.join(seeds, f), corpus)
+    start = time.monotonic()
+    r = run([binary, corpus, *fuzz_flags(), f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/"])
+    elapsed = time.monotonic() - start
+    if not any(f.startswith("crash-") for f in os.listdir(artifacts)):
+        return None
+    log = r.stdout + r.stderr
+    m = re.search(r"invariant (\w+) failed", log) or re.search(r"panicked at ([^:]+)", log)
+    return elapsed, (m.group(1) if m else "crash")
 
 
 def sweep(pgmsim, args, out):
@@ -97,19 +149,63 @@ def hit_rate(pgmsim, trace, scheduler, runs, scratch):
     return failed
 
 
-def main():
+def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="bugs to inject (default: all)")
     p.add_argument("--list", action="store_true", help="print the catalogue and exit")
     p.add_argument("--seeds", default="0..10000", help="the sweep's seed range (default: the default sweep's)")
-    p.add_argument("--max-time", type=int, default=60, help="seconds a sweep may take to find the bug")
+    p.add_argument("--max-time", type=int, default=60, help="seconds a sweep (or a fuzz run) may take")
     p.add_argument("--shrink-budget", type=int, default=20000)
     p.add_argument("--max-steps", type=int, default=10, help="longest acceptable minimised trace")
     p.add_argument("--rates", action="store_true", help="hit rates of race bugs over 1,000 schedules")
     p.add_argument("--runs", type=int, default=1000, help="schedules per hit rate")
+    p.add_argument("--fuzz", action="store_true",
+                   help="hunt with the ops_differential fuzz target instead of the sweep: from the committed "
+                        "corpus and from an empty one, at most --max-time seconds each (the unmodified tree "
+                        "runs first as the control)")
     p.add_argument("--json", help="also write the rows as JSON to this file")
-    args = p.parse_args()
+    return p.parse_args()
 
+
+def sweep_row(bug, tree, target, scratch, args):
+    """One row of the sweep table; `ok` says whether the bug was caught and minimised as required."""
+    row = {"bug": bug["name"], "race": bool(bug.get("race")), "caught": False, "ok": False}
+    pgmsim = build(tree, target)
+    if pgmsim is None:
+        row["error"] = "does not build"
+        return row
+    out = os.path.join(scratch, bug["name"])
+    found = sweep(pgmsim, args, out)
+    if not found:
+        return row
+    row.update(found, caught=True, min=shrink(pgmsim, found["trace"], args.shrink_budget))
+    if args.rates and row["race"]:
+        row["random"] = hit_rate(pgmsim, found["trace"], "random", args.runs, out)
+        row["pct2"] = hit_rate(pgmsim, found["trace"], "pct:2", args.runs, out)
+    m = row["min"]
+    row["ok"] = m is not None and m["steps"] <= args.max_steps and not (row["race"] and m["concurrent"] and m["vcpus"] > 2)
+    return row
+
+
+def fuzz_row(bug, tree, target, scratch, args):
+    """One row of the fuzz table: seconds to the first crash from the corpus and from nothing."""
+    row = {"bug": bug["name"] if bug else "(none)", "caught": False, "ok": False}
+    binary = build_fuzz(tree, target)
+    if binary is None:
+        row["error"] = "does not build"
+        return row
+    corpus = os.path.join(tree, "fuzz", "corpus", "ops_differential")
+    row["corpus"] = fuzz_once(binary, corpus, args.max_time, scratch)
+    if bug is None:
+        row["ok"] = row["corpus"] is None
+        return row
+    row["empty"] = fuzz_once(binary, None, args.max_time, scratch)
+    row["caught"] = row["ok"] = row["corpus"] is not None
+    return row
+
+
+def main():
+    args = parse_args()
     bugs = load_catalogue()
     if args.list:
         for b in bugs:
@@ -124,41 +220,53 @@ def main():
     scratch = tempfile.mkdtemp(prefix="pgmsim-inject-")
     tree = os.path.join(scratch, "tree")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, "HEAD"], check=True, capture_output=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target", "inject"))
-    rows, bad = [], 0
-    print("| bug | race | caught | seed | seconds | invariant | minimised steps | vCPUs | random | pct:2 |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target", "inject" + ("-fuzz" if args.fuzz else "")))
+    rows = []
+    print(FUZZ_HEADER if args.fuzz else SWEEP_HEADER)
     try:
+        if args.fuzz:
+            control = fuzz_row(None, tree, target, scratch, args)
+            print(format_fuzz_row(control), flush=True)
+            if not control["ok"]:
+                sys.exit("the unmodified tree crashes (or does not build): fix that first")
         for bug in chosen:
             subprocess.run(["git", "-C", tree, "checkout", "-q", "--", "."], check=True)
             apply(tree, bug)
-            pgmsim = build(tree, target)
-            out = os.path.join(scratch, bug["name"])
-            found = sweep(pgmsim, args, out)
-            row = {"bug": bug["name"], "race": bool(bug.get("race")), "caught": found is not None}
-            if found:
-                row.update(found)
-                row["min"] = shrink(pgmsim, found["trace"], args.shrink_budget)
-                if args.rates and row["race"]:
-                    row["random"] = hit_rate(pgmsim, found["trace"], "random", args.runs, out)
-                    row["pct2"] = hit_rate(pgmsim, found["trace"], "pct:2", args.runs, out)
-            ok = found is not None and row["min"] is not None and row["min"]["steps"] <= args.max_steps
-            if ok and row["race"] and row["min"]["concurrent"]:
-                ok = row["min"]["vcpus"] <= 2
-            bad += not ok
-            rows.append(row)
-            print(format_row(row), flush=True)
+            hunt = fuzz_row if args.fuzz else sweep_row
+            rows.append(hunt(bug, tree, target, scratch, args))
+            print((format_fuzz_row if args.fuzz else format_row)(rows[-1]), flush=True)
     finally:
         subprocess.run(["git", "-C", ROOT, "worktree", "remove", "--force", tree], capture_output=True)
         shutil.rmtree(scratch, ignore_errors=True)
     if args.json:
         json.dump(rows, open(args.json, "w"), indent=1)
-    caught = sum(r["caught"] for r in rows)
-    print(f"\n{caught}/{len(rows)} caught; {bad} missed or minimised above {args.max_steps} steps")
+    caught, bad = sum(r["caught"] for r in rows), sum(not r["ok"] for r in rows)
+    if args.fuzz:
+        empty = sum(bool(r.get("empty")) for r in rows)
+        print(f"\n{caught}/{len(rows)} found from the corpus, {empty}/{len(rows)} from an empty corpus")
+    else:
+        print(f"\n{caught}/{len(rows)} caught; {bad} missed or minimised above {args.max_steps} steps")
     return 1 if bad else 0
 
 
+SWEEP_HEADER = """| bug | race | caught | seed | seconds | invariant | minimised steps | vCPUs | random | pct:2 |
+|---|---|---|---|---|---|---|---|---|---|"""
+FUZZ_HEADER = """| bug | from corpus: s | what broke | from empty: s | what broke |
+|---|---|---|---|---|"""
+
+
+def format_fuzz_row(r):
+    cell = lambda hit: (f"{hit[0]:.1f} | {hit[1]}" if hit else "- | -")
+    if "error" in r:
+        return f"| {r['bug']} | {r['error']} | | | |"
+    if r["bug"] == "(none)":
+        return f"| (none) | {'clean' if r['ok'] else 'CRASHES'} | | | |"
+    return f"| {r['bug']} | {cell(r['corpus'])} | {cell(r.get('empty'))} |"
+
+
 def format_row(r):
+    if "error" in r:
+        return f"| {r['bug']} | {'yes' if r['race'] else ''} | **{r['error']}** | | | | | | | |"
     if not r["caught"]:
         return f"| {r['bug']} | {'yes' if r['race'] else ''} | **no** | | | | | | | |"
     m = r["min"] or {}

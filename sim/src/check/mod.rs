@@ -4,12 +4,15 @@
 
 mod differential;
 mod nem;
+mod setup;
 mod sync;
 mod translation;
 
 use serde::{Deserialize, Serialize};
 
 use crate::world::World;
+
+pub use setup::setup_rules;
 
 /// Which invariant failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

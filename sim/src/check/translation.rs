@@ -40,6 +40,15 @@ fn check_translation(world: &World, what: &str, vcpu: usize, vpi: u32, t: &Trans
             format!("vCPU {vcpu} {what} for unmapped page {vpi} (gp {gp:?})"),
         ));
     };
+    let space = world.guest().space_of(vcpu);
+    if world.guest().mappings(space).get(&vpi) != Some(&g.gp) {
+        let detail = format!(
+            "vCPU {vcpu} {what} for page {vpi}: the guest tables give {:?}, the guest kernel mapped {:?}",
+            g.gp,
+            world.guest().mappings(space).get(&vpi)
+        );
+        return Err(violation(world, detail));
+    }
     if g.gp != gp {
         let detail = format!(
             "vCPU {vcpu} {what} for page {vpi} maps gp {gp:?}, the guest maps {:?}",

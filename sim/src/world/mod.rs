@@ -45,6 +45,7 @@ impl World {
     pub fn with_faults(config: SimConfig, faults: PlatformFaults) -> Result<World, Failure> {
         let machine = Machine::new(mmu_shape(&config), guest_of(&config)?, faults);
         let mgr_config = manager_config(&config);
+        crate::check::setup_rules(&config.layout, mgr_config).map_err(Failure::setup)?;
         let prod = Manager::new(config.layout.clone(), mgr_config, machine)
             .map_err(|e| Failure::setup(format!("manager: {e}")))?;
         let mut model =
