@@ -238,12 +238,6 @@ impl Machine {
                 return;
             }
             hw.stats.inline_steps += 1;
-            if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
-                eprintln!(
-                    "DBG   inline step v={choice} cpu={:?}",
-                    self.hw().map(|h| h.cpus[choice as usize])
-                );
-            }
             self.hw_step(choice as usize);
         }
     }
@@ -284,12 +278,6 @@ impl Machine {
             }
             let names: Vec<Move> = waiting.iter().map(|&v| hw.vcpu_move(v as usize)).collect();
             let choice = hw.decide(Point::Flush, &waiting, &names);
-            if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
-                eprintln!(
-                    "DBG   flush-wait step v={choice} cpu={:?}",
-                    self.hw().map(|h| h.cpus[choice as usize])
-                );
-            }
             self.hw_step(choice as usize);
         }
         panic!(
