@@ -5,7 +5,7 @@
 //! incremental variant re-derives the state of every touched page here, from the handler
 //! list, so a bug in `check_sync` itself cannot hide a bug in the manager.
 
-use pgmsim::{HandlerState, Mismatch, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerSpan, HandlerState, Mismatch, PAGE_SHIFT, PAGE_SIZE};
 
 use super::{Failure, Invariant};
 use crate::world::World;
@@ -53,66 +53,67 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
     };
     let mut handlers_seen: Vec<usize> = Vec::new();
     for page in pages {
-        let Some(desc) = world.prod().page(page) else {
-            continue;
-        };
-        let mut expected = HandlerState::None;
-        let mut first_not_in_hm = None;
-        let first = spans.partition_point(|h| h.key_last < page);
-        for (i, h) in spans.iter().enumerate().skip(first) {
-            if h.key > page + PAGE_SIZE - 1 {
-                break;
-            }
-            expected = expected.max(pgmsim_model::rules::state_of_kind(h.kind));
-            first_not_in_hm.get_or_insert(h.not_in_hm);
-            if !handlers_seen.contains(&i) {
-                handlers_seen.push(i);
-            }
-        }
-        let actual = desc.handler_state();
-        match first_not_in_hm {
-            None if actual != HandlerState::None || desc.not_in_hm() => {
-                return Err(Failure::new(
-                    world.step(),
-                    Invariant::ReverseSync,
-                    format!(
-                        "page {page:#x} has state {actual:?} (not-in-HM {}) but no handler",
-                        desc.not_in_hm()
-                    ),
-                ));
-            }
-            None => {}
-            Some(_) if actual == HandlerState::None => {
-                return Err(Failure::new(
-                    world.step(),
-                    Invariant::ReverseSync,
-                    format!("page {page:#x} is covered by a handler but has state None"),
-                ));
-            }
-            Some(flag) => {
-                if actual != expected && actual != HandlerState::Disabled {
-                    return Err(Failure::new(
-                        world.step(),
-                        Invariant::ForwardSync,
-                        format!("page {page:#x}: expected state {expected:?} (or Disabled), found {actual:?}"),
-                    ));
-                }
-                if desc.not_in_hm() != flag {
-                    return Err(Failure::new(
-                        world.step(),
-                        Invariant::ForwardSync,
-                        format!(
-                            "page {page:#x}: not-in-HM {} but the handler's type says {flag}",
-                            desc.not_in_hm()
-                        ),
-                    ));
-                }
-            }
-        }
+        page_state(world, &spans, page, &mut handlers_seen)?;
     }
     if handlers_seen.is_empty() {
         return Ok(());
     }
+    handler_counts(world, &spans, handlers_seen)
+}
+
+/// Invariants 1 and 2 for one page: its state is the strongest of the handlers over it (or
+/// Disabled), its not-in-HM flag is the first handler's, and a page without handlers has
+/// neither. Adds the handlers seen (indices into `spans`) to `seen`.
+fn page_state(world: &World, spans: &[HandlerSpan], page: u64, seen: &mut Vec<usize>) -> Result<(), Failure> {
+    let Some(desc) = world.prod().page(page) else {
+        return Ok(());
+    };
+    let mut expected = HandlerState::None;
+    let mut first_not_in_hm = None;
+    let first = spans.partition_point(|h| h.key_last < page);
+    for (i, h) in spans.iter().enumerate().skip(first) {
+        if h.key > page + PAGE_SIZE - 1 {
+            break;
+        }
+        expected = expected.max(pgmsim_model::rules::state_of_kind(h.kind));
+        first_not_in_hm.get_or_insert(h.not_in_hm);
+        if !seen.contains(&i) {
+            seen.push(i);
+        }
+    }
+    let actual = desc.handler_state();
+    let fail = |invariant, detail| Err(Failure::new(world.step(), invariant, detail));
+    match first_not_in_hm {
+        None if actual != HandlerState::None || desc.not_in_hm() => fail(
+            Invariant::ReverseSync,
+            format!(
+                "page {page:#x} has state {actual:?} (not-in-HM {}) but no handler",
+                desc.not_in_hm()
+            ),
+        ),
+        None => Ok(()),
+        Some(_) if actual == HandlerState::None => fail(
+            Invariant::ReverseSync,
+            format!("page {page:#x} is covered by a handler but has state None"),
+        ),
+        Some(_) if actual != expected && actual != HandlerState::Disabled => fail(
+            Invariant::ForwardSync,
+            format!("page {page:#x}: expected state {expected:?} (or Disabled), found {actual:?}"),
+        ),
+        Some(flag) if desc.not_in_hm() != flag => fail(
+            Invariant::ForwardSync,
+            format!(
+                "page {page:#x}: not-in-HM {} but the handler's type says {flag}",
+                desc.not_in_hm()
+            ),
+        ),
+        Some(_) => Ok(()),
+    }
+}
+
+/// Invariant 3 for the handlers seen: each one's aliased and temporarily-off counts equal
+/// what its pages show (skipping handlers whose aliased count the model expects to be stale).
+fn handler_counts(world: &World, spans: &[HandlerSpan], seen: Vec<usize>) -> Result<(), Failure> {
     let stale: Vec<u64> = world
         .model()
         .expected_sync_mismatches()
@@ -122,7 +123,7 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             _ => None,
         })
         .collect();
-    for i in handlers_seen {
+    for i in seen {
         let key = spans[i].key;
         if stale.contains(&key) {
             continue;
@@ -141,14 +142,11 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
             }
         }
         if aliased != h.aliased_pages || off != h.temp_off_pages {
-            return Err(Failure::new(
-                world.step(),
-                Invariant::Accounting,
-                format!(
-                    "handler {:#x}: counts aliased={} temp_off={} but pages show aliased={aliased} disabled={off}",
-                    h.key, h.aliased_pages, h.temp_off_pages
-                ),
-            ));
+            let detail = format!(
+                "handler {:#x}: counts aliased={} temp_off={} but pages show aliased={aliased} disabled={off}",
+                h.key, h.aliased_pages, h.temp_off_pages
+            );
+            return Err(Failure::new(world.step(), Invariant::Accounting, detail));
         }
     }
     Ok(())

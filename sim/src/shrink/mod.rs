@@ -229,77 +229,64 @@ fn simplify_call(call: &ApiCall) -> Vec<ApiCall> {
 
 /// Simpler variants of an operation, simplest first.
 fn simplify(op: &Op) -> Vec<Op> {
+    let edit = |f: fn(&mut Op)| {
+        let mut o = op.clone();
+        f(&mut o);
+        o
+    };
     let mut v = Vec::new();
     match *op {
         Op::Access {
             vcpu,
-            va,
             size,
             kind,
             value,
+            ..
         } => {
             if value != 0 {
-                v.push(Op::Access {
-                    vcpu,
-                    va,
-                    size,
-                    kind,
-                    value: 0,
-                });
+                v.push(edit(|o| {
+                    if let Op::Access { value, .. } = o {
+                        *value = 0
+                    }
+                }));
             }
             if size != 1 {
-                v.push(Op::Access {
-                    vcpu,
-                    va,
-                    size: 1,
-                    kind,
-                    value,
-                });
+                v.push(edit(|o| {
+                    if let Op::Access { size, .. } = o {
+                        *size = 1
+                    }
+                }));
             }
             if vcpu != 0 {
-                v.push(Op::Access {
-                    vcpu: 0,
-                    va,
-                    size,
-                    kind,
-                    value,
-                });
+                v.push(edit(|o| {
+                    if let Op::Access { vcpu, .. } = o {
+                        *vcpu = 0
+                    }
+                }));
             }
             if kind == AccessKind::Exec {
-                v.push(Op::Access {
-                    vcpu,
-                    va,
-                    size,
-                    kind: AccessKind::Read,
-                    value,
-                });
+                v.push(edit(|o| {
+                    if let Op::Access { kind, .. } = o {
+                        *kind = AccessKind::Read
+                    }
+                }));
             }
         }
         Op::Call(ref call) => v.extend(simplify_call(call).into_iter().map(Op::Call)),
-        Op::Map {
-            space,
-            vpi,
-            gp,
-            write,
-            exec,
-        } => {
+        Op::Map { space, exec, .. } => {
             if space != 0 {
-                v.push(Op::Map {
-                    space: 0,
-                    vpi,
-                    gp,
-                    write,
-                    exec,
-                });
+                v.push(edit(|o| {
+                    if let Op::Map { space, .. } = o {
+                        *space = 0
+                    }
+                }));
             }
             if exec {
-                v.push(Op::Map {
-                    space,
-                    vpi,
-                    gp,
-                    write,
-                    exec: false,
-                });
+                v.push(edit(|o| {
+                    if let Op::Map { exec, .. } = o {
+                        *exec = false
+                    }
+                }));
             }
         }
         Op::SwitchCr3 { vcpu, space } if vcpu != 0 => v.push(Op::SwitchCr3 { vcpu: 0, space }),
