@@ -181,3 +181,31 @@ fn a_failing_run_writes_the_report_next_to_the_minimised_trace() {
     assert!(report.contains("id=\"failure\""));
     let _ = std::fs::remove_dir_all(dir);
 }
+
+#[test]
+fn a_failing_concurrent_run_writes_the_report_with_lanes_next_to_the_minimised_trace() {
+    let dir = scratch("failing-concurrent");
+    let out = dir.join("out");
+    let (code, _, err) = pgmsim(&[
+        "run",
+        "--seed",
+        "1",
+        "--concurrency",
+        "on",
+        "--vcpus",
+        "2",
+        "--devices",
+        "1",
+        "--steps",
+        "200",
+        "--platform-fault",
+        "forget-tlb-flushes",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "a platform that forgets TLB flushes is caught: {err}");
+    assert!(err.contains("report: "), "{err}");
+    let report = std::fs::read_to_string(out.join("seed-1.min.html")).expect("the report of the minimised trace");
+    assert!(report.contains("id=\"failure\"") && report.contains("data-lanes=\"3\""));
+    let _ = std::fs::remove_dir_all(dir);
+}

@@ -293,3 +293,30 @@ fn a_passing_trace_reports_no_failure() {
     assert!(!data["rows"].as_array().unwrap().is_empty());
     assert!(steplog::render(&obs, 0, 3).ends_with("every invariant held\n"));
 }
+
+#[test]
+fn observing_generated_concurrent_runs_keeps_their_trace_hashes() {
+    use pgmsim_sim::conc::Shootdown;
+    for seed in 0..8u64 {
+        let mut ov = pgmsim_sim::Overrides::default();
+        ov.concurrency.enabled = Some(true);
+        if seed % 2 == 1 {
+            ov.concurrency.shootdown = Some(Shootdown::Async);
+        }
+        let r = pgmsim_sim::run_seed(seed, 120, &ov, CheckMode::Incremental);
+        let trace = r.trace();
+        let obs = Observation::of(&trace, CheckMode::Incremental).unwrap();
+        let lanes = obs.lanes.as_ref().expect("lanes");
+        assert_eq!(
+            lanes.trace_hash, r.trace_hash,
+            "seed {seed}: the observer changed the run"
+        );
+        assert_eq!(obs.failure.is_some(), r.failure.is_some(), "seed {seed}");
+        let begun = lanes
+            .events
+            .iter()
+            .filter(|e| matches!(e.mark, pgmsim_sim::conc::timeline::Mark::Begin { .. }))
+            .count();
+        assert_eq!(begun, trace.ops.len(), "seed {seed}: every operation began once");
+    }
+}
