@@ -112,12 +112,14 @@ fn failure_box(out: &mut String, obs: &Observation) {
 fn lanes_table(out: &mut String, data: &Value) {
     let lanes = &data["lanes"];
     let Some(names) = lanes["names"].as_array() else { return };
-    let count = |key: &str, t: usize, pred: &dyn Fn(&Value) -> bool| {
+    // Entries of `lanes[key]` whose element `at` is thread `t` and, for marks, of kind `kind`.
+    let count = |key: &str, at: usize, t: usize, kind: Option<u64>| {
         lanes[key].as_array().map_or(0, |a| {
-            a.iter().filter(|v| v[0].as_u64() == Some(t as u64) && pred(v)).count()
+            a.iter()
+                .filter(|v| v[at].as_i64() == Some(t as i64) && kind.is_none_or(|k| v[0].as_u64() == Some(k)))
+                .count()
         })
     };
-    let kind = |k: u64| move |v: &Value| v[0].as_u64() == Some(k);
     let _ = writeln!(
         out,
         "<section id=\"lanes\"><h2>Threads</h2>\n<p>{} scheduler decisions. Lanes under the timeline: operations (light), \
@@ -128,20 +130,13 @@ fn lanes_table(out: &mut String, data: &Value) {
         lanes["decisions"]
     );
     for (t, name) in names.iter().enumerate() {
-        let marks = |k: u64| {
-            lanes["marks"].as_array().map_or(0, |a| {
-                a.iter()
-                    .filter(|m| kind(k)(m) && m[1].as_i64() == Some(t as i64))
-                    .count()
-            })
-        };
-        let (ops, locks) = (count("ops", t, &|_| true), count("locks", t, &|_| true));
+        let (ops, locks) = (count("ops", 0, t, None), count("locks", 0, t, None));
         let _ = writeln!(
             out,
             "<tr class=\"lane\" data-thread=\"{t}\" data-ops=\"{ops}\" data-locks=\"{locks}\"><td>{}</td><td>{ops}</td><td>{locks}</td><td>{}</td><td>{}</td></tr>",
             escape(name.as_str().unwrap_or("?")),
-            marks(0),
-            marks(2)
+            count("marks", 1, t, Some(0)),
+            count("marks", 1, t, Some(2))
         );
     }
     out.push_str("</table></section>\n");
