@@ -8,7 +8,7 @@
 //!   access, one lock-free step at a time) or a guest-kernel edit (atomic, under the lock);
 //! * a vCPU whose instruction exited to the VMM handles the fault under the lock (a trapped
 //!   access dispatches to the devices; a callback of a type without keep-lock runs with the
-//!   lock dropped, in a [window](Exec::open) where other threads move);
+//!   lock dropped, in a window (`Exec::open`) where other threads move);
 //! * a device thread runs its next operation atomically under the lock.
 //!
 //! Every manager operation's platform calls are preemption points where other vCPUs' lock-free

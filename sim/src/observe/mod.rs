@@ -10,7 +10,7 @@
 //! span).
 //!
 //! A concurrent trace is replayed by the concurrent executor under its schedule
-//! ([`concurrent`]): each operation's record collects what the manager did while its thread
+//! (`concurrent.rs`): each operation's record collects what the manager did while its thread
 //! held the PGM lock, and the run's timeline gives one lane per thread.
 
 mod concurrent;

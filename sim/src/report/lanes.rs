@@ -102,7 +102,7 @@ fn intervals(lanes: &Lanes, pos: &[f64], end: f64, locks: bool) -> Vec<Value> {
 
 /// The lanes as the script reads them: `threads`, `names`, `vcpus`, `decisions`, `ops`
 /// (`[thread, step, x0, x1, completed]`), `locks` (`[thread, x0, x1, step]`) and `marks`
-/// (see [`mark_json`]); `null` for a sequential trace.
+/// (see `mark_json`); `null` for a sequential trace.
 pub fn lanes_json(obs: &Observation) -> Value {
     let Some(lanes) = &obs.lanes else { return Value::Null };
     let pos = lanes.positions();

@@ -2,7 +2,7 @@
 //! operation, its result, the platform events and every page whose descriptor changed
 //! (before -> after), addresses in hex, in the shared renderer's words; a failure ends it
 //! with what the check found and the page maps of both sides around it. A concurrent trace's
-//! log follows its run's timeline instead ([`concurrent`]): each step names its thread, and
+//! log follows its run's timeline instead (`concurrent.rs`): each step names its thread, and
 //! lock acquisitions and releases, inline accesses, shootdowns and their waits appear where
 //! they happened.
 
