@@ -313,7 +313,7 @@
     var lock = holding(L.locks, t, 1, f);
     if (lock) lines.push(L.names[t] + ' holds the PGM lock' + (lock[3] >= 0 ? ' (step ' + lock[3] + ')' : ''));
     var o = holding(L.ops, t, 2, f);
-    if (o) lines.push(L.names[t] + ': step ' + o[1] + ': ' + D.ops[o[1]][0] + '\n-> ' + D.ops[o[1]][1]);
+    if (o) lines.push('step ' + o[1] + ': ' + D.ops[o[1]][0] + '\n-> ' + D.ops[o[1]][1] + (o[4] ? '' : ' (cut short)'));
     return lines.length ? lines.join('\n') : L.names[t] + ': idle';
   }
 
