@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Renders HTML reports in a real browser (Debian's headless Chromium) and fails on a script
 # error, a script that did not run, or an empty timeline:
-#   1. the report of the committed failing trace (tests/traces/failing/), with synthetic
-#      concurrency lanes so the lane drawing runs too: --dump-dom is checked, a screenshot kept;
-#   2. the report of a 100,000-step trace: must render, time printed.
+#   1. the report of the committed failing trace (tests/traces/failing/): --dump-dom is
+#      checked, a screenshot kept;
+#   2. the report of the committed failing concurrent trace: one lane per thread, each lane
+#      painted, lock intervals present, the failing step marked; a screenshot kept;
+#   3. the report of a 100,000-step trace and of a 20,000-step concurrent one: must render,
+#      sizes and times printed.
 # The page writes its verdict into #report-status (data-state="ok", data-rows, data-steps,
-# data-painted = sampled non-background pixels of the timeline); window.onerror adds
+# data-painted = sampled non-background pixels of the timeline; for concurrent traces
+# data-lanes, data-lane-ops, data-lane-locks, data-lanes-painted); window.onerror adds
 # #report-error. Expects ./target/release/pgmsim to be built. Artefacts: $BROWSER_CHECK_DIR
 # (default target/browser-check); the screenshot's path is printed.
 set -euo pipefail
@@ -43,18 +47,40 @@ check_dom() {
   [ "$(attr painted)" -gt 0 ] || { echo "FAIL: empty timeline (nothing painted)"; exit 1; }
 }
 
+# check_lanes FILE.dom.html THREADS: one lane per thread, every lane painted, operations and
+# lock-held intervals present.
+check_lanes() {
+  local dom="$1" threads="$2" status
+  status="$(grep -o '<p id="report-status"[^>]*>' "$dom" || true)"
+  attr() { echo "$status" | grep -o "data-$1=\"[^\"]*\"" | cut -d'"' -f2; }
+  [ "$(attr lanes)" = "$threads" ] || { echo "FAIL: expected $threads lanes, the page says '$(attr lanes)'"; exit 1; }
+  [ "$(attr lanes-painted)" = "$threads" ] || { echo "FAIL: empty lanes: $(attr lanes-painted) of $threads painted"; exit 1; }
+  [ "$(attr lane-ops)" -gt 0 ] || { echo "FAIL: no operations in the lanes"; exit 1; }
+  [ "$(attr lane-locks)" -gt 0 ] || { echo "FAIL: no lock-held intervals in the lanes"; exit 1; }
+  [ "$(grep -c '<tr class="lane"' "$dom")" = "$threads" ] || { echo "FAIL: the threads table has no row per thread"; exit 1; }
+}
+
 trace=tests/traces/failing/forgotten-tlb-flush-realias.json
-lanes="$out/lanes.json"
-echo '{"threads": 2, "per_step": [[0, true], [0, false], [1, true], [1, true], [0, false], [1, true]]}' >"$lanes"
-"$pgmsim" report "$trace" --lanes "$lanes" -o "$out/failing.html"
+"$pgmsim" report "$trace" -o "$out/failing.html"
 timeout 120 chromium "${flags[@]}" --dump-dom "file://$out/failing.html" 2>/dev/null >"$out/failing.dom.html"
 check_dom "$out/failing.dom.html" 6
-grep -q 'data-lanes="2"' "$out/failing.dom.html" || { echo "FAIL: no lanes"; exit 1; }
+grep -q 'data-lanes="0"' "$out/failing.dom.html" || { echo "FAIL: a sequential trace has no lanes"; exit 1; }
 grep -q 'id="failure" data-step="5"' "$out/failing.dom.html" || { echo "FAIL: failing step not marked"; exit 1; }
 timeout 120 chromium "${flags[@]}" --window-size=1280,1100 --screenshot="$out/failing.png" \
   "file://$out/failing.html" 2>/dev/null
 [ -s "$out/failing.png" ] || { echo "FAIL: no screenshot"; exit 1; }
 echo "browser check: failing-trace report OK; screenshot: $out/failing.png"
+
+conc=tests/traces/failing/concurrent-forgotten-flush-dirty-log.json
+"$pgmsim" report "$conc" -o "$out/concurrent.html"
+timeout 120 chromium "${flags[@]}" --dump-dom "file://$out/concurrent.html" 2>/dev/null >"$out/concurrent.dom.html"
+check_dom "$out/concurrent.dom.html" 4
+check_lanes "$out/concurrent.dom.html" 3
+grep -q 'id="failure" data-step="3"' "$out/concurrent.dom.html" || { echo "FAIL: failing step not marked"; exit 1; }
+timeout 120 chromium "${flags[@]}" --window-size=1280,1100 --screenshot="$out/concurrent.png" \
+  "file://$out/concurrent.html" 2>/dev/null
+[ -s "$out/concurrent.png" ] || { echo "FAIL: no screenshot"; exit 1; }
+echo "browser check: concurrent-trace report OK (3 lanes); screenshot: $out/concurrent.png"
 
 "$pgmsim" run --seed 1 --concurrency off --steps 100000 --save-trace "$out/large.json" --json >/dev/null
 "$pgmsim" report "$out/large.json" -o "$out/large.html"
@@ -64,3 +90,14 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 check_dom "$out/large.dom.html" 100000
 page_ms="$(grep -o 'data-ms="[0-9]*"' "$out/large.dom.html" | cut -d'"' -f2)"
 echo "browser check: 100,000-step report ($(du -k "$out/large.html" | cut -f1) KiB): drawn ${page_ms} ms after navigation start (${ms} ms with the browser start)"
+
+"$pgmsim" run --seed 1 --concurrency on --steps 20000 --save-trace "$out/large-concurrent.json" --json >/dev/null
+start=$(date +%s%N)
+"$pgmsim" report "$out/large-concurrent.json" -o "$out/large-concurrent.html"
+written_ms=$(( ($(date +%s%N) - start) / 1000000 ))
+timeout 120 chromium "${flags[@]}" --dump-dom "file://$out/large-concurrent.html" 2>/dev/null >"$out/large-concurrent.dom.html"
+check_dom "$out/large-concurrent.dom.html" 20000
+threads="$(grep -o 'data-lanes="[0-9]*"' "$out/large-concurrent.dom.html" | head -1 | cut -d'"' -f2)"
+check_lanes "$out/large-concurrent.dom.html" "$threads"
+page_ms="$(grep -o 'data-ms="[0-9]*"' "$out/large-concurrent.dom.html" | cut -d'"' -f2)"
+echo "browser check: 20,000-step concurrent report ($threads lanes, $(du -k "$out/large-concurrent.html" | cut -f1) KiB, written in ${written_ms} ms): drawn ${page_ms} ms after navigation start"

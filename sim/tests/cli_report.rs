@@ -73,9 +73,17 @@ fn run_log_and_json_coverage() {
     for key in ["results", "transitions", "checks", "features"] {
         assert!(v["coverage"].get(key).is_some(), "coverage.{key} in {out}");
     }
-    let (code, _, err) = pgmsim(&["run", "--seed", "1", "--concurrency", "on", "--steps", "20", "--log"]);
-    assert_eq!(code, 2, "concurrent traces cannot be logged yet");
-    assert!(err.contains("concurrent"), "{err}");
+    let (code, out, err) = pgmsim(&["run", "--seed", "1", "--concurrency", "on", "--steps", "20", "--log"]);
+    assert_eq!(code, 0, "{err}");
+    for needle in [
+        "threads: vCPU 0",
+        "step 0 begins on ",
+        "takes the PGM lock",
+        "releases the PGM lock",
+        "every invariant held",
+    ] {
+        assert!(out.contains(needle), "missing {needle:?} in {out}");
+    }
 }
 
 #[test]
@@ -87,11 +95,19 @@ fn report_writes_one_html_file() {
     assert!(out.contains("6 steps; fails: step 5"), "{out}");
     let text = std::fs::read_to_string(&html).unwrap();
     assert!(text.contains("id=\"timeline-canvas\"") && text.contains("id=\"failure\" data-step=\"5\""));
-    let lanes = dir.join("lanes.json");
-    std::fs::write(&lanes, r#"{"threads": 2, "per_step": [[0, true]]}"#).unwrap();
-    let (code, _, err) = pgmsim(&["report", &failing_trace(), "--lanes", lanes.to_str().unwrap()]);
-    assert_eq!(code, 2);
-    assert!(err.contains("per_step has 1 entries, the trace has 6 steps"), "{err}");
+    assert!(text.contains("data-lanes=\"0\""), "a sequential trace has no lanes");
+    let conc = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../tests/traces/failing/concurrent-forgotten-flush-dirty-log.json");
+    let html = dir.join("c.html");
+    let (code, out, err) = pgmsim(&["report", conc.to_str().unwrap(), "-o", html.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("4 steps; fails: step 3"), "{out}");
+    let text = std::fs::read_to_string(&html).unwrap();
+    assert!(text.contains("data-lanes=\"3\"") && text.contains("id=\"failure\" data-step=\"3\""));
+    assert!(text.contains("<tr class=\"lane\" data-thread=\"2\""));
+    let (code, _, err) = pgmsim(&["report", &failing_trace(), "--lanes", "x.json"]);
+    assert_eq!(code, 2, "lanes come from the trace, not a file");
+    assert!(err.contains("--lanes"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
 }
 
@@ -163,5 +179,33 @@ fn a_failing_run_writes_the_report_next_to_the_minimised_trace() {
     assert!(err.contains("report: "), "{err}");
     let report = std::fs::read_to_string(out.join("seed-6.min.html")).expect("the report of the minimised trace");
     assert!(report.contains("id=\"failure\""));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_failing_concurrent_run_writes_the_report_with_lanes_next_to_the_minimised_trace() {
+    let dir = scratch("failing-concurrent");
+    let out = dir.join("out");
+    let (code, _, err) = pgmsim(&[
+        "run",
+        "--seed",
+        "1",
+        "--concurrency",
+        "on",
+        "--vcpus",
+        "2",
+        "--devices",
+        "1",
+        "--steps",
+        "200",
+        "--platform-fault",
+        "forget-tlb-flushes",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 1, "a platform that forgets TLB flushes is caught: {err}");
+    assert!(err.contains("report: "), "{err}");
+    let report = std::fs::read_to_string(out.join("seed-1.min.html")).expect("the report of the minimised trace");
+    assert!(report.contains("id=\"failure\"") && report.contains("data-lanes=\"3\""));
     let _ = std::fs::remove_dir_all(dir);
 }

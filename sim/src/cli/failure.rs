@@ -94,7 +94,7 @@ pub(crate) fn write(r: &RunReport, out: &Path, name: &str, budget: u64) -> Optio
                 hint("replay", &format!("replay {} --log", min.display()));
                 let html = out.join(format!("{name}.min.html"));
                 let title = format!("pgmsim report: {}", min.display());
-                match super::report::write_trace_report(&s.trace, s.trace.check, &title, None, &html) {
+                match super::report::write_trace_report(&s.trace, s.trace.check, &title, &html) {
                     Ok(_) => errln!("  report: {}", html.display()),
                     Err(e) => errln!("  could not write the report: {e}"),
                 }

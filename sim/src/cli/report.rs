@@ -9,7 +9,7 @@ use super::args::CheckArg;
 use crate::check::CheckMode;
 use crate::coverage::Coverage;
 use crate::observe::Observation;
-use crate::report::{self, LaneData, SweepFailure, SweepSummary};
+use crate::report::{self, SweepFailure, SweepSummary};
 use crate::trace::Trace;
 
 /// `pgmsim report` flags.
@@ -23,29 +23,18 @@ pub(crate) struct ReportArgs {
     /// Check mode (default: the trace's own).
     #[arg(long, value_enum)]
     pub(crate) check: Option<CheckArg>,
-    /// Concurrency data to draw as one lane per thread (JSON: `{"threads": N, "per_step":
-    /// [[thread, lock_held], ...]}`, one entry per step), until traces carry their schedule.
-    #[arg(long)]
-    pub(crate) lanes: Option<PathBuf>,
 }
 
-fn read_lanes(path: &Path, steps: usize) -> Result<LaneData, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let lanes: LaneData = serde_json::from_str(&text).map_err(|e| format!("{}: not lane data: {e}", path.display()))?;
-    lanes.validate(steps).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(lanes)
-}
-
-/// Observes `trace` and writes its report to `out`; returns the observation.
+/// Observes `trace` and writes its report to `out` (a concurrent trace's with one lane per
+/// thread, from its replayed schedule); returns the observation.
 pub(crate) fn write_trace_report(
     trace: &Trace,
     check: CheckMode,
     title: &str,
-    lanes: Option<&LaneData>,
     out: &Path,
 ) -> Result<Observation, String> {
     let obs = Observation::of(trace, check)?;
-    let html = report::trace_report(&obs, title, lanes);
+    let html = report::trace_report(&obs, title);
     std::fs::write(out, html).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(obs)
 }
@@ -59,17 +48,10 @@ pub(crate) fn report(a: ReportArgs) -> i32 {
             return 2;
         }
     };
-    let lanes = match a.lanes.as_deref().map(|p| read_lanes(p, trace.ops.len())).transpose() {
-        Ok(l) => l,
-        Err(e) => {
-            super::out::errln!("pgmsim: {e}");
-            return 2;
-        }
-    };
     let out = a.output.clone().unwrap_or_else(|| a.trace.with_extension("html"));
     let check = a.check.map_or(trace.check, CheckMode::from);
     let title = format!("pgmsim report: {}", a.trace.display());
-    match write_trace_report(&trace, check, &title, lanes.as_ref(), &out) {
+    match write_trace_report(&trace, check, &title, &out) {
         Ok(obs) => {
             let verdict = match &obs.failure {
                 Some(f) => format!("fails: {}", f.failure),

@@ -12,7 +12,9 @@ use crate::trace::Trace;
 pub(crate) struct LogArgs {
     /// Print a step log: each step's operation, result, platform events and the pages whose
     /// descriptor changed (before -> after), addresses in hex; a failure ends it with expected
-    /// versus actual and the page maps around it.
+    /// versus actual and the page maps around it. A concurrent trace's log follows its
+    /// schedule: threads named, the PGM lock, inline steps and shootdown waits where they
+    /// happened.
     #[arg(long, conflicts_with = "json")]
     pub(crate) log: bool,
     /// First step of the log (0-based).

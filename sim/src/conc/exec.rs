@@ -8,7 +8,7 @@
 //!   access, one lock-free step at a time) or a guest-kernel edit (atomic, under the lock);
 //! * a vCPU whose instruction exited to the VMM handles the fault under the lock (a trapped
 //!   access dispatches to the devices; a callback of a type without keep-lock runs with the
-//!   lock dropped, in a [window](Exec::open) where other threads move);
+//!   lock dropped, in a window (`Exec::open`) where other threads move);
 //! * a device thread runs its next operation atomically under the lock.
 //!
 //! Every manager operation's platform calls are preemption points where other vCPUs' lock-free
@@ -24,6 +24,7 @@ use super::hw::{HwEvent, Instr, Pending, UNATTRIBUTED};
 use super::oracle::{dirty_rule, Accesses};
 use super::sched::{self, Move, THREAD};
 use super::sched::{Point, Scheduler};
+use super::timeline::{op_name, Mark, Within};
 use super::{SchedulerKind, Shootdown};
 use crate::check::{self, Failure, Invariant};
 use crate::gen::{next_op_for, Entropy, Role};
@@ -39,6 +40,17 @@ pub enum Source<'a> {
     /// A trace's operations, queued per thread, each with its index in the trace (what the
     /// trace's schedule names it by).
     Trace(Vec<VecDeque<(Move, Op)>>),
+}
+
+/// Sees a concurrent run at the points where its state is settled, for step logs and
+/// reports ([`execute_watched`]). A watcher may read the world and take what the run
+/// records only for it (platform events, the timeline), nothing the run itself reads.
+pub trait Watch {
+    /// `thread` released the PGM lock (or dropped it around a callback) working on `op`:
+    /// what the manager changed since the last release is settled.
+    fn released(&mut self, world: &mut World, thread: u8, op: Option<u32>);
+    /// Operation `op` (as the executor names it) of `thread` completed with `result`.
+    fn done(&mut self, world: &mut World, thread: u8, op: u32, result: &StepResult);
 }
 
 /// What a thread is doing at the executor's level.
@@ -87,6 +99,8 @@ pub struct Exec<'a> {
     migration: super::migration::Migration,
     /// The operation and vCPU of each access in flight, by access id.
     access_ops: std::collections::BTreeMap<u32, (usize, usize)>,
+    /// The watcher, if a step log or report observes the run.
+    watch: Option<&'a mut dyn Watch>,
 }
 
 /// The name of a generated operation before it starts (it is then named by its start index).
@@ -146,6 +160,7 @@ impl<'a> Exec<'a> {
             hasher: TraceHasher::default(),
             migration: super::migration::Migration::new(world),
             access_ops: Default::default(),
+            watch: None,
         }
     }
 
@@ -214,6 +229,7 @@ impl<'a> Exec<'a> {
         // harvest shot down.
         for v in 0..self.vcpus {
             if world.machine().hw().is_some_and(|h| h.cpus[v].flush_pending) {
+                world.hw_mut().note_hw(v, Within::Own);
                 world.machine_mut().hw_step(v);
             }
         }
@@ -321,6 +337,7 @@ impl<'a> Exec<'a> {
         let result = match (tu < self.vcpus, self.busy[tu]) {
             (true, Busy::Access { op }) => self.access_step(world, tu, op),
             (true, Busy::Idle) if world.machine().hw().expect("concurrent").cpus[tu].flush_pending => {
+                world.hw_mut().note_hw(tu, Within::Own);
                 world.machine_mut().hw_step(tu);
                 Ok(())
             }
@@ -342,6 +359,11 @@ impl<'a> Exec<'a> {
         let index = self.ops.len();
         self.names.push(if name == UNNAMED { index as Move } else { name });
         self.ops.push((t as u8, op.clone()));
+        let name = self.names[index];
+        world.hw_mut().note(Mark::Begin {
+            thread: t as u8,
+            op: name,
+        });
         match op {
             Op::Access {
                 va, size, kind, value, ..
@@ -404,6 +426,7 @@ impl<'a> Exec<'a> {
                 Ok(())
             }
             _ => {
+                world.hw_mut().note_hw(v, Within::Own);
                 world.machine_mut().hw_step(v);
                 Ok(())
             }
@@ -489,7 +512,12 @@ impl<'a> Exec<'a> {
     fn op_done(&mut self, world: &mut World, index: usize, result: StepResult) {
         let (t, op) = &self.ops[index];
         self.hasher.add_concurrent_step(index as u32, *t, op, &result);
+        let (t, name) = (*t, self.names[index]);
         world.log_mut().step += 1;
+        world.hw_mut().note(Mark::End { thread: t, op: name });
+        if let Some(w) = self.watch.as_deref_mut() {
+            w.done(world, t, name, &result);
+        }
     }
 
     /// Takes the PGM lock for thread `t` (it is always free at a top decision: every holder
@@ -507,6 +535,8 @@ impl<'a> Exec<'a> {
         hw.lock.owner = Some(t as u8);
         hw.lock.depth = 1;
         hw.stats.lock_acquisitions += 1;
+        let op = op_name(hw.op);
+        hw.note(Mark::Acquire { thread: t as u8, op });
     }
 
     /// Releases thread `t`'s PGM lock; the manager must have released everything it took,
@@ -515,6 +545,11 @@ impl<'a> Exec<'a> {
         let hw = world.hw_mut();
         let depth = hw.lock.depth;
         hw.lock = Default::default();
+        let op = op_name(hw.op);
+        hw.note(Mark::Release { thread: t as u8, op });
+        if let Some(w) = self.watch.as_deref_mut() {
+            w.released(world, t as u8, op);
+        }
         if depth != 1 {
             let detail = format!("thread {t}'s operation returned with the PGM lock at depth {depth} (expected 1)");
             return Err(world.failure(Invariant::LockDiscipline, detail));
@@ -549,6 +584,7 @@ impl<'a> Exec<'a> {
             );
             return Err(world.failure(Invariant::LockDiscipline, detail));
         }
+        world.hw_mut().note(Mark::Quiescent);
         self.quiescent_points += 1;
         let full = self.check == check::CheckMode::Full || self.quiescent_points.is_multiple_of(self.full_every);
         check::quiescent(world, full)
@@ -619,7 +655,25 @@ pub fn execute(
     check: check::CheckMode,
     recorded: Option<Recorded>,
 ) -> ConcurrentRun {
+    execute_watched(world, source, budget, check, recorded, None)
+}
+
+/// [`execute`] with a watcher: the machine records its timeline
+/// ([`crate::conc::hw::Hw::timeline`], left in the world for the watcher) and the watcher sees
+/// every lock release and operation completion. The run is the same as unwatched.
+pub fn execute_watched<'a>(
+    world: &mut World,
+    source: Source<'a>,
+    budget: usize,
+    check: check::CheckMode,
+    recorded: Option<Recorded>,
+    watch: Option<&'a mut dyn Watch>,
+) -> ConcurrentRun {
     let mut ex = Exec::new(world, source, budget, check, recorded);
+    if watch.is_some() {
+        world.hw_mut().timeline = Some(Vec::new());
+    }
+    ex.watch = watch;
     let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| ex.run(world))) {
         Ok(r) => r,
         Err(panic) => Err(crate::run::panicked(

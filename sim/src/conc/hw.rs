@@ -12,6 +12,7 @@ use pgmsim::{Gpa, Gva};
 
 use super::config::Shootdown;
 use super::sched::{self, Move, Point, Scheduler, MAX_INLINE_STEPS, NONE, THREAD};
+use super::timeline::{op_name, Event, HwStep, Mark, Within};
 use crate::machine::Machine;
 use crate::mmu::{rights_allow, Mode, Translation};
 use crate::op::{AccessKind, AccessOutcome};
@@ -146,6 +147,9 @@ pub struct Hw {
     pub events: Vec<HwEvent>,
     /// Counters.
     pub stats: HwStats,
+    /// What each thread did, when an observer records it (`None`: not recorded; recording
+    /// never changes what the run does).
+    pub timeline: Option<Vec<Event>>,
 }
 
 impl Hw {
@@ -170,6 +174,7 @@ impl Hw {
             last: 0,
             events: Vec::new(),
             stats: HwStats::default(),
+            timeline: None,
         }
     }
 
@@ -188,7 +193,35 @@ impl Hw {
             _ => candidates.contains(&self.last) && choice != self.last,
         };
         self.stats.preemptions += u64::from(preempted);
+        if preempted && point == Point::Top {
+            self.note(Mark::Preempt {
+                from: self.last,
+                to: choice,
+            });
+        }
         choice
+    }
+
+    /// Records `mark` if the timeline is recorded, stamped with the decisions taken so far.
+    pub fn note(&mut self, mark: Mark) {
+        let at = self.decisions.len() as u64;
+        if let Some(t) = &mut self.timeline {
+            t.push(Event { at, mark });
+        }
+    }
+
+    /// Records the lock-free step vCPU `v` is about to take, run `within` a context.
+    pub fn note_hw(&mut self, v: usize, within: Within) {
+        if self.timeline.is_none() {
+            return;
+        }
+        let mark = Mark::Hw {
+            vcpu: v as u8,
+            op: op_name(self.vcpu_move(v)),
+            step: HwStep::of(self.cpus[v].instr),
+            within,
+        };
+        self.note(mark);
     }
 
     /// Whether vCPU `v`'s next step is a lock-free hardware step.
@@ -238,6 +271,8 @@ impl Machine {
                 return;
             }
             hw.stats.inline_steps += 1;
+            let op = op_name(hw.op);
+            hw.note_hw(choice as usize, Within::Inline { holder, op });
             self.hw_step(choice as usize);
         }
     }
@@ -249,13 +284,17 @@ impl Machine {
         let Some(hw) = self.hw_mut() else { return };
         hw.stats.shootdowns += 1;
         let mut flush_now = Vec::new();
+        let mut pending = 0u16;
         for (v, cpu) in hw.cpus.iter_mut().enumerate() {
             if cpu.in_vmm {
                 flush_now.push(v);
             } else {
                 cpu.flush_pending = true;
+                pending |= 1 << v;
             }
         }
+        let (thread, op) = (hw.current, op_name(hw.op));
+        hw.note(Mark::Shootdown { thread, op, pending });
         let sync = hw.shootdown == Shootdown::Sync;
         for v in flush_now {
             self.mmu_mut().flush_tlb(v);
@@ -278,6 +317,8 @@ impl Machine {
             }
             let names: Vec<Move> = waiting.iter().map(|&v| hw.vcpu_move(v as usize)).collect();
             let choice = hw.decide(Point::Flush, &waiting, &names);
+            let (requester, op) = (hw.current, op_name(hw.op));
+            hw.note_hw(choice as usize, Within::FlushWait { requester, op });
             self.hw_step(choice as usize);
         }
         panic!(
@@ -331,6 +372,7 @@ impl Machine {
             return;
         }
         hw.cpus[v].flush_pending = false;
+        hw.note(Mark::Ack { vcpu: v as u8 });
         self.mmu_mut().flush_tlb(v);
     }
 
@@ -384,6 +426,7 @@ impl Machine {
         let Some(hw) = self.hw_mut() else { return };
         hw.cpus[v].in_vmm = true;
         if std::mem::replace(&mut hw.cpus[v].flush_pending, false) {
+            hw.note(Mark::Ack { vcpu: v as u8 });
             self.mmu_mut().flush_tlb(v);
         }
     }

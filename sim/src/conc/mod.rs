@@ -17,5 +17,6 @@ pub mod migration;
 pub mod oracle;
 pub mod sched;
 pub mod shrink;
+pub mod timeline;
 
 pub use config::{Concurrency, SchedulerKind, Shootdown};

@@ -1,7 +1,8 @@
 //! The data a trace report's script draws, as one JSON value: the timeline rows (only pages
 //! whose descriptor ever changed, or that start with a handler on them), each as its initial
 //! state and its changes; the handler bands; one line per step for the operation list; the
-//! events and changes of each step for the details; the failure; the lanes.
+//! events and changes of each step for the details; the failure; the lanes of a concurrent
+//! trace (`lanes.rs`).
 
 use std::collections::BTreeSet;
 
@@ -9,7 +10,6 @@ use pgmsim::{HandlerState, PageView, PAGE_SIZE};
 use pgmsim_testkit::render::{self, event_line, page_change_lines, type_glyph};
 use serde_json::{json, Value};
 
-use super::lanes::LaneData;
 use crate::describe::{is_error, op_line, result_line};
 use crate::observe::Observation;
 use crate::op::{Op, StepResult};
@@ -24,9 +24,14 @@ const CLASS_FAULT: u8 = 5;
 const CLASS_QUERY: u8 = 6;
 const CLASS_HARVEST: u8 = 7;
 const CLASS_FAILED: u8 = 8;
+const CLASS_UNFINISHED: u8 = 9;
 
-fn class(op: &Op, result: Option<&StepResult>) -> u8 {
-    let Some(r) = result else { return CLASS_FAILED };
+/// The class of a step; one without a result failed if it is the failing step, else (a
+/// concurrent trace) it was still running when the run stopped at the failure.
+fn class(op: &Op, result: Option<&StepResult>, failing: bool) -> u8 {
+    let Some(r) = result else {
+        return if failing { CLASS_FAILED } else { CLASS_UNFINISHED };
+    };
     match (op, r) {
         (Op::Access { .. }, StepResult::Access { outcome, .. }) => match outcome {
             crate::op::AccessOutcome::Trapped { .. } => CLASS_TRAPPED,
@@ -144,12 +149,18 @@ fn steps_json(obs: &Observation) -> (Vec<Value>, Vec<Value>) {
     let mut ops = Vec::with_capacity(obs.steps.len());
     let mut details = Vec::new();
     for (i, s) in obs.steps.iter().enumerate() {
-        let result = s.result.as_ref().map_or_else(|| "FAILED".to_string(), result_line);
-        ops.push(json!([
-            op_line(&s.op, &obs.config),
-            result,
-            class(&s.op, s.result.as_ref())
-        ]));
+        let failing = obs.failing == Some(i);
+        let result = match &s.result {
+            Some(r) => result_line(r),
+            None if failing => "FAILED".to_string(),
+            None => "did not complete (the run stopped at the failure)".to_string(),
+        };
+        let line = op_line(&s.op, &obs.config);
+        let line = match (s.thread, &obs.lanes) {
+            (Some(t), Some(l)) => format!("[{}] {line}", l.thread_name(t)),
+            _ => line,
+        };
+        ops.push(json!([line, result, class(&s.op, s.result.as_ref(), failing)]));
         let events: Vec<String> = s.events.iter().map(event_line).collect();
         let mut changes = page_change_lines(s.pages.iter().copied(), &obs.hosts);
         changes.extend(s.handlers.iter().cloned());
@@ -161,7 +172,7 @@ fn steps_json(obs: &Observation) -> (Vec<Value>, Vec<Value>) {
 }
 
 /// The report's data.
-pub fn payload(obs: &Observation, title: &str, lanes: Option<&LaneData>) -> Value {
+pub fn payload(obs: &Observation, title: &str) -> Value {
     let rows = rows(obs);
     let rows_json: Vec<Value> = rows
         .iter()
@@ -188,6 +199,6 @@ pub fn payload(obs: &Observation, title: &str, lanes: Option<&LaneData>) -> Valu
         "ops": ops,
         "details": details,
         "failure": failure,
-        "lanes": lanes,
+        "lanes": super::lanes::lanes_json(obs),
     })
 }

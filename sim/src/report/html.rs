@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::lanes::LaneData;
 use crate::observe::{Observation, FAILURE_WINDOW_PAGES};
 
 /// The stylesheet of every report.
@@ -107,8 +106,44 @@ fn failure_box(out: &mut String, obs: &Observation) {
     out.push_str("</section>\n");
 }
 
+/// The lanes of a concurrent trace as a table (readable without the script): per thread,
+/// its operations, its lock-held intervals and its lock-free steps run inline in another
+/// thread's operation or while a shootdown waited.
+fn lanes_table(out: &mut String, data: &Value) {
+    let lanes = &data["lanes"];
+    let Some(names) = lanes["names"].as_array() else { return };
+    // Entries of `lanes[key]` whose element `at` is thread `t` and, for marks, of kind `kind`.
+    let count = |key: &str, at: usize, t: usize, kind: Option<u64>| {
+        lanes[key].as_array().map_or(0, |a| {
+            a.iter()
+                .filter(|v| v[at].as_i64() == Some(t as i64) && kind.is_none_or(|k| v[0].as_u64() == Some(k)))
+                .count()
+        })
+    };
+    let _ = writeln!(
+        out,
+        "<section id=\"lanes\"><h2>Threads</h2>\n<p>{} scheduler decisions. Lanes under the timeline: operations (light), \
+         the PGM lock held (dark), lock-free steps inline in another thread's operation (\u{25bc}), \
+         steps while a shootdown waited (\u{25c6}), acknowledgements, preemptions, quiescent points.</p>\n\
+         <table class=\"lanes\"><tr><th>thread</th><th>operations</th><th>lock held (intervals)</th>\
+         <th>inline steps</th><th>flush-wait steps</th></tr>",
+        lanes["decisions"]
+    );
+    for (t, name) in names.iter().enumerate() {
+        let (ops, locks) = (count("ops", 0, t, None), count("locks", 0, t, None));
+        let _ = writeln!(
+            out,
+            "<tr class=\"lane\" data-thread=\"{t}\" data-ops=\"{ops}\" data-locks=\"{locks}\"><td>{}</td><td>{ops}</td><td>{locks}</td><td>{}</td><td>{}</td></tr>",
+            escape(name.as_str().unwrap_or("?")),
+            count("marks", 1, t, Some(0)),
+            count("marks", 1, t, Some(2))
+        );
+    }
+    out.push_str("</table></section>\n");
+}
+
 /// The whole trace report.
-pub fn trace_page(obs: &Observation, title: &str, data: &Value, lanes: Option<&LaneData>) -> String {
+pub fn trace_page(obs: &Observation, title: &str, data: &Value) -> String {
     let mut out = String::new();
     open(&mut out, title, "trace");
     status_line(&mut out);
@@ -140,8 +175,9 @@ pub fn trace_page(obs: &Observation, title: &str, data: &Value, lanes: Option<&L
          <section id=\"operations\"><h2>Operations</h2><ol id=\"ops\"></ol></section>\n",
         rows = data["rows"].as_array().map_or(0, |r| r.len()),
         steps = obs.steps.len(),
-        lanes = lanes.map_or(0, |l| l.threads),
+        lanes = obs.lanes.as_ref().map_or(0, |l| l.threads),
     );
+    lanes_table(&mut out, data);
     let _ = write!(
         out,
         "<script type=\"application/json\" id=\"report-data\">{}</script>\n<script>\n{JS}</script>\n</body>\n</html>\n",

@@ -57,8 +57,10 @@ pub(super) fn run(
     report
 }
 
-/// Replays a concurrent trace: its operations queued per thread, its schedule exactly.
-pub(super) fn replay(trace: &Trace, check: CheckMode, observer: &mut dyn Observer) -> RunReport {
+/// What the concurrent executor needs to replay `trace`: its operations queued per thread
+/// (each named by its index in the trace), its schedule and its quiescent points. Shared by
+/// `replay` and the step-log and report observer, so both replay the same run.
+pub(crate) fn replay_parts<'a>(trace: &Trace) -> (Source<'a>, Recorded) {
     let threads = trace.config.vcpus as usize + trace.config.concurrency.map_or(0, |c| c.devices as usize);
     let mut queues = vec![VecDeque::new(); threads];
     let owners = trace.threads.clone().unwrap_or_default();
@@ -77,12 +79,18 @@ pub(super) fn replay(trace: &Trace, check: CheckMode, observer: &mut dyn Observe
         },
         quiesce: trace.quiesce.clone(),
     };
+    (Source::Trace(queues), recorded)
+}
+
+/// Replays a concurrent trace: its operations queued per thread, its schedule exactly.
+pub(super) fn replay(trace: &Trace, check: CheckMode, observer: &mut dyn Observer) -> RunReport {
+    let (source, recorded) = replay_parts(trace);
     run(
         trace.config.clone(),
         trace.seed,
         check,
         trace.ops.len() as u64,
-        Source::Trace(queues),
+        source,
         Some(recorded),
         observer,
     )

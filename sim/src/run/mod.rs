@@ -5,7 +5,7 @@
 //! it). An [`Observer`] sees each step as it is applied — to stream it to a trace file,
 //! draw progress, or stop the run at a time limit.
 
-mod concurrent;
+pub(crate) mod concurrent;
 mod observe;
 mod report;
 

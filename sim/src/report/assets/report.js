@@ -12,8 +12,23 @@
   var ALIAS_COLORS = { a: '#2d6cdf', h: '#13a89e' };
   var KIND_COLORS = { Write: '#d35400', All: '#a93226', Mmio: '#7d3c98' };
   // Operation classes (see report/data.rs): api, api error, kernel, access, trapped, fault, query, harvest, failed.
-  var CLASS_COLORS = ['#5b6abf', '#c0392b', '#9aa3ad', '#b9dcb9', '#2e8b57', '#e67e22', '#c9b3e6', '#1f9bd1', '#ff0000'];
-  var CLASS_NAMES = ['API call', 'API error', 'guest kernel', 'access (direct)', 'access (trapped)', 'guest fault', 'query', 'harvest', 'failed'];
+  var CLASS_COLORS = ['#5b6abf', '#c0392b', '#9aa3ad', '#b9dcb9', '#2e8b57', '#e67e22', '#c9b3e6', '#1f9bd1', '#ff0000', '#f5b7b1'];
+  var CLASS_NAMES = ['API call', 'API error', 'guest kernel', 'access (direct)', 'access (trapped)', 'guest fault', 'query', 'harvest', 'failed', 'did not complete'];
+  // Lanes of a concurrent trace (see report/lanes.rs): marks are [kind, thread, x, step, decision, a, b].
+  var L = D.lanes;
+  var MARK_COLORS = ['#8e44ad', '#2e8b57', '#1f9bd1', '#16a085', '#e67e22', '#e74c3c', '#27ae60'];
+  var MARK_NAMES = ['inline step (in another thread\'s operation)', 'own lock-free step', 'step while a shootdown waits', 'shootdown acknowledged', 'shootdown requested', 'preemption', 'quiescent point'];
+  var HW_VERBS = ['exits and acknowledges a shootdown', 'begins its access (TLB lookup)', 'looks its page up again', 'walks the tables after a TLB miss', 'completes its memory access', 'waits in the VMM'];
+  var LOCK_COLOR = '#2c3e50', OP_COLOR = '#b7c7d9', OPEN_OP_COLOR = '#f5b7b1';
+  // Per lane, the marks drawn in it (quiescent points in every lane), in order of x.
+  var laneMarks = [];
+  if (L) {
+    for (var lt = 0; lt < L.threads; lt++) laneMarks.push([]);
+    L.marks.forEach(function (m) {
+      if (m[1] < 0) laneMarks.forEach(function (lm) { lm.push(m); });
+      else laneMarks[m[1]].push(m);
+    });
+  }
   var GUTTER = 168;
   var failStep = D.failure && D.failure.step !== null && D.failure.step !== undefined ? D.failure.step : null;
   var details = {};
@@ -25,6 +40,7 @@
   var view = { from: 0, to: Math.max(N, 1) };
   var selected = failStep !== null ? failStep : 0;
   var layout = null;
+  var paintedLanes = null;
 
   function rowHeight(n) {
     if (n <= 10) return 22;
@@ -47,8 +63,8 @@
     var opsY = y + 8;
     y = opsY + 12;
     var lanesY = y + 6;
-    var laneH = 12;
-    var threads = D.lanes ? D.lanes.threads : 0;
+    var laneH = 14;
+    var threads = L ? L.threads : 0;
     y = lanesY + threads * (laneH + 3) + 4;
     var width = Math.max(320, document.getElementById('timeline').clientWidth - 2);
     return { rh: rh, ys: ys, opsY: opsY, lanesY: lanesY, laneH: laneH, height: y, width: width };
@@ -123,29 +139,66 @@
     ctx.fillText('operations', 4, layout.opsY + 5);
   }
 
+  function laneY(t) { return layout.lanesY + t * (layout.laneH + 3); }
+
+  // [x0, x1] clipped to the view, in pixels; null when outside it.
+  function span(x0, x1) {
+    var a = Math.max(x0, view.from), b = Math.min(x1, view.to);
+    if (a > b) return null;
+    return [X(a), Math.max(1, X(b) - X(a))];
+  }
+
+  // One lane per thread: its operations (light; red when cut short by the failure), the PGM lock
+  // held (dark), and marks for lock-free steps, shootdowns, acknowledgements, preemptions.
   function drawLanes() {
-    if (!D.lanes) return;
-    var L = D.lanes, w = Math.max(1, stepWidth());
+    if (!L) return;
+    var h = layout.laneH;
     for (var t = 0; t < L.threads; t++) {
-      var y = layout.lanesY + t * (layout.laneH + 3);
       ctx.fillStyle = '#f2f4f7';
-      ctx.fillRect(GUTTER, y, layout.width - GUTTER, layout.laneH);
+      ctx.fillRect(GUTTER, laneY(t), layout.width - GUTTER, h);
       ctx.fillStyle = '#5d6675';
-      ctx.fillText('thread ' + t, 4, y + layout.laneH / 2);
+      ctx.fillText(L.names[t], 4, laneY(t) + h / 2);
     }
-    for (var i = view.from; i < Math.min(view.to, N); i++) {
-      var e = L.per_step[i];
-      var yy = layout.lanesY + e[0] * (layout.laneH + 3);
-      ctx.fillStyle = e[1] ? '#2c3e50' : '#9fb3c8';
-      ctx.fillRect(X(i), yy, w, layout.laneH);
-      var prev = i > 0 ? L.per_step[i - 1] : null;
-      if (prev && prev[1] && !e[1]) {
-        // The lock was released after the previous step: a marker in the holder's lane.
-        var py = layout.lanesY + prev[0] * (layout.laneH + 3);
-        ctx.fillStyle = '#e74c3c';
-        ctx.fillRect(X(i) - 1, py, 2, layout.laneH);
-      }
+    L.ops.forEach(function (o) {
+      var p = span(o[2], o[3]);
+      if (!p) return;
+      ctx.fillStyle = o[4] ? OP_COLOR : OPEN_OP_COLOR;
+      ctx.fillRect(p[0], laneY(o[0]) + 1, p[1], h - 2);
+      ctx.fillStyle = '#5d6675';
+      if (o[2] >= view.from) ctx.fillRect(p[0], laneY(o[0]) + 1, 1, h - 2);
+    });
+    L.locks.forEach(function (k) {
+      var p = span(k[1], k[2]);
+      if (!p) return;
+      ctx.fillStyle = LOCK_COLOR;
+      ctx.fillRect(p[0], laneY(k[0]) + 4, Math.max(2, p[1]), h - 8);
+    });
+    var fine = stepWidth() > 3;
+    L.marks.forEach(function (m) {
+      if (m[2] < view.from || m[2] > view.to || (m[0] === 1 && !fine)) return;
+      drawMark(m, X(m[2]));
+    });
+  }
+
+  function drawMark(m, x) {
+    var h = layout.laneH;
+    ctx.fillStyle = MARK_COLORS[m[0]];
+    if (m[0] === 6) {
+      for (var t = 0; t < L.threads; t++) ctx.fillRect(x, laneY(t), 1, h);
+      return;
     }
+    var y = laneY(m[1]);
+    if ((m[0] === 0 || m[0] === 2) && m[6] >= 0) {
+      // A line from the thread whose operation it ran in.
+      var y2 = laneY(m[6]) + h / 2, y1 = y + h / 2;
+      ctx.fillRect(x, Math.min(y1, y2), 1, Math.abs(y2 - y1));
+    }
+    ctx.beginPath();
+    if (m[0] === 0) { ctx.moveTo(x - 4, y); ctx.lineTo(x + 4, y); ctx.lineTo(x, y + h); }
+    else if (m[0] === 2) { ctx.moveTo(x, y); ctx.lineTo(x + 4, y + h / 2); ctx.lineTo(x, y + h); ctx.lineTo(x - 4, y + h / 2); }
+    else if (m[0] === 5) { ctx.moveTo(x - 3, y); ctx.lineTo(x + 3, y); ctx.lineTo(x, y + 5); }
+    else { ctx.rect(x - (m[0] === 4 ? 1 : 0.5), y, m[0] === 4 ? 3 : 1.5, h); }
+    ctx.fill();
   }
 
   // Step numbers along the top, at a round interval at least 70 pixels apart.
@@ -201,6 +254,11 @@
     drawBands();
     drawOps();
     drawLanes();
+    if (L && paintedLanes === null) {
+      // Counted before the failing step and the selection are drawn across every lane.
+      paintedLanes = 0;
+      for (var t = 0; t < L.threads; t++) if (painted(laneY(t), laneY(t) + layout.laneH) > 0) paintedLanes++;
+    }
     drawMarks();
     document.getElementById('window').textContent =
       'steps ' + view.from + '..' + (view.to - 1) + ' of ' + N + ' (' + ROWS.length + ' pages that changed or start with a handler)';
@@ -211,6 +269,52 @@
     var s = r.s, t = r.t;
     for (var k = 0; k < r.ch.length && r.ch[k][0] <= i; k++) { s = r.ch[k][1]; t = r.ch[k][2]; }
     return [s, t];
+  }
+
+  function laneAt(y) {
+    if (!L) return -1;
+    for (var t = 0; t < L.threads; t++) if (y >= laneY(t) && y < laneY(t) + layout.laneH) return t;
+    return -1;
+  }
+
+  function fx(x) { return view.from + (x - GUTTER) / stepWidth(); }
+
+  // The last interval of `list` on thread t (element 0) whose [x0, x1] (elements a, a+1) holds f.
+  function holding(list, t, a, f) {
+    var found = null;
+    list.forEach(function (v) { if (v[0] === t && v[a] <= f && f <= v[a + 1]) found = v; });
+    return found;
+  }
+
+  function markText(m) {
+    var who = m[1] >= 0 ? L.names[m[1]] : '';
+    var op = m[3] >= 0 ? ' (step ' + m[3] + ')' : '';
+    var when = ' [decision ' + m[4] + ']';
+    switch (m[0]) {
+      case 0: return who + ' ' + HW_VERBS[m[5]] + op + ', inline in an operation of ' + L.names[m[6]] + when;
+      case 1: return who + ' ' + HW_VERBS[m[5]] + op + when;
+      case 2: return who + ' ' + HW_VERBS[m[5]] + op + ' while ' + L.names[m[6]] + ' waits for its shootdown' + when;
+      case 3: return who + ' flushed its TLB: shootdown acknowledged' + when;
+      case 4: return who + ' requests a TLB shootdown' + op + (m[5] ? '' : '; every vCPU flushed at once') + when;
+      case 5: return 'preemption: ' + who + ' runs, ' + L.names[m[5]] + ' could have gone on' + when;
+      default: return 'quiescent point: invariants checked' + when;
+    }
+  }
+
+  // Hover text in lane t at pixel x: the nearest mark within 5 px, else the lock interval and the
+  // operation under the cursor.
+  function laneText(t, x) {
+    var ms = laneMarks[t], lo = 0, hi = ms.length;
+    var f0 = fx(x - 5), f1 = fx(x + 5);
+    while (lo < hi) { var mid = (lo + hi) >> 1; if (ms[mid][2] < f0) lo = mid + 1; else hi = mid; }
+    var lines = [];
+    for (var k = lo; k < ms.length && ms[k][2] <= f1 && lines.length < 6; k++) lines.push(markText(ms[k]));
+    var f = fx(x);
+    var lock = holding(L.locks, t, 1, f);
+    if (lock) lines.push(L.names[t] + ' holds the PGM lock' + (lock[3] >= 0 ? ' (step ' + lock[3] + ')' : ''));
+    var o = holding(L.ops, t, 2, f);
+    if (o) lines.push('step ' + o[1] + ': ' + D.ops[o[1]][0] + '\n-> ' + D.ops[o[1]][1] + (o[4] ? '' : ' (cut short)'));
+    return lines.length ? lines.join('\n') : L.names[t] + ': idle';
   }
 
   function rowAt(y) {
@@ -294,6 +398,8 @@
     var i = stepAt(x);
     if (x < GUTTER || i < 0 || i >= N) { hover.style.display = 'none'; return; }
     var text = 'step ' + i + ': ' + D.ops[i][0] + '\n-> ' + D.ops[i][1];
+    var lane = laneAt(y);
+    if (lane >= 0) text = laneText(lane, x) || text;
     var r = rowAt(y);
     if (r >= 0) {
       var st = stateAt(ROWS[r], i);
@@ -315,7 +421,9 @@
       var a = Math.max(0, stepAt(Math.min(x, dragFrom))), b = Math.min(N, stepAt(Math.max(x, dragFrom)) + 1);
       if (b - a >= 1) { view.from = a; view.to = b; draw(); }
     } else {
-      select(stepAt(x));
+      var lane = laneAt(ev.clientY - canvas.getBoundingClientRect().top);
+      var o = lane >= 0 ? holding(L.ops, lane, 2, fx(x)) : null;
+      select(o ? o[1] : stepAt(x));
     }
     dragFrom = null;
   });
@@ -350,15 +458,26 @@
     item(ALIAS_COLORS.h, 'special alias (top third)');
     Object.keys(KIND_COLORS).forEach(function (k) { item(KIND_COLORS[k], k + ' handler (outline)'); });
     CLASS_NAMES.forEach(function (n, i) { item(CLASS_COLORS[i], 'op: ' + n); });
-    if (D.lanes) { item('#2c3e50', 'lane: lock held'); item('#9fb3c8', 'lane: lock not held'); item('#e74c3c', 'lane: lock released'); }
+    if (L) {
+      item(OP_COLOR, 'lane: operation (began .. ended)');
+      item(OPEN_OP_COLOR, 'lane: operation cut short by the failure');
+      item(LOCK_COLOR, 'lane: PGM lock held');
+      MARK_NAMES.forEach(function (n, i) { item(MARK_COLORS[i], 'lane: ' + n); });
+    }
   }
 
-  // How many sampled pixels differ from the background: proof the timeline was painted.
-  function painted() {
-    var img = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+  // How many sampled pixels of rows y0..y1 (CSS pixels; default: all) differ from the white
+  // background and from the lanes' own (#f2f4f7): proof the timeline or the lanes were painted.
+  function painted(y0, y1) {
+    var dpr = window.devicePixelRatio || 1;
+    var top = Math.round((y0 || 0) * dpr), bottom = Math.round((y1 === undefined ? layout.height : y1) * dpr);
+    if (bottom <= top) return 0;
+    var img = ctx.getImageData(Math.round(GUTTER * dpr), top, canvas.width - Math.round(GUTTER * dpr), bottom - top).data;
     var n = 0;
     for (var p = 0; p < img.length; p += 4 * 5) {
-      if (img[p] !== 255 || img[p + 1] !== 255 || img[p + 2] !== 255) n++;
+      var white = img[p] === 255 && img[p + 1] === 255 && img[p + 2] === 255;
+      var lane = img[p] === 0xf2 && img[p + 1] === 0xf4 && img[p + 2] === 0xf7;
+      if (!white && !lane) n++;
     }
     return n;
   }
@@ -370,7 +489,14 @@
   status.dataset.rows = String(ROWS.length);
   status.dataset.steps = String(N);
   status.dataset.painted = String(painted());
-  status.dataset.lanes = String(D.lanes ? D.lanes.threads : 0);
+  status.dataset.lanes = String(L ? L.threads : 0);
+  if (L) {
+    status.dataset.laneOps = String(L.ops.length);
+    status.dataset.laneLocks = String(L.locks.length);
+    status.dataset.laneMarks = String(L.marks.length);
+    // Lanes whose strip has painted pixels (operations, lock, marks): every one should.
+    status.dataset.lanesPainted = String(paintedLanes);
+  }
   // Milliseconds from the start of navigation (loading and parsing included) to now.
   status.dataset.ms = String(Math.round(performance.now()));
   status.textContent = 'report script ran: ' + ROWS.length + ' page rows x ' + N + ' steps';

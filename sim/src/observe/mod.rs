@@ -8,6 +8,14 @@
 //! every page when the guest has at most [`FULL_SCAN_PAGES`] pages (so nothing a step does
 //! can hide), else the pages the step touched (everything after a step with a very large
 //! span).
+//!
+//! A concurrent trace is replayed by the concurrent executor under its schedule
+//! (`concurrent.rs`): each operation's record collects what the manager did while its thread
+//! held the PGM lock, and the run's timeline gives one lane per thread.
+
+mod concurrent;
+
+pub use concurrent::Lanes;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -41,6 +49,8 @@ pub struct StepRecord {
     pub pages: Vec<PageChange>,
     /// Handlers added, removed or changed (`render::handler_change_lines`).
     pub handlers: Vec<String>,
+    /// The thread that ran the step (concurrent traces; `None`: a sequential trace).
+    pub thread: Option<u8>,
 }
 
 /// A registered handler's lifetime: registered by step `from` (`None`: before the first
@@ -89,6 +99,11 @@ pub struct Observation {
     pub handlers: Vec<HandlerBand>,
     /// The failure, if the trace fails.
     pub failure: Option<FailureView>,
+    /// Index of the failing step (`None`: no failure, or one outside every step: the world's
+    /// setup, the final full check, a concurrent world's quiescent point).
+    pub failing: Option<usize>,
+    /// A concurrent trace's threads, lock and schedule, one lane per thread.
+    pub lanes: Option<Lanes>,
 }
 
 /// What the observer carries from one step to the next.
@@ -138,32 +153,46 @@ impl Watch {
         }
         out
     }
+
+    /// The handler changes since the last look (as lines), the bands brought up to date at
+    /// `step`.
+    fn handler_changes(&mut self, world: &World, bands: &mut Vec<HandlerBand>, step: usize) -> Vec<String> {
+        let now = render::handler_rows(world.prod());
+        let lines = render::handler_change_lines(&self.handlers, &now);
+        update_bands(bands, &self.handlers, &now, step);
+        self.handlers = now;
+        lines
+    }
 }
 
 impl Observation {
-    /// Replays `trace` with `check` and observes every step. Sequential traces only: a
-    /// concurrent trace's operations interleave under its schedule, which only the
-    /// concurrent executor replays (`Err` says so).
+    /// Replays `trace` with `check` and observes every step: a sequential trace step by
+    /// step, a concurrent one under its schedule by the concurrent executor. (`Result` for
+    /// traces no observer can replay; every trace `replay` accepts is observed.)
     pub fn of(trace: &Trace, check: CheckMode) -> Result<Observation, String> {
         if trace.config.concurrency.is_some() {
-            return Err(
-                "step logs and reports cover sequential traces; this trace is concurrent (replay it with `pgmsim replay`)"
-                    .into(),
-            );
+            return Ok(concurrent::observe(trace, check));
         }
         Ok(Observation::sequential(trace, check))
     }
 
-    fn sequential(trace: &Trace, check: CheckMode) -> Observation {
-        let config = trace.config.clone();
-        let mut obs = Observation {
+    /// An observation of `config` with nothing observed yet.
+    fn empty(config: &SimConfig) -> Observation {
+        Observation {
             hosts: HostNames::of(&config.layout),
             config: config.clone(),
             initial: Vec::new(),
             steps: Vec::new(),
             handlers: Vec::new(),
             failure: None,
-        };
+            failing: None,
+            lanes: None,
+        }
+    }
+
+    fn sequential(trace: &Trace, check: CheckMode) -> Observation {
+        let config = trace.config.clone();
+        let mut obs = Observation::empty(&config);
         let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config))) {
             Ok(Ok(w)) => w,
             Ok(Err(f)) => {
@@ -188,6 +217,7 @@ impl Observation {
             };
             obs.record(&world, &mut watch, op.clone(), result);
             if let Some(f) = failure {
+                obs.failing = (f.step as usize == obs.steps.len() - 1).then_some(obs.steps.len() - 1);
                 obs.failure = Some(FailureView::at(&world, Some(op), f));
                 return obs;
             }
@@ -208,10 +238,7 @@ impl Observation {
         let pages = watch.page_changes(world);
         let mut handlers = Vec::new();
         if world.touched().manager {
-            let now = render::handler_rows(world.prod());
-            handlers = render::handler_change_lines(&watch.handlers, &now);
-            self.update_bands(&watch.handlers, &now, index);
-            watch.handlers = now;
+            handlers = watch.handler_changes(world, &mut self.handlers, index);
         }
         self.steps.push(StepRecord {
             op,
@@ -219,32 +246,47 @@ impl Observation {
             events: world.step_events().to_vec(),
             pages,
             handlers,
+            thread: None,
         });
-    }
-
-    fn update_bands(&mut self, before: &[HandlerRow], after: &[HandlerRow], step: usize) {
-        let same = |a: &HandlerRow, b: &HandlerRow| {
-            (a.info.key, a.info.key_last, a.info.kind) == (b.info.key, b.info.key_last, b.info.kind)
-        };
-        for old in before.iter().filter(|o| !after.iter().any(|n| same(n, o))) {
-            let open = self.handlers.iter_mut().rev().find(|b| {
-                b.to.is_none() && (b.key, b.key_last, b.kind) == (old.info.key, old.info.key_last, old.info.kind)
-            });
-            if let Some(b) = open {
-                b.to = Some(step);
-            }
-        }
-        for new in after.iter().filter(|n| !before.iter().any(|o| same(n, o))) {
-            self.handlers.push(HandlerBand::of(new, Some(step)));
-        }
     }
 
     /// Index of the failing step, if a step failed (a failure of the final full check is
     /// after the last step).
     pub fn failing_step(&self) -> Option<usize> {
-        let f = self.failure.as_ref()?;
-        let last = self.steps.len().checked_sub(1)?;
-        (self.steps[last].result.is_none() && f.failure.step as usize == last).then_some(last)
+        self.failing
+    }
+}
+
+/// Closes the bands of the handlers gone between `before` and `after` and opens bands for the
+/// new ones, at `step`.
+fn update_bands(bands: &mut Vec<HandlerBand>, before: &[HandlerRow], after: &[HandlerRow], step: usize) {
+    let same = |a: &HandlerRow, b: &HandlerRow| {
+        (a.info.key, a.info.key_last, a.info.kind) == (b.info.key, b.info.key_last, b.info.kind)
+    };
+    for old in before.iter().filter(|o| !after.iter().any(|n| same(n, o))) {
+        let open = bands.iter_mut().rev().find(|b| {
+            b.to.is_none() && (b.key, b.key_last, b.kind) == (old.info.key, old.info.key_last, old.info.kind)
+        });
+        if let Some(b) = open {
+            b.to = Some(step);
+        }
+    }
+    for new in after.iter().filter(|n| !before.iter().any(|o| same(n, o))) {
+        bands.push(HandlerBand::of(new, Some(step)));
+    }
+}
+
+impl StepRecord {
+    /// A step not yet applied (no result, nothing recorded), run by `thread` if concurrent.
+    fn new(op: Op, thread: Option<u8>) -> StepRecord {
+        StepRecord {
+            op,
+            result: None,
+            events: Vec::new(),
+            pages: Vec::new(),
+            handlers: Vec::new(),
+            thread,
+        }
     }
 }
 

@@ -1,7 +1,12 @@
 //! The step log of an observed trace (`pgmsim replay TRACE --log`): for each step the
 //! operation, its result, the platform events and every page whose descriptor changed
 //! (before -> after), addresses in hex, in the shared renderer's words; a failure ends it
-//! with what the check found and the page maps of both sides around it.
+//! with what the check found and the page maps of both sides around it. A concurrent trace's
+//! log follows its run's timeline instead (`concurrent.rs`): each step names its thread, and
+//! lock acquisitions and releases, inline accesses, shootdowns and their waits appear where
+//! they happened.
+
+mod concurrent;
 
 use std::fmt::Write as _;
 
@@ -14,6 +19,11 @@ use crate::observe::{Observation, StepRecord, FAILURE_WINDOW_PAGES};
 pub fn render(obs: &Observation, from: usize, to: usize) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "world: {}", obs.config.summary());
+    if let Some(lanes) = &obs.lanes {
+        concurrent::render(&mut out, obs, lanes, from, to);
+        failure(&mut out, obs);
+        return out;
+    }
     let last = obs.steps.len().saturating_sub(1);
     let to = to.min(last);
     if obs.steps.is_empty() || from > to {
@@ -40,6 +50,11 @@ fn step(out: &mut String, i: usize, s: &StepRecord, obs: &Observation) {
         }
         None => out.push_str("  result: FAILED (below)\n"),
     }
+    details(out, s, obs);
+}
+
+/// A step's platform events, page changes and handler changes.
+fn details(out: &mut String, s: &StepRecord, obs: &Observation) {
     section(out, "events", s.events.iter().map(event_line));
     section(
         out,
@@ -75,6 +90,7 @@ fn failure(out: &mut String, obs: &Observation) {
     };
     let at = match obs.failing_step() {
         Some(i) => format!("at step {i}"),
+        None if obs.lanes.is_some() => "outside every operation (a quiescent point's checks or the final check)".into(),
         None => format!(
             "in the final full check after step {}",
             obs.steps.len().saturating_sub(1)
