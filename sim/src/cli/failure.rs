@@ -92,11 +92,14 @@ pub(crate) fn write(r: &RunReport, out: &Path, name: &str, budget: u64) -> Optio
                     describe(&s.trace)
                 );
                 hint("replay", &format!("replay {} --log", min.display()));
-                let html = out.join(format!("{name}.min.html"));
-                let title = format!("pgmsim report: {}", min.display());
-                match super::report::write_trace_report(&s.trace, s.trace.check, &title, None, &html) {
-                    Ok(_) => errln!("  report: {}", html.display()),
-                    Err(e) => errln!("  could not write the report: {e}"),
+                // Reports cover sequential traces (a concurrent one is refused).
+                if s.trace.config.concurrency.is_none() {
+                    let html = out.join(format!("{name}.min.html"));
+                    let title = format!("pgmsim report: {}", min.display());
+                    match super::report::write_trace_report(&s.trace, s.trace.check, &title, None, &html) {
+                        Ok(_) => errln!("  report: {}", html.display()),
+                        Err(e) => errln!("  could not write the report: {e}"),
+                    }
                 }
                 written.minimised = Some((min, s.trace.ops.len()));
             }
