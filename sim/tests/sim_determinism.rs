@@ -68,7 +68,10 @@ fn concurrent_worlds_are_deterministic() {
         assert!(a.config.concurrency.is_some() && a.stats.threads > 1, "seed {seed}");
         assert_eq!(a.trace_hash, b.trace_hash, "seed {seed}");
         assert_eq!((&a.ops, &a.threads, &a.schedule), (&b.ops, &b.threads, &b.schedule));
-        assert!(!a.schedule.is_empty() && a.stats.preemptions > 0, "seed {seed}: a real interleaving");
+        assert!(
+            !a.schedule.is_empty() && a.stats.preemptions > 0,
+            "seed {seed}: a real interleaving"
+        );
         let again = replay(&a.trace(), CheckMode::Incremental);
         assert_eq!(again.trace_hash, a.trace_hash, "seed {seed}: the trace replays exactly");
         assert_eq!(again.failure, a.failure);

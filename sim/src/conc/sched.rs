@@ -154,8 +154,9 @@ pub fn default_choice(point: Point, last: u8, candidates: &[u8]) -> u8 {
 /// The scheduler state of a run (plain data, so a machine stays `Clone`).
 #[derive(Debug, Clone)]
 pub enum Scheduler {
-    /// Uniform random choices.
-    Random(ChaCha8Rng),
+    /// Uniform random choices (boxed: the generator's state is five times the size of the
+    /// other variants).
+    Random(Box<ChaCha8Rng>),
     /// PCT priorities and change points.
     Pct(Pct),
     /// Replays recorded decisions.
@@ -230,7 +231,7 @@ impl Scheduler {
     pub fn new(kind: SchedulerKind, seed: u64, threads: usize, horizon: u64) -> Scheduler {
         let mut rng = ChaCha8Rng::seed_from_u64(seed);
         match kind {
-            SchedulerKind::Random => Scheduler::Random(rng),
+            SchedulerKind::Random => Scheduler::Random(Box::new(rng)),
             SchedulerKind::Pct { depth } => {
                 let d = depth.max(1) as u32;
                 // Distinct initial priorities d.., shuffled; change points lower a thread to
