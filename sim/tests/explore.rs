@@ -206,6 +206,16 @@ fn d16_the_committed_trace_fails_with_async_shootdowns_and_passes_with_sync_ones
         assert!(r.failure.is_none(), "{:?}", r.failure);
         assert_eq!(r.steps, 4);
     }
+    // Every schedule (not only the recorded one) passes with synchronous shootdowns, and
+    // the race that needs a preemption does not fail under any schedule with up to three.
+    for (mut t, k) in [(trace.clone(), 8), (load(RACE), 3)] {
+        t.config.concurrency.as_mut().unwrap().shootdown = Shootdown::Sync;
+        let e = explore(&t, &spec(k)).unwrap();
+        assert_eq!((e.failures, e.complete), (0, true), "{:?}", e.signatures);
+        assert!(e.schedules >= 10);
+    }
+    let e = explore(&trace, &spec(8)).unwrap();
+    assert_eq!((e.schedules, e.failures), (25, 2), "under async");
     // The same through the command line.
     let file = path(D16).display().to_string();
     assert_eq!(pgmsim(&["replay", &file]).0, 1);

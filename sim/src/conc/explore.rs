@@ -129,6 +129,9 @@ pub fn explore(trace: &Trace, spec: &ExploreSpec) -> Result<Exploration, String>
     if trace.config.concurrency.is_none() {
         return Err("explore needs a concurrent trace (its configuration has no `concurrency`)".into());
     }
+    if spec.max_schedules == 0 {
+        return Err("the schedule bound must be at least 1".into());
+    }
     let mut found = Found::new(spec.max_preemptions);
     let mut frontier = Frontier::new(spec.max_preemptions);
     while let Some((cost, prefix)) = frontier.pop() {
