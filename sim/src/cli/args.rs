@@ -289,7 +289,9 @@ pub(crate) struct ReplayArgs {
     pub(crate) log: LogArgs,
 }
 
+/// A seed's exploration grows fast with its operations: `--steps` defaults to 10 here.
 #[derive(Debug, Args)]
+#[command(mut_arg("steps", |a| a.default_value("10")))]
 pub(crate) struct ExploreArgs {
     /// A concurrent trace: its configuration, operations, threads and quiescent points are
     /// kept, only the schedule varies. Without it, `--seed` (and the world flags) make one.
