@@ -274,4 +274,21 @@ fn explore_from_a_seed_explores_that_seeds_operations() {
     assert_eq!(v["seed"], 5);
     assert!(v["schedules"].as_u64().unwrap() >= 1);
     assert_eq!(v["complete"], true);
+    // Without --steps, a seed's first 10 operations.
+    let (_, stdout, stderr) = pgmsim(&[
+        "explore",
+        "--seed",
+        "5",
+        "--vcpus",
+        "2",
+        "--devices",
+        "1",
+        "--max-preemptions",
+        "0",
+        "--json",
+        "--out",
+        &out.display().to_string(),
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("{e}: {stderr}"));
+    assert_eq!(v["operations"], 10);
 }
