@@ -23,6 +23,16 @@ pub(crate) enum ShootdownArg {
     Async,
 }
 
+impl ShootdownArg {
+    /// The protocol this flag names.
+    pub(crate) fn protocol(self) -> crate::conc::Shootdown {
+        match self {
+            ShootdownArg::Sync => crate::conc::Shootdown::Sync,
+            ShootdownArg::Async => crate::conc::Shootdown::Async,
+        }
+    }
+}
+
 fn parse_on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" => Ok(true),
@@ -153,10 +163,7 @@ impl WorldArgs {
             concurrency: crate::conc::config::ConcurrencyOverrides {
                 enabled: self.concurrency,
                 scheduler: self.scheduler,
-                shootdown: self.shootdown.map(|s| match s {
-                    ShootdownArg::Sync => crate::conc::Shootdown::Sync,
-                    ShootdownArg::Async => crate::conc::Shootdown::Async,
-                }),
+                shootdown: self.shootdown.map(ShootdownArg::protocol),
                 devices: self.devices,
                 schedule_seed: self.schedule_seed,
             },
@@ -194,7 +201,7 @@ impl WorldArgs {
         Ok(config)
     }
 
-    fn has_overrides(&self) -> bool {
+    pub(crate) fn has_overrides(&self) -> bool {
         self.overrides() != Overrides::default()
     }
 }
@@ -269,6 +276,10 @@ pub(crate) struct ReplayArgs {
     /// Check mode (default: the trace's own).
     #[arg(long, value_enum)]
     pub(crate) check: Option<CheckArg>,
+    /// Replay a concurrent trace under this shootdown protocol instead of its own (the same
+    /// operations and schedule; the recorded trace hash then does not apply).
+    #[arg(long, value_enum)]
+    pub(crate) shootdown: Option<ShootdownArg>,
     #[command(flatten)]
     pub(crate) time: TimeArgs,
     /// Print one JSON object.
@@ -276,6 +287,30 @@ pub(crate) struct ReplayArgs {
     pub(crate) json: bool,
     #[command(flatten)]
     pub(crate) log: LogArgs,
+}
+
+/// A seed's exploration grows fast with its operations: `--steps` defaults to 10 here.
+#[derive(Debug, Args)]
+#[command(mut_arg("steps", |a| a.default_value("10")))]
+pub(crate) struct ExploreArgs {
+    /// A concurrent trace: its configuration, operations, threads and quiescent points are
+    /// kept, only the schedule varies. Without it, `--seed` (and the world flags) make one.
+    pub(crate) trace: Option<PathBuf>,
+    /// Explore the operations `pgmsim run --seed S` would run (with `--steps` and the
+    /// world flags; concurrency is forced on).
+    #[arg(long, conflicts_with = "trace")]
+    pub(crate) seed: Option<u64>,
+    /// Explore every schedule with at most this many preemptions.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(0..=16))]
+    pub(crate) max_preemptions: u32,
+    /// Stop after this many schedules (the report says the bound cut the search).
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub(crate) max_schedules: u64,
+    #[command(flatten)]
+    pub(crate) world: WorldArgs,
+    /// Print one JSON object.
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -97,6 +97,25 @@ fn tlb_hit_rate(n: u64) -> f64 {
     n as f64 / t.elapsed().as_secs_f64()
 }
 
+/// Steps per second of concurrent worlds (threads, scheduler and everything else drawn per
+/// seed), incremental checks, on this one thread: by the wall clock, and by this thread's
+/// CPU time when known (what the load of a shared machine does not distort).
+fn concurrent_rate(seeds: u64, steps: usize) -> (f64, Option<f64>, u64) {
+    let ov = Overrides {
+        concurrency: crate::conc::config::ConcurrencyOverrides {
+            enabled: Some(true),
+            ..Default::default()
+        },
+        ..Overrides::default()
+    };
+    let cpu = super::long_run::thread_cpu_secs();
+    let (wall, total) = steps_per_sec(seeds, steps, &ov, CheckMode::Incremental);
+    let cpu = cpu
+        .zip(super::long_run::thread_cpu_secs())
+        .map(|(a, b)| total as f64 / (b - a).max(1e-9));
+    (wall, cpu, total)
+}
+
 /// `pgmsim bench`: the throughput table, the long-run benchmark, or its child process.
 pub(crate) fn cmd_bench(a: &BenchArgs) -> i32 {
     if let Some(steps) = a.peak_memory_child {
@@ -113,6 +132,7 @@ fn throughput(as_json: bool, seeds: u64, steps: usize) -> i32 {
     let default = Overrides::default();
     let (inc, inc_steps) = steps_per_sec(seeds, steps, &default, CheckMode::Incremental);
     let (full, full_steps) = steps_per_sec(seeds.min(4), steps / 4, &default, CheckMode::Full);
+    let (conc, conc_cpu, conc_steps) = concurrent_rate(seeds, steps);
     let hits = tlb_hit_rate(1_000_000);
     let small = Overrides {
         ram_mib: Some(64),
@@ -134,6 +154,9 @@ fn throughput(as_json: bool, seeds: u64, steps: usize) -> i32 {
                 "steps_incremental": inc_steps,
                 "steps_per_sec_full": full.round(),
                 "steps_full": full_steps,
+                "steps_per_sec_concurrent": conc.round(),
+                "steps_per_cpu_sec_concurrent": conc_cpu.map(f64::round),
+                "steps_concurrent": conc_steps,
                 "tlb_hit_accesses_per_sec": hits.round(),
                 "loop_steps_per_sec_64mib_guest": ram64.round(),
                 "loop_steps_per_sec_4gib_guest": ram4g.round(),
@@ -142,6 +165,8 @@ fn throughput(as_json: bool, seeds: u64, steps: usize) -> i32 {
     } else {
         outln!("default mix, incremental checks: {inc:>12.0} steps/s ({inc_steps} steps)");
         outln!("default mix, full checks:        {full:>12.0} steps/s ({full_steps} steps)");
+        let per_cpu = conc_cpu.map_or(String::new(), |c| format!(", {c:.0} per CPU second"));
+        outln!("concurrent worlds, incremental:  {conc:>12.0} steps/s ({conc_steps} steps, one thread{per_cpu})");
         outln!("TLB-hit guest accesses:          {hits:>12.0} accesses/s (differential check on)");
         outln!("64 MiB guest, incremental:       {ram64:>12.0} steps/s (step loop only, no periodic full check)");
         outln!("4 GiB guest, incremental:        {ram4g:>12.0} steps/s (step loop only, no periodic full check)");

@@ -179,10 +179,25 @@ pub(crate) fn replay(a: ReplayArgs) -> i32 {
         Some(_) => fuzz_trace(&a),
         None => load_or_exit(&a.trace).map(|t| (t, a.trace.clone())),
     };
-    let (trace, shrink_path) = match loaded {
+    let (mut trace, shrink_path) = match loaded {
         Ok(x) => x,
         Err(code) => return code,
     };
+    if let Some(s) = a.shootdown {
+        let Some(c) = trace.config.concurrency.as_mut() else {
+            return bad_input(&format!(
+                "{}: --shootdown applies to concurrent traces; this one is sequential",
+                a.trace.display()
+            ));
+        };
+        if c.shootdown != s.protocol() {
+            c.shootdown = s.protocol();
+            // Another protocol is another run: the recorded hash and failure say nothing
+            // about it.
+            trace.trace_hash = None;
+            trace.failure = None;
+        }
+    }
     let check = a.check.map_or(trace.check, CheckMode::from);
     if let Err(code) = a.log.print(&trace, check) {
         return code;

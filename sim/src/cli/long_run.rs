@@ -36,7 +36,7 @@ fn config() -> SimConfig {
 
 /// CPU time this thread has used, in seconds (Linux `schedstat`), if known: unlike the wall
 /// clock, it does not count the time other processes of a shared machine took.
-fn thread_cpu_secs() -> Option<f64> {
+pub(super) fn thread_cpu_secs() -> Option<f64> {
     let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
     let ns: u64 = text.split_whitespace().next()?.parse().ok()?;
     Some(ns as f64 / 1e9)

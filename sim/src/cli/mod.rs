@@ -5,6 +5,7 @@ mod args;
 pub mod bench;
 mod commands;
 mod coverage;
+mod explore_cmd;
 mod failure;
 mod long_run;
 mod out;
@@ -17,7 +18,7 @@ use clap::{Parser, Subcommand};
 
 use out::errln;
 
-use args::{BenchArgs, ConfigArgs, ReplayArgs, RunArgs, ShrinkArgs, SweepArgs};
+use args::{BenchArgs, ConfigArgs, ExploreArgs, ReplayArgs, RunArgs, ShrinkArgs, SweepArgs};
 
 /// Deterministic simulation of a hypervisor's guest-physical access handler manager.
 #[derive(Debug, Parser)]
@@ -37,6 +38,9 @@ enum Command {
     Replay(ReplayArgs),
     /// Minimise a failing trace.
     Shrink(ShrinkArgs),
+    /// Run every schedule of a small concurrent trace (or of a seed's operations) with at
+    /// most K preemptions, breadth-first by preemptions.
+    Explore(ExploreArgs),
     /// Measure simulator throughput.
     Bench(BenchArgs),
     /// Print the configuration a seed draws (JSON; edit it and pass it back with --config).
@@ -77,6 +81,7 @@ pub fn main_entry() -> i32 {
         Some(Command::Sweep(a)) => sweep_cmd::sweep(a),
         Some(Command::Replay(a)) => commands::replay(a),
         Some(Command::Shrink(a)) => commands::shrink(a),
+        Some(Command::Explore(a)) => explore_cmd::explore(a),
         Some(Command::Bench(a)) => bench::cmd_bench(&a),
         Some(Command::Config(a)) => commands::config(a),
         Some(Command::Report(a)) => report::report(a),

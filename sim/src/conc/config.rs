@@ -57,7 +57,7 @@ pub enum Shootdown {
     /// `kvm_flush_remote_tlbs`). What the manager's contract requires.
     Sync,
     /// Set a flag on every vCPU, poke, return (the original's `PGM_INVL_ALL_VCPU_TLBS` →
-    /// `HMFlushTlbOnAllVCpus`). Not enough for rights reductions callers rely on (D15).
+    /// `HMFlushTlbOnAllVCpus`). Not enough for rights reductions callers rely on (D16).
     Async,
 }
 

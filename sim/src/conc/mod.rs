@@ -8,10 +8,13 @@
 //!   instruction, the PGM lock, pending shootdowns, and the lock-free hardware steps a
 //!   manager operation may be preempted by.
 //! * [`exec`]: the executor: threads, their operations, quiescent points and the checks.
+//! * [`explore`]: systematic exploration of every schedule of a small trace with at most K
+//!   preemptions (`pgmsim explore`).
 //! * [`oracle`]: linearizability of accesses, callbacks, lock discipline, dirty logging.
 
 pub mod config;
 pub mod exec;
+pub mod explore;
 pub mod hw;
 pub mod migration;
 pub mod oracle;

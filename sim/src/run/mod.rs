@@ -167,6 +167,17 @@ pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
     replay_observed(trace, check, &mut ())
 }
 
+/// Runs a concurrent trace's operations under a guided scheduler following `prefix` (choices
+/// by position among each decision point's options), then the default choices; returns the
+/// run and every decision point it met (`crate::conc::explore` extends prefixes from them).
+/// A sequential trace has no decision points: it is replayed as it is.
+pub fn run_guided(trace: &Trace, check: CheckMode, prefix: Vec<u8>) -> (RunReport, crate::conc::sched::Guided) {
+    if trace.config.concurrency.is_none() {
+        return (replay(trace, check), Default::default());
+    }
+    concurrent::guided(trace, check, prefix)
+}
+
 /// Replays a trace with an observer (a deadline, progress).
 pub fn replay_observed(trace: &Trace, check: CheckMode, observer: &mut dyn Observer) -> RunReport {
     if trace.config.concurrency.is_some() {
