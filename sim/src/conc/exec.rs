@@ -315,7 +315,7 @@ impl<'a> Exec<'a> {
 
     /// One step of thread `t`.
     fn step(&mut self, world: &mut World, t: u8) -> Result<(), Failure> {
-        if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+        if super::debug() {
             let tu = t as usize;
             let instr = (tu < self.vcpus).then(|| world.machine().hw().expect("c").cpus[tu]);
             eprintln!(
@@ -351,7 +351,7 @@ impl<'a> Exec<'a> {
     fn begin_op(&mut self, world: &mut World, t: usize, name: Move, op: Op) -> Result<(), Failure> {
         let index = self.ops.len();
         self.names.push(if name == UNNAMED { index as Move } else { name });
-        if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+        if super::debug() {
             eprintln!("DBG op #{index} t={t} {op:?}");
         }
         self.ops.push((t as u8, op.clone()));
@@ -511,7 +511,7 @@ impl<'a> Exec<'a> {
         if t < self.vcpus {
             world.machine_mut().enter_vmm(t);
         }
-        if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+        if super::debug() {
             eprintln!("DBG acquire t={t} lock={:?}", world.hw_mut().lock);
         }
         let hw = world.hw_mut();
@@ -528,7 +528,7 @@ impl<'a> Exec<'a> {
     /// Releases thread `t`'s PGM lock; the manager must have released everything it took,
     /// and KVM's dirty-logging rule must hold.
     fn release(&mut self, world: &mut World, t: usize) -> Result<(), Failure> {
-        if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+        if super::debug() {
             eprintln!("DBG release t={t} lock={:?}", world.hw_mut().lock);
         }
         let hw = world.hw_mut();

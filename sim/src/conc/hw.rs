@@ -238,7 +238,7 @@ impl Machine {
                 return;
             }
             hw.stats.inline_steps += 1;
-            if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+            if super::debug() {
                 eprintln!(
                     "DBG   inline step v={choice} cpu={:?}",
                     self.hw().map(|h| h.cpus[choice as usize])
@@ -284,7 +284,7 @@ impl Machine {
             }
             let names: Vec<Move> = waiting.iter().map(|&v| hw.vcpu_move(v as usize)).collect();
             let choice = hw.decide(Point::Flush, &waiting, &names);
-            if std::env::var_os("PGMSIM_CONC_DEBUG").is_some() {
+            if super::debug() {
                 eprintln!(
                     "DBG   flush-wait step v={choice} cpu={:?}",
                     self.hw().map(|h| h.cpus[choice as usize])

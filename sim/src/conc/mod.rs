@@ -21,3 +21,10 @@ pub mod sched;
 pub mod shrink;
 
 pub use config::{Concurrency, SchedulerKind, Shootdown};
+
+/// Whether `PGMSIM_CONC_DEBUG` is set: the executor then traces every step on stderr. Read
+/// once per process (looking the variable up at every step cost about 6 % of a fuzz input).
+pub(crate) fn debug() -> bool {
+    static DEBUG: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DEBUG.get_or_init(|| std::env::var_os("PGMSIM_CONC_DEBUG").is_some())
+}
