@@ -16,8 +16,8 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pgmsim_sim::check::CheckMode;
 use pgmsim_sim::config::Overrides;
 use pgmsim_sim::fuzzing::api_robustness::ApiInput;
-use pgmsim_sim::fuzzing::ops_differential::{steps_of, BYTES_PER_STEP, CONFIG_BYTES};
 use pgmsim_sim::fuzzing::ops_concurrent::{ops_of, BYTES_PER_OP, MAX_OPS};
+use pgmsim_sim::fuzzing::ops_differential::{steps_of, BYTES_PER_STEP, CONFIG_BYTES};
 use pgmsim_sim::fuzzing::{api_robustness, ops_concurrent, ops_differential, trace_decode};
 
 /// Operations per benchmarked input.

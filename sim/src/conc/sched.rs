@@ -152,6 +152,8 @@ pub fn default_choice(point: Point, last: u8, candidates: &[u8]) -> u8 {
 }
 
 /// The scheduler state of a run (plain data, so a machine stays `Clone`).
+// One per run, inline in the machine: the random variant's size costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum Scheduler {
     /// Uniform random choices.
