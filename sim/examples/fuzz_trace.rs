@@ -27,6 +27,7 @@ fn parse() -> Result<(String, PathBuf, PathBuf), String> {
     Ok((target.clone(), input, output))
 }
 
+/// Converts the input named on the command line and writes its trace.
 fn main() -> ExitCode {
     let (target, input, output) = match parse() {
         Ok(a) => a,
