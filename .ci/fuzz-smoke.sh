@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Fuzz smoke test: build every cargo-fuzz target on the stable toolchain (RUSTC_BOOTSTRAP=1,
-# no sanitizer) and run each for FUZZ_SECONDS (default 60) on a temporary copy of its committed
-# corpus and regressions, so the repository is never modified, with the target's options from
-# fuzz/options/<target>.options. Any crash, timeout or OOM fails the script; the reproducer is
-# left in fuzz/artifacts/<target>/ (gitignored) for upload. Each run ends with libFuzzer's
+# Fuzz smoke test: build every cargo-fuzz target (ops_differential, ops_concurrent,
+# api_robustness, trace_decode) on the stable toolchain (RUSTC_BOOTSTRAP=1, no sanitizer) and
+# run each for FUZZ_SECONDS (default 45: four targets, three minutes of fuzzing in all, plus
+# the build) on a temporary copy of its committed corpus and regressions, so the repository is
+# never modified, with the target's options from fuzz/options/<target>.options. Any crash,
+# timeout or OOM fails the script; the reproducer is left in fuzz/artifacts/<target>/
+# (gitignored) for upload. Each run ends with libFuzzer's
 # final stats (stat::average_exec_per_sec and friends).
 #
-#   .ci/fuzz-smoke.sh                     # every target, 60 s each
+#   .ci/fuzz-smoke.sh                     # every target, 45 s each
 #   FUZZ_SECONDS=10 .ci/fuzz-smoke.sh     # quicker
 #   .ci/fuzz-smoke.sh trace_decode        # some targets only
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-FUZZ_SECONDS="${FUZZ_SECONDS:-60}"
+FUZZ_SECONDS="${FUZZ_SECONDS:-45}"
 export RUSTC_BOOTSTRAP=1
 # The same flags for build and run, so `cargo fuzz run` reuses the build.
 FLAGS=(-O -s none)

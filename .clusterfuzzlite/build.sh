@@ -2,7 +2,8 @@
 # ClusterFuzzLite / OSS-Fuzz build: the same `cargo fuzz build -O` as .ci/fuzz-smoke.sh, but
 # with the image's nightly toolchain and its default sanitizer (address), then every target
 # binary, its seed corpus (corpus + regressions) and its options (the shared limits plus
-# fuzz/options/<target>.options, if any) into $OUT.
+# fuzz/options/<target>.options, if any) into $OUT. Every file of fuzz/fuzz_targets/ is a
+# target: ops_differential, ops_concurrent, api_robustness, trace_decode.
 cd "$SRC/pgmsim"
 cargo fuzz build -O
 for src in fuzz/fuzz_targets/*.rs; do

@@ -6,6 +6,8 @@
 //! * `api_robustness`: the committed corpus decoded, each input's calls run on into the
 //!   following inputs' until there are 64, in turn (decoding the bytes is left out).
 //! * `trace_decode`: the JSON trace of a 64-step seeded run.
+//! * `ops_concurrent` (inputs of 32 operations, its longest): the committed corpus inputs of
+//!   exactly 32 operations, in turn (the world cache warm).
 
 use std::path::Path;
 
@@ -14,8 +16,9 @@ use criterion::{criterion_group, criterion_main, Criterion};
 use pgmsim_sim::check::CheckMode;
 use pgmsim_sim::config::Overrides;
 use pgmsim_sim::fuzzing::api_robustness::ApiInput;
+use pgmsim_sim::fuzzing::ops_concurrent::{ops_of, BYTES_PER_OP, MAX_OPS};
 use pgmsim_sim::fuzzing::ops_differential::{steps_of, BYTES_PER_STEP, CONFIG_BYTES};
-use pgmsim_sim::fuzzing::{api_robustness, ops_differential, trace_decode};
+use pgmsim_sim::fuzzing::{api_robustness, ops_concurrent, ops_differential, trace_decode};
 
 /// Operations per benchmarked input.
 const OPS: usize = 64;
@@ -82,6 +85,23 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % api.len();
             api_robustness::run_input(api[i].clone())
+        })
+    });
+
+    let conc: Vec<Vec<u8>> = corpus("ops_concurrent")
+        .into_iter()
+        .filter(|b| b.len() == CONFIG_BYTES + MAX_OPS * BYTES_PER_OP && ops_of(b) == MAX_OPS)
+        .collect();
+    assert!(
+        conc.len() >= 8,
+        "too few 32-operation ops_concurrent inputs ({})",
+        conc.len()
+    );
+    let mut i = 0;
+    c.bench_function("fuzz_ops_concurrent_32_ops", |b| {
+        b.iter(|| {
+            i = (i + 1) % conc.len();
+            ops_concurrent(&conc[i])
         })
     });
 

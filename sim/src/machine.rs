@@ -142,6 +142,11 @@ impl Guest {
         self.mem.read(host, size)
     }
 
+    /// The bytes of the host page at `base` (`None`: never written, all zeros).
+    pub fn page(&self, base: Hpa) -> Option<&[u8; pgmsim::PAGE_SIZE as usize]> {
+        self.mem.page(base)
+    }
+
     /// Writes `size` bytes of host memory.
     pub fn write(&mut self, host: Hpa, size: u8, value: u64) {
         self.mem.write(host, size, value);

@@ -40,6 +40,11 @@ impl HostMemory {
         }
     }
 
+    /// The bytes of the page at `base` (`None`: never written, all zeros).
+    pub fn page(&self, base: Hpa) -> Option<&[u8; PAGE_SIZE as usize]> {
+        self.pages.get(&base.page_base()).map(|p| &**p)
+    }
+
     /// Zeroes a whole page (fresh page-table pages).
     pub fn zero_page(&mut self, base: Hpa) {
         self.pages.remove(&base.page_base());

@@ -65,6 +65,21 @@ fn ops_differential_corpus() {
     });
 }
 
+/// Every input on the fuzzing path (a cloned world, the byte-driven schedule) and on the
+/// report path (a freshly built world through the simulator's concurrent run): both clean,
+/// and they agree.
+#[test]
+fn ops_concurrent_corpus() {
+    replay_all("ops_concurrent", 1, |b| {
+        let fast = fuzzing::ops_concurrent(b).err();
+        let report = fuzzing::ops_concurrent_report(b).failure;
+        if fast != report {
+            return Err(format!("fuzzing path {fast:?}, report path {report:?}"));
+        }
+        fast.map_or(Ok(()), |f| Err(f.to_string()))
+    });
+}
+
 #[test]
 fn api_robustness_corpus() {
     replay_all("api_robustness", 1, fuzzing::api_robustness);
@@ -86,6 +101,23 @@ fn ops_differential_trace_replays_identically() {
         let trace = pgmsim_sim::Trace::from_json(&text, "corpus").expect("the converted trace is valid");
         let again = pgmsim_sim::replay(&trace, trace.check);
         assert_eq!(again.ops, run.ops, "{}", p.display());
+        assert_eq!(again.trace_hash, run.trace_hash, "{}", p.display());
+    }
+}
+
+/// An `ops_concurrent` input's trace (its operations, threads and recorded schedule)
+/// replays to the same run.
+#[test]
+fn ops_concurrent_trace_replays_identically() {
+    for p in inputs("ops_concurrent").iter().take(8) {
+        let bytes = std::fs::read(p).expect("readable corpus file");
+        let run = fuzzing::ops_concurrent_report(&bytes);
+        let trace = fuzzing::ops_concurrent_trace(&bytes);
+        let text = serde_json::to_string(&trace).expect("traces serialise");
+        let trace = pgmsim_sim::Trace::from_json(&text, "corpus").expect("the converted trace is valid");
+        let again = pgmsim_sim::replay(&trace, trace.check);
+        assert_eq!(again.ops, run.ops, "{}", p.display());
+        assert_eq!(again.threads, run.threads, "{}", p.display());
         assert_eq!(again.trace_hash, run.trace_hash, "{}", p.display());
     }
 }

@@ -4,6 +4,7 @@
 //!
 //! * [`config`]: how a concurrent world is drawn and forced (threads, scheduler, shootdown).
 //! * [`sched`]: the schedulers (random, PCT, replay of a recorded schedule, guided search).
+//! * [`bytes`]: a scheduler reading its decisions from a fuzzer's bytes.
 //! * [`hw`]: the hardware half of the machine in a concurrent world: each vCPU's in-flight
 //!   instruction, the PGM lock, pending shootdowns, and the lock-free hardware steps a
 //!   manager operation may be preempted by.
@@ -12,6 +13,7 @@
 //!   preemptions (`pgmsim explore`).
 //! * [`oracle`]: linearizability of accesses, callbacks, lock discipline, dirty logging.
 
+pub mod bytes;
 pub mod config;
 pub mod exec;
 pub mod explore;

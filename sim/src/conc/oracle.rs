@@ -181,7 +181,10 @@ fn explains(p: &Prediction, outcome: &AccessOutcome) -> bool {
 }
 
 /// KVM's rule, at a lock release: every tracked page is dirty (temp-off) or writable
-/// nowhere.
+/// nowhere. A page is tracked while its tracker's write handler arms it (`Write`, or `All`
+/// under a stronger neighbour); once no handler covers it (the range was deregistered) it is
+/// no longer under dirty tracking, and forward sync, not this rule, says whether that state
+/// is right.
 pub fn dirty_rule(world: &World) -> Result<(), Failure> {
     let trackers = &world.devices().trackers;
     if trackers.is_empty() {
@@ -192,7 +195,7 @@ pub fn dirty_rule(world: &World) -> Result<(), Failure> {
             && world
                 .prod()
                 .page(gp.0)
-                .is_some_and(|d| d.handler_state() != HandlerState::Disabled)
+                .is_some_and(|d| matches!(d.handler_state(), HandlerState::Write | HandlerState::All))
     };
     let fail = |what: String| world.failure(Invariant::DirtyLog, what);
     for (v, cpu) in world.mmu().vcpus().iter().enumerate() {

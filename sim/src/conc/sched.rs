@@ -171,6 +171,9 @@ pub enum Scheduler {
     /// Follows a prefix of choices, then the default, recording every point's alternatives
     /// (the systematic search of `pgmsim explore`).
     Guided(Guided),
+    /// Reads each decision from bytes (a fuzzer's input), then the default
+    /// (`super::bytes`).
+    Bytes(super::bytes::ByteSchedule),
 }
 
 /// The state of a guided run: the choices to take, and what each point offered.
@@ -275,6 +278,7 @@ impl Scheduler {
                 }
             }
             Scheduler::Guided(g) => g.pick(point, last, candidates),
+            Scheduler::Bytes(b) => b.pick(point, last, candidates),
         }
     }
 }

@@ -4,17 +4,58 @@
 //!
 //! * [`ops_differential`](mod@ops_differential): the simulator's step loop driven by fuzzer
 //!   bytes, production and model side by side, every step checked.
+//! * [`ops_concurrent`](mod@ops_concurrent): a small concurrent world whose configuration,
+//!   operations and schedule all come from fuzzer bytes, every concurrent oracle on.
 //! * [`api_robustness`](mod@api_robustness): the shared call vocabulary with unconstrained
 //!   arguments on the production manager alone.
 //! * [`trace_decode`](mod@trace_decode): arbitrary bytes as a trace file.
 
 pub mod api_robustness;
+pub mod ops_concurrent;
 pub mod ops_differential;
 pub mod trace_decode;
 
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::thread::LocalKey;
+
 pub use api_robustness::api_robustness;
+pub use ops_concurrent::{ops_concurrent, ops_concurrent_report, ops_concurrent_trace};
 pub use ops_differential::{ops_differential, ops_differential_report, ops_differential_trace};
 pub use trace_decode::trace_decode;
+
+use crate::check::Failure;
+use crate::config::SimConfig;
+use crate::world::World;
+
+/// Worlds kept ready to clone per target (a fuzz world takes about 26 KiB); past this many,
+/// the cache starts afresh. A campaign's inputs descend from few configuration prefixes, so
+/// this many means a world is almost never built twice.
+const CACHED_WORLDS: usize = 1024;
+
+/// A target's worlds built so far, by configuration seed (one per fuzzing thread).
+pub(crate) type WorldCache = RefCell<BTreeMap<u64, World>>;
+
+/// A fresh copy of the world of configuration seed `seed` from `cache`: a clone of the one
+/// `config` drew and [`World::new`] built the first time.
+pub(crate) fn cached_world(
+    cache: &'static LocalKey<WorldCache>,
+    seed: u64,
+    config: fn(u64) -> SimConfig,
+) -> Result<World, Failure> {
+    cache.with(|cell| {
+        let mut worlds = cell.borrow_mut();
+        if let Some(w) = worlds.get(&seed) {
+            return Ok(w.clone());
+        }
+        let w = World::new(config(seed))?;
+        if worlds.len() >= CACHED_WORLDS {
+            worlds.clear();
+        }
+        worlds.insert(seed, w.clone());
+        Ok(w)
+    })
+}
 
 /// Cuts every range and region of a drawn layout in place: the first range to `first_pages`
 /// pages, every other range and every MMIO2 region to `other_pages`. Ranges keep their start

@@ -9,10 +9,7 @@
 //! runs the same input through `run_entropy` in a freshly built world; a test proves the two
 //! agree on every committed input.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
-
-use super::shrink_layout;
+use super::{cached_world, shrink_layout, WorldCache};
 use crate::check::{self, CheckMode, Failure};
 use crate::conc::config::ConcurrencyOverrides;
 use crate::config::{Overrides, SimConfig};
@@ -42,11 +39,6 @@ pub mod caps {
     /// Pages of any other range and of any MMIO2 region.
     pub const RANGE_PAGES: u32 = 16;
 }
-/// Worlds kept ready to clone (a fuzz world takes about 26 KiB); past this many, the cache
-/// starts afresh. A campaign's inputs descend from few configuration prefixes, so this many
-/// means a world is almost never built twice.
-const CACHED_WORLDS: usize = 1024;
-
 /// Fuzzer bytes as an entropy source: two bytes per draw (little-endian), so most bytes steer
 /// a decision; a missing byte reads as zero, so a used-up input draws zeros.
 pub struct ByteEntropy<'a> {
@@ -110,23 +102,12 @@ pub fn steps_of(bytes: &[u8]) -> usize {
 
 thread_local! {
     /// Worlds built so far, by configuration seed.
-    static WORLDS: RefCell<BTreeMap<u64, World>> = const { RefCell::new(BTreeMap::new()) };
+    static WORLDS: WorldCache = const { std::cell::RefCell::new(std::collections::BTreeMap::new()) };
 }
 
 /// A fresh copy of the world of `seed`: a clone of the one built the first time.
 fn world_of(seed: u64) -> Result<World, Failure> {
-    WORLDS.with(|cell| {
-        let mut worlds = cell.borrow_mut();
-        if let Some(w) = worlds.get(&seed) {
-            return Ok(w.clone());
-        }
-        let w = World::new(fuzz_config(seed))?;
-        if worlds.len() >= CACHED_WORLDS {
-            worlds.clear();
-        }
-        worlds.insert(seed, w.clone());
-        Ok(w)
-    })
+    cached_world(&WORLDS, seed, fuzz_config)
 }
 
 /// Runs an input on the fuzzing path: a clone of its world, [`steps_of`] generated steps, each

@@ -162,6 +162,25 @@ pub fn run_entropy(config: SimConfig, steps: usize, entropy: &mut dyn Entropy) -
     )
 }
 
+/// Runs `steps` operations drawn from `entropy` in the concurrent world of `config` under
+/// `schedule` instead of the configured scheduler (the byte-driven schedule of a fuzz input;
+/// quiescent points every `quiesce_every` operations, as configured). The report records the
+/// schedule taken, so its trace replays exactly.
+pub fn run_entropy_scheduled(
+    config: SimConfig,
+    steps: usize,
+    entropy: &mut dyn Entropy,
+    schedule: crate::conc::sched::Scheduler,
+) -> RunReport {
+    let recorded = crate::conc::exec::Recorded {
+        schedule,
+        quiesce: None,
+    };
+    let source = Source::Generated(entropy);
+    let check = CheckMode::Incremental;
+    concurrent::run(config, None, check, steps as u64, source, Some(recorded), &mut ())
+}
+
 /// Replays a trace (a concurrent one with its threads and schedule).
 pub fn replay(trace: &Trace, check: CheckMode) -> RunReport {
     replay_observed(trace, check, &mut ())
