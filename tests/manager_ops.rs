@@ -1,5 +1,5 @@
 //! Every operation of the production manager: its success path and each of its error paths,
-//! errors asserted by variant, plus tests of the deliberate differences of SPEC §3 (D2, D4
+//! errors asserted by variant, plus tests of the deliberate differences of `docs/semantics.md` §5 (D2, D4
 //! and the exclusive NEM mode are scenarios of `tests/scenarios`).
 //!
 //! Every expected failure goes through [`W::fails`], which also proves the failure changed
@@ -526,7 +526,7 @@ fn check_sync_is_empty_through_a_full_life_cycle() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Deliberate differences (SPEC §3)
+// Deliberate differences (`docs/semantics.md` §5)
 // ---------------------------------------------------------------------------------------------
 
 #[test]
