@@ -5,6 +5,7 @@
 
 mod config;
 
+use pgmsim_testkit::call::PINNED;
 use pgmsim_testkit::ApiCall;
 
 use crate::check::{CheckMode, Invariant};
@@ -75,7 +76,7 @@ impl Judge {
         }
         let gone_op = |op: u32| (op as usize) < best.ops.len() && gone(op as usize);
         let mut t = best.clone();
-        t.ops = keep(&best.ops, gone);
+        t.ops = renumber_nodes(&best.ops, gone);
         t.threads = best.threads.as_ref().map(|th| keep(th, gone));
         if let Some(schedule) = &best.schedule {
             let moves: Vec<u32> = schedule
@@ -98,6 +99,58 @@ impl Judge {
             marks.dedup();
         }
         t
+    }
+}
+
+/// The operations `gone` does not select, their handler-node references renumbered: traces
+/// name nodes by creation index, so removing a `create` or `dup` shifts every later index
+/// (without this, a shrink must keep every creation before the node a failure uses). A
+/// reference to a removed node becomes one to a node that never exists, which both sides
+/// refuse alike. Creation indices are counted in operation order, as a sequential run makes
+/// them; a creation that had failed makes the count wrong, and the candidate is then simply
+/// judged not to fail.
+fn renumber_nodes(ops: &[Op], gone: &dyn Fn(usize) -> bool) -> Vec<Op> {
+    let mut removed = Vec::new();
+    let mut created = 0u32;
+    for (i, op) in ops.iter().enumerate() {
+        if matches!(op, Op::Call(ApiCall::Create { .. } | ApiCall::Dup { .. })) {
+            if gone(i) {
+                removed.push(created);
+            }
+            created += 1;
+        }
+    }
+    let mut kept = keep(ops, gone);
+    if removed.is_empty() {
+        return kept;
+    }
+    for op in &mut kept {
+        if let Some(h) = node_ref(op).filter(|h| **h & PINNED == 0) {
+            *h = if removed.contains(h) {
+                NO_NODE
+            } else {
+                *h - removed.iter().filter(|&&r| r < *h).count() as u32
+            };
+        }
+    }
+    kept
+}
+
+/// A node index no run creates (below the pinned range).
+const NO_NODE: u32 = PINNED - 1;
+
+/// The handler-node reference of an operation, if it has one.
+fn node_ref(op: &mut Op) -> Option<&mut u32> {
+    match op {
+        Op::Call(
+            ApiCall::Dup { h }
+            | ApiCall::RegisterEx { h, .. }
+            | ApiCall::DeregisterEx { h }
+            | ApiCall::Destroy { h }
+            | ApiCall::HandlerInfo { h }
+            | ApiCall::PageTempOffEx { h, .. },
+        ) => Some(h),
+        _ => None,
     }
 }
 
@@ -293,4 +346,54 @@ fn simplify(op: &Op) -> Vec<Op> {
         _ => {}
     }
     v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create() -> Op {
+        Op::Call(ApiCall::Create {
+            ty: 0,
+            user: 0,
+            described: false,
+        })
+    }
+
+    fn call(c: ApiCall) -> Op {
+        Op::Call(c)
+    }
+
+    #[test]
+    fn removing_a_creation_renumbers_later_node_references() {
+        let ops = vec![
+            create(),
+            create(),
+            call(ApiCall::Dup { h: 1 }),
+            call(ApiCall::RegisterEx {
+                h: 2,
+                first: 0,
+                last: 0xfff,
+            }),
+            call(ApiCall::Destroy { h: 0 }),
+            call(ApiCall::PageTempOffEx { h: PINNED | 1, page: 0 }),
+        ];
+        let kept = renumber_nodes(&ops, &|i| i == 0);
+        assert_eq!(
+            kept,
+            vec![
+                create(),
+                call(ApiCall::Dup { h: 0 }),
+                call(ApiCall::RegisterEx {
+                    h: 1,
+                    first: 0,
+                    last: 0xfff
+                }),
+                call(ApiCall::Destroy { h: NO_NODE }),
+                call(ApiCall::PageTempOffEx { h: PINNED | 1, page: 0 }),
+            ]
+        );
+        // Removing something that creates nothing changes no reference.
+        assert_eq!(renumber_nodes(&ops, &|i| i == 4), keep(&ops, &|i| i == 4));
+    }
 }
