@@ -60,7 +60,13 @@ fn execute(
             Ok(None) => break,
             Err(panic) => return report.failed(panicked(world.step(), "generating the next step", panic)),
         };
+        let nodes = world.sides().model_names().nodes.len();
         let applied = catch_unwind(AssertUnwindSafe(|| world.apply(&op, check)));
+        if keep == Keep::All {
+            report
+                .created_nodes
+                .push(world.sides().model_names().nodes.len() > nodes);
+        }
         let stop = observer.applied(&op);
         report.push(op, keep == Keep::All);
         match applied {

@@ -43,6 +43,9 @@ pub struct RunReport {
     pub decision_ops: Vec<u32>,
     /// Concurrent runs: where each quiescent point but the last began (operation counts).
     pub quiesce: Vec<u32>,
+    /// Sequential runs that keep their operations: for each, whether it created a handler
+    /// node (what creation indices count; the shrinker renumbers with it).
+    pub created_nodes: Vec<bool>,
 }
 
 /// The JSON summary of `--json` (documented field by field in `docs/json.md`).
@@ -86,6 +89,7 @@ impl RunReport {
             schedule: Vec::new(),
             decision_ops: Vec::new(),
             quiesce: Vec::new(),
+            created_nodes: Vec::new(),
         }
     }
 

@@ -30,6 +30,9 @@ pub(crate) struct Judge {
     /// For the last accepted candidate (the current best) of a concurrent trace: the
     /// operation each decision of its schedule belongs to.
     attribution: Vec<u32>,
+    /// For the current best: which operations created a handler node (empty for concurrent
+    /// traces, whose creations are counted from the operations themselves).
+    created: Vec<bool>,
 }
 
 impl Judge {
@@ -44,6 +47,7 @@ impl Judge {
         match &r.failure {
             Some(f) if f.invariant == self.invariant => {
                 self.attribution = r.decision_ops.clone();
+                self.created = r.created_nodes.clone();
                 Some(r.trace())
             }
             _ => None,
@@ -76,7 +80,7 @@ impl Judge {
         }
         let gone_op = |op: u32| (op as usize) < best.ops.len() && gone(op as usize);
         let mut t = best.clone();
-        t.ops = renumber_nodes(&best.ops, gone);
+        t.ops = renumber_nodes(&best.ops, &self.created, gone);
         t.threads = best.threads.as_ref().map(|th| keep(th, gone));
         if let Some(schedule) = &best.schedule {
             let moves: Vec<u32> = schedule
@@ -106,14 +110,18 @@ impl Judge {
 /// name nodes by creation index, so removing a `create` or `dup` shifts every later index
 /// (without this, a shrink must keep every creation before the node a failure uses). A
 /// reference to a removed node becomes one to a node that never exists, which both sides
-/// refuse alike. Creation indices are counted in operation order, as a sequential run makes
-/// them; a creation that had failed makes the count wrong, and the candidate is then simply
-/// judged not to fail.
-fn renumber_nodes(ops: &[Op], gone: &dyn Fn(usize) -> bool) -> Vec<Op> {
+/// refuse alike. `created` says which operations created a node in the best trace's replay;
+/// without it (a concurrent trace) every `create` and `dup` counts, and where one had failed
+/// the candidate is simply judged not to fail.
+fn renumber_nodes(ops: &[Op], created_by: &[bool], gone: &dyn Fn(usize) -> bool) -> Vec<Op> {
+    let creates = |i: usize, op: &Op| match created_by.get(i) {
+        Some(&c) if created_by.len() == ops.len() => c,
+        _ => matches!(op, Op::Call(ApiCall::Create { .. } | ApiCall::Dup { .. })),
+    };
     let mut removed = Vec::new();
     let mut created = 0u32;
     for (i, op) in ops.iter().enumerate() {
-        if matches!(op, Op::Call(ApiCall::Create { .. } | ApiCall::Dup { .. })) {
+        if creates(i, op) {
             if gone(i) {
                 removed.push(created);
             }
@@ -185,6 +193,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         replays: 1,
         budget,
         attribution: first.decision_ops.clone(),
+        created: first.created_nodes.clone(),
     };
     let mut best = first.trace();
     // Each pass can open the way for another (a simpler operand lets an operation go, a
@@ -378,7 +387,7 @@ mod tests {
             call(ApiCall::Destroy { h: 0 }),
             call(ApiCall::PageTempOffEx { h: PINNED | 1, page: 0 }),
         ];
-        let kept = renumber_nodes(&ops, &|i| i == 0);
+        let kept = renumber_nodes(&ops, &[], &|i| i == 0);
         assert_eq!(
             kept,
             vec![
@@ -394,6 +403,9 @@ mod tests {
             ]
         );
         // Removing something that creates nothing changes no reference.
-        assert_eq!(renumber_nodes(&ops, &|i| i == 4), keep(&ops, &|i| i == 4));
+        assert_eq!(renumber_nodes(&ops, &[], &|i| i == 4), keep(&ops, &|i| i == 4));
+        // A creation that failed (as the replay says) shifts nothing.
+        let created = [false, true, true, false, false, false];
+        assert_eq!(renumber_nodes(&ops, &created, &|i| i == 0), keep(&ops, &|i| i == 0));
     }
 }
