@@ -63,6 +63,15 @@ impl<'a> Draw<'a> {
     pub fn bits(&mut self) -> u64 {
         self.e.next_u64()
     }
+    /// A handler's user argument: usually a small number, one time in four a full 64-bit
+    /// value (the pointer a real device passes), so a slip that truncates it shows.
+    pub fn user_arg(&mut self) -> u64 {
+        if self.chance(25) {
+            self.bits()
+        } else {
+            self.below(1 << 16)
+        }
+    }
 }
 
 type Span = pgmsim::HandlerSpan;
@@ -299,7 +308,7 @@ fn register_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     });
     let ty = *d.pick(&tys).unwrap_or(&0);
     let (first, last) = range_for(world, view, d, ty);
-    register(first, last, ty, d.below(1 << 16))
+    register(first, last, ty, d.user_arg())
 }
 
 /// A plain `register` call (no description).
@@ -369,7 +378,7 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
             };
             ApiCall::Create {
                 ty,
-                user: d.below(1 << 16),
+                user: d.user_arg(),
                 described: false,
             }
         }
@@ -544,7 +553,7 @@ fn query_op(world: &World, view: &View, d: &mut Draw) -> Op {
             let addr = if d.chance(10) { h.key + 1 } else { h.key };
             return Op::Call(ApiCall::ChangeUserArg {
                 addr,
-                user: d.below(1 << 16),
+                user: d.user_arg(),
             });
         }
     }

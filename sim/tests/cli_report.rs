@@ -197,7 +197,7 @@ fn a_failing_concurrent_run_writes_the_report_with_lanes_next_to_the_minimised_t
         "--devices",
         "1",
         "--steps",
-        "200",
+        "400",
         "--platform-fault",
         "forget-tlb-flushes",
         "--out",
