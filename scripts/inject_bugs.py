@@ -105,7 +105,8 @@ def fuzz_once(binary, seeds, seconds, scratch):
         return None
     log = r.stdout + r.stderr
     m = re.search(r"invariant (\w+) failed", log) or re.search(r"panicked at ([^:]+)", log)
-    return elapsed, (m.group(1) if m else "crash")
+    what = m.group(1) if m else "crash"
+    return elapsed, what.split("/tree/")[-1]
 
 
 def sweep(pgmsim, args, out):
