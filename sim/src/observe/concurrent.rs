@@ -115,18 +115,9 @@ impl exec::Watch for Recorder {
 pub(super) fn observe(trace: &Trace, check: CheckMode) -> Observation {
     let config = trace.config.clone();
     let mut obs = Observation::empty(&config);
-    let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config.clone()))) {
-        Ok(Ok(w)) => w,
-        Ok(Err(f)) => {
-            obs.failure = Some(FailureView::bare(f));
-            return obs;
-        }
-        Err(payload) => {
-            obs.failure = Some(FailureView::bare(panicked(0, "building the world", payload)));
-            return obs;
-        }
+    let Some(mut world) = super::recording_world(trace, &mut obs) else {
+        return obs;
     };
-    world.record_events(true);
     let watch = Watch::start(&world);
     obs.initial = watch
         .pages

@@ -191,20 +191,10 @@ impl Observation {
     }
 
     fn sequential(trace: &Trace, check: CheckMode) -> Observation {
-        let config = trace.config.clone();
-        let mut obs = Observation::empty(&config);
-        let mut world = match catch_unwind(AssertUnwindSafe(|| World::new(config))) {
-            Ok(Ok(w)) => w,
-            Ok(Err(f)) => {
-                obs.failure = Some(FailureView::bare(f));
-                return obs;
-            }
-            Err(payload) => {
-                obs.failure = Some(FailureView::bare(panicked(0, "building the world", payload)));
-                return obs;
-            }
+        let mut obs = Observation::empty(&trace.config);
+        let Some(mut world) = recording_world(trace, &mut obs) else {
+            return obs;
         };
-        world.record_events(true);
         let mut watch = Watch::start(&world);
         obs.initial = watch.pages.iter().map(|&(a, d)| (a, PageView::from(d))).collect();
         obs.handlers = watch.handlers.iter().map(|h| HandlerBand::of(h, None)).collect();
@@ -348,5 +338,24 @@ fn focus(world: &World, op: &Op) -> Option<u64> {
         }
         Op::Harvest { tracker } => world.devices().trackers.get(tracker as usize).map(|t| t.first),
         Op::SwitchCr3 { .. } => None,
+    }
+}
+
+/// The world of `trace`, recording platform events; `None` (with the failure in `obs`) when it
+/// cannot be built.
+pub(super) fn recording_world(trace: &Trace, obs: &mut Observation) -> Option<World> {
+    match catch_unwind(AssertUnwindSafe(|| World::new(trace.config.clone()))) {
+        Ok(Ok(mut w)) => {
+            w.record_events(true);
+            Some(w)
+        }
+        Ok(Err(f)) => {
+            obs.failure = Some(FailureView::bare(f));
+            None
+        }
+        Err(payload) => {
+            obs.failure = Some(FailureView::bare(panicked(0, "building the world", payload)));
+            None
+        }
     }
 }
