@@ -3,7 +3,7 @@
 //! the simulator's own steps (kernel edits, accesses, harvests) are described here.
 
 use pgmsim_testkit::render::{addr, call_line, outcome_line, words_text};
-use pgmsim_testkit::ApiCall;
+use pgmsim_testkit::{ApiCall, Operand};
 
 use crate::config::SimConfig;
 use crate::mmu::guest_pt::va_of;
@@ -16,11 +16,13 @@ pub fn op_line(op: &Op, config: &SimConfig) -> String {
     match *op {
         Op::Call(ref call) => {
             let mut s = call_line(call);
-            if let ApiCall::Register { ty, .. } | ApiCall::Create { ty, .. } = *call {
-                if let Some(t) = config.types.get(ty as usize) {
-                    s.push_str(&format!(" ({})", t.description));
+            call.visit(&mut |operand| {
+                if let Operand::Type(ty) = operand {
+                    if let Some(t) = config.types.get(*ty as usize) {
+                        s.push_str(&format!(" ({})", t.description));
+                    }
                 }
-            }
+            });
             s
         }
         Op::Query { addr: a } => format!("query {} (is_registered, is_all, lookup)", addr(a)),
@@ -133,25 +135,16 @@ pub fn is_error(r: &StepResult) -> bool {
     }
 }
 
-/// The guest-physical address a step names, if any (the page a failure report centres on).
+/// The guest-physical address a step names, if any (the page a failure report centres on):
+/// the page it acts on, else the first address among its operands.
 pub fn call_address(call: &ApiCall) -> Option<u64> {
-    use ApiCall::*;
-    match *call {
-        Register { first, .. } | RegisterEx { first, .. } => Some(first),
-        Deregister { addr }
-        | ChangeUserArg { addr, .. }
-        | Reset { addr }
-        | ResetMmio2WithBitmap { addr, .. }
-        | IsRegistered { addr }
-        | IsAll { addr }
-        | Lookup { addr }
-        | Page { addr } => Some(addr),
-        PageTempOff { page, .. }
-        | PageTempOffEx { page, .. }
-        | PageAliasMmio2 { page, .. }
-        | PageAliasHc { page, .. }
-        | ResetAliasedPage { page, .. } => Some(page),
-        RegisterType { .. } | Create { .. } | Dup { .. } | DeregisterEx { .. } | Destroy { .. } | VmReset => None,
-        HandlerInfo { .. } | TypeConfig { .. } => None,
-    }
+    let (mut page, mut other) = (None, None);
+    call.visit(&mut |operand| match operand {
+        Operand::Page(p) => page = Some(*p),
+        Operand::Range(a, _) | Operand::Handler(a) | Operand::Addr(a) => {
+            other = other.or(Some(*a));
+        }
+        _ => {}
+    });
+    page.or(other)
 }

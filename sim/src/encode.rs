@@ -26,7 +26,7 @@
 //! are at their default (`described: false`, `fill: 0`) encode nothing; set, they append.
 
 use pgmsim::{Error, Status};
-use pgmsim_testkit::ApiCall;
+use pgmsim_testkit::{ApiCall, Operand};
 
 use crate::mmu::guest_pt::KernelError;
 use crate::op::{AccessKind, AccessOutcome, Op, Piece, StepResult, Target};
@@ -133,103 +133,37 @@ impl<'a> Encoder<'a> {
         }
     }
 
+    /// A call's operands, in declaration order, each as its role says (the table in the
+    /// module docs); `described` and `fill` at their defaults encode nothing.
     fn call(&mut self, call: &ApiCall) {
-        use ApiCall::*;
-        match *call {
-            RegisterType {
-                kind,
-                not_in_hm,
-                keep_lock,
-            } => {
-                self.tag(kind as u64);
-                self.bool(not_in_hm);
-                self.bool(keep_lock);
-            }
-            Create { ty, user, described } => {
-                self.u8(ty);
-                self.u64(user);
-                self.described(described);
-            }
-            Dup { h } | DeregisterEx { h } | Destroy { h } | HandlerInfo { h } => self.u32(h),
-            RegisterEx { h, first, last } => {
-                self.u32(h);
-                self.u64(first);
-                self.u64(last);
-            }
-            Register {
-                first,
-                last,
-                ty,
-                user,
-                described,
-            } => {
-                self.u64(first);
-                self.u64(last);
-                self.u8(ty);
-                self.u64(user);
-                self.described(described);
-            }
-            Deregister { addr } | Reset { addr } | IsRegistered { addr } | IsAll { addr } | Lookup { addr } => {
-                self.u64(addr)
-            }
-            Page { addr } => self.u64(addr),
-            _ => self.page_call(call),
-        }
+        call.visit(&mut |operand| self.operand(operand));
     }
 
-    /// The operands of the calls that act on pages of a registered handler (split from
-    /// `call` only for length; the encoding is one scheme).
-    fn page_call(&mut self, call: &ApiCall) {
-        use ApiCall::*;
-        match *call {
-            ChangeUserArg { addr, user } => {
-                self.u64(addr);
-                self.u64(user);
-            }
-            ResetMmio2WithBitmap {
-                addr,
-                words,
-                offset,
-                fill,
-            } => {
-                self.u64(addr);
-                self.u32(words);
-                self.u32(offset);
-                if fill != 0 {
-                    self.u64(fill);
+    fn operand(&mut self, operand: Operand<'_, u64>) {
+        match operand {
+            Operand::Kind(kind) => self.tag(*kind as u64),
+            Operand::Flag(_, b) | Operand::Accounting(b) => self.bool(*b),
+            Operand::Described(b) => {
+                if *b {
+                    self.bool(true);
                 }
             }
-            PageTempOff { addr, page } => {
-                self.u64(addr);
-                self.u64(page);
+            Operand::Node(h) => self.u32(*h),
+            Operand::Type(t) => self.u8(*t),
+            Operand::Range(first, last) => {
+                self.u64(*first);
+                self.u64(*last);
             }
-            PageTempOffEx { h, page } => {
-                self.u32(h);
-                self.u64(page);
+            Operand::User(v) | Operand::Handler(v) | Operand::Page(v) | Operand::Addr(v) | Operand::ByteOffset(v) => {
+                self.u64(*v)
             }
-            PageAliasMmio2 {
-                addr,
-                page,
-                region,
-                offset,
-            } => {
-                self.u64(addr);
-                self.u64(page);
-                self.u32(region);
-                self.u64(offset);
+            Operand::Words(v) | Operand::BitOffset(v) | Operand::Region(v) => self.u32(*v),
+            Operand::Fill(v) => {
+                if *v != 0 {
+                    self.u64(*v);
+                }
             }
-            PageAliasHc { addr, page, host } => {
-                self.u64(addr);
-                self.u64(page);
-                self.u64(host.0);
-            }
-            ResetAliasedPage { page, accounting } => {
-                self.u64(page);
-                self.bool(accounting);
-            }
-            VmReset => {}
-            TypeConfig { ty } => self.u8(ty),
-            _ => unreachable!("{call:?} is encoded by `call`"),
+            Operand::Host(h) => self.u64(h.0),
         }
     }
 
@@ -247,12 +181,6 @@ impl<'a> Encoder<'a> {
         self.u64(decisions.len() as u64);
         for &d in decisions {
             self.u32(d);
-        }
-    }
-
-    fn described(&mut self, described: bool) {
-        if described {
-            self.bool(true);
         }
     }
 
@@ -373,8 +301,9 @@ impl<'a> Encoder<'a> {
     }
 }
 
-/// The tag of a step. Calls the first trace format knew keep their tags (0-14); the other
-/// steps follow (15-21); API calls added later continue from 22.
+/// The tag of a step: an API call's is its [`pgmsim_testkit::CallSpec::tag`] (0-14 for the
+/// calls the first trace format knew, 22-29 for later ones); the simulator's own steps
+/// have 15-21.
 pub fn op_tag(op: &Op) -> u64 {
     match op {
         Op::Query { .. } => 15,
@@ -384,36 +313,7 @@ pub fn op_tag(op: &Op) -> u64 {
         Op::SwitchCr3 { .. } => 19,
         Op::Access { .. } => 20,
         Op::Harvest { .. } => 21,
-        Op::Call(call) => call_tag(call),
-    }
-}
-
-fn call_tag(call: &ApiCall) -> u64 {
-    use ApiCall::*;
-    match call {
-        Register { .. } => 0,
-        Create { .. } => 1,
-        Dup { .. } => 2,
-        RegisterEx { .. } => 3,
-        DeregisterEx { .. } => 4,
-        Destroy { .. } => 5,
-        Deregister { .. } => 6,
-        ChangeUserArg { .. } => 7,
-        Reset { .. } => 8,
-        ResetMmio2WithBitmap { .. } => 9,
-        PageTempOff { .. } => 10,
-        PageAliasMmio2 { .. } => 11,
-        PageAliasHc { .. } => 12,
-        ResetAliasedPage { .. } => 13,
-        VmReset => 14,
-        RegisterType { .. } => 22,
-        IsRegistered { .. } => 23,
-        IsAll { .. } => 24,
-        Lookup { .. } => 25,
-        HandlerInfo { .. } => 26,
-        TypeConfig { .. } => 27,
-        Page { .. } => 28,
-        PageTempOffEx { .. } => 29,
+        Op::Call(call) => call.spec().tag,
     }
 }
 

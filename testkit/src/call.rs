@@ -15,13 +15,12 @@
 //! [`apply`] runs a call on any side and returns an [`Outcome`] free of side-specific ids;
 //! [`apply_checked`] also proves the robustness contract: a failed call changes nothing.
 
-use pgmsim::{
-    Error, HandlerId, HandlerInfo, HandlerKind, HandlerTypeConfig, HandlerTypeHandle, Hpa, Mmio2Handle, NodeInfo,
-    OpResult, PageView, PhysHandlerApi,
-};
-use std::sync::Arc;
-
+use pgmsim::{HandlerKind, HandlerTypeConfig, Hpa, Mmio2Handle, PageView, PhysHandlerApi, Status};
 use serde::{Deserialize, Serialize};
+
+pub use crate::names::{HandlerView, Names, NodeView, PINNED};
+pub use crate::outcome::{apply_checked, Before, Outcome};
+pub use crate::spec::{CallSpec, Footprint, Operand};
 
 /// A handler node by creation index.
 pub type NodeIx = u32;
@@ -40,7 +39,7 @@ fn is_zero(v: &u64) -> bool {
 /// `"op"` (the names the simulator's traces have always used); guest-physical addresses,
 /// host addresses and MMIO2 byte offsets as `"0x…"` strings (numbers are read too), unknown
 /// fields refused.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, arbitrary::Arbitrary)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, arbitrary::Arbitrary)]
 #[serde(
     tag = "op",
     rename_all = "snake_case",
@@ -239,50 +238,387 @@ pub enum ApiCall<A = u64> {
     },
 }
 
+/// Builds one [`CallSpec`] row (the fields every row sets, in a fixed order).
+const fn row(
+    name: &'static str,
+    tag: u64,
+    family: &'static str,
+    mutates: bool,
+    footprint: Footprint,
+    results: &'static [&'static str],
+) -> CallSpec {
+    CallSpec {
+        name,
+        tag,
+        family,
+        mutates,
+        creates_node: false,
+        footprint,
+        resync_status: None,
+        results,
+    }
+}
+
+const fn creating(spec: CallSpec) -> CallSpec {
+    CallSpec {
+        creates_node: true,
+        ..spec
+    }
+}
+
+const fn resyncs(spec: CallSpec, status: Status) -> CallSpec {
+    CallSpec {
+        resync_status: Some(status),
+        ..spec
+    }
+}
+
+/// Every operation of the vocabulary, in [`ApiCall`] declaration order (coverage tables
+/// count them in this order). Tags 0-14 are the calls the first trace format knew; the
+/// simulator's own steps took 15-21; calls added later continue from 22 (the next free tag
+/// is 32: 30 and 31 head a concurrent run's steps and schedule).
+pub const CALLS: [CallSpec; 23] = {
+    use Footprint::*;
+    [
+        // §3.5
+        row(
+            "register_type",
+            22,
+            "ex_api",
+            true,
+            Nothing,
+            &["Success", "OutOfResources"],
+        ),
+        // §3.6, §3.7
+        creating(row(
+            "create",
+            1,
+            "ex_api",
+            true,
+            Nothing,
+            &["Success", "InvalidHandle", "OutOfResources"],
+        )),
+        creating(row(
+            "dup",
+            2,
+            "ex_api",
+            true,
+            Nothing,
+            &["Success", "InvalidHandle", "OutOfResources"],
+        )),
+        // §3.8 (GcPhysAliased: the platform resynced while raising)
+        resyncs(
+            row(
+                "register_ex",
+                3,
+                "ex_api",
+                true,
+                Operands,
+                &[
+                    "Success",
+                    "GcPhysAliased",
+                    "InvalidHandle",
+                    "WrongOrder",
+                    "InvalidParameter",
+                    "NoRamRange",
+                    "Conflict",
+                ],
+            ),
+            Status::GcPhysAliased,
+        ),
+        // §3.9
+        resyncs(
+            row(
+                "register",
+                0,
+                "register",
+                true,
+                Operands,
+                &[
+                    "Success",
+                    "GcPhysAliased",
+                    "InvalidHandle",
+                    "OutOfResources",
+                    "InvalidParameter",
+                    "NoRamRange",
+                    "Conflict",
+                ],
+            ),
+            Status::GcPhysAliased,
+        ),
+        // §3.10 - §3.14
+        row(
+            "deregister_ex",
+            4,
+            "ex_api",
+            true,
+            Operands,
+            &["Success", "InvalidHandle", "NotFound"],
+        ),
+        row(
+            "destroy",
+            5,
+            "ex_api",
+            true,
+            Nothing,
+            &["Success", "InvalidHandle", "WrongOrder"],
+        ),
+        row("deregister", 6, "deregister", true, Operands, &["Success", "NotFound"]),
+        row("change_user_arg", 7, "query", true, Nothing, &["Success", "NotFound"]),
+        row("reset", 8, "reset", true, Operands, &["Success", "NotFound"]),
+        // §3.15
+        resyncs(
+            row(
+                "reset_mmio2_with_bitmap",
+                9,
+                "reset",
+                true,
+                Operands,
+                &["Success", "SyncCr3", "NotFound", "WrongType", "InvalidParameter"],
+            ),
+            Status::SyncCr3,
+        ),
+        // §3.16
+        row(
+            "page_temp_off",
+            10,
+            "temp_off",
+            true,
+            Operands,
+            &["Success", "NotFound", "InvalidParameter", "AccessDenied"],
+        ),
+        // The handler named by its node (a callback's way, §7.4), then as §3.16.
+        row(
+            "page_temp_off_ex",
+            29,
+            "temp_off",
+            true,
+            Operands,
+            &[
+                "Success",
+                "InvalidHandle",
+                "NotFound",
+                "InvalidParameter",
+                "AccessDenied",
+            ],
+        ),
+        // §3.17
+        row(
+            "page_alias_mmio2",
+            11,
+            "alias",
+            true,
+            Operands,
+            &[
+                "Success",
+                "AlreadyAliased",
+                "NotSupportedInNemMode",
+                "OutOfRange",
+                "NotMmio2",
+                "NotFound",
+                "InvalidParameter",
+                "AccessDenied",
+            ],
+        ),
+        // §3.18
+        row(
+            "page_alias_hc",
+            12,
+            "alias",
+            true,
+            Operands,
+            &[
+                "Success",
+                "AlreadyAliased",
+                "NotSupportedInNemMode",
+                "NotFound",
+                "InvalidParameter",
+                "AccessDenied",
+                "NotMmio2",
+            ],
+        ),
+        // §3.19
+        row(
+            "reset_aliased_page",
+            13,
+            "reset_alias",
+            true,
+            Operands,
+            &["Success", "InvalidParameter", "WrongType", "NotFound", "Internal"],
+        ),
+        // §3.20
+        row("vm_reset", 14, "vm_reset", true, MmioHandlers, &["Success", "Internal"]),
+        // §3.21 - §3.26
+        row("is_registered", 23, "ex_api", false, Nothing, &["true", "false"]),
+        row("is_all", 24, "ex_api", false, Nothing, &["true", "false", "NotFound"]),
+        row("lookup", 25, "ex_api", false, Nothing, &["found", "none"]),
+        row(
+            "handler_info",
+            26,
+            "ex_api",
+            false,
+            Nothing,
+            &["Success", "InvalidHandle"],
+        ),
+        row(
+            "type_config",
+            27,
+            "ex_api",
+            false,
+            Nothing,
+            &["Success", "InvalidHandle"],
+        ),
+        row("page", 28, "ex_api", false, Nothing, &["found", "none"]),
+    ]
+};
+
 /// Largest bitmap a call allocates (64 K words = 4 Mi bits), so no call can exhaust memory.
 pub const MAX_BITMAP_WORDS: u32 = 1 << 16;
 
 impl<A> ApiCall<A> {
+    /// What the rest of the testbed needs to know about this call's operation.
+    pub fn spec(&self) -> &'static CallSpec {
+        &CALLS[self.index()]
+    }
+
     /// The operation's name (statistics keys, coverage tables): the API method's name.
     pub fn name(&self) -> &'static str {
-        match self {
-            ApiCall::RegisterType { .. } => "register_type",
-            ApiCall::Create { .. } => "create",
-            ApiCall::Dup { .. } => "dup",
-            ApiCall::RegisterEx { .. } => "register_ex",
-            ApiCall::Register { .. } => "register",
-            ApiCall::DeregisterEx { .. } => "deregister_ex",
-            ApiCall::Destroy { .. } => "destroy",
-            ApiCall::Deregister { .. } => "deregister",
-            ApiCall::ChangeUserArg { .. } => "change_user_arg",
-            ApiCall::Reset { .. } => "reset",
-            ApiCall::ResetMmio2WithBitmap { .. } => "reset_mmio2_with_bitmap",
-            ApiCall::PageTempOff { .. } => "page_temp_off",
-            ApiCall::PageTempOffEx { .. } => "page_temp_off_ex",
-            ApiCall::PageAliasMmio2 { .. } => "page_alias_mmio2",
-            ApiCall::PageAliasHc { .. } => "page_alias_hc",
-            ApiCall::ResetAliasedPage { .. } => "reset_aliased_page",
-            ApiCall::VmReset => "vm_reset",
-            ApiCall::IsRegistered { .. } => "is_registered",
-            ApiCall::IsAll { .. } => "is_all",
-            ApiCall::Lookup { .. } => "lookup",
-            ApiCall::HandlerInfo { .. } => "handler_info",
-            ApiCall::TypeConfig { .. } => "type_config",
-            ApiCall::Page { .. } => "page",
-        }
+        self.spec().name
     }
 
     /// Whether the call may change state (queries never do).
     pub fn mutates(&self) -> bool {
-        !matches!(
-            self,
-            ApiCall::IsRegistered { .. }
-                | ApiCall::IsAll { .. }
-                | ApiCall::Lookup { .. }
-                | ApiCall::HandlerInfo { .. }
-                | ApiCall::TypeConfig { .. }
-                | ApiCall::Page { .. }
-        )
+        self.spec().mutates
+    }
+
+    /// The operation's row in [`CALLS`] (its index in coverage tables).
+    pub fn index(&self) -> usize {
+        use ApiCall::*;
+        match self {
+            RegisterType { .. } => 0,
+            Create { .. } => 1,
+            Dup { .. } => 2,
+            RegisterEx { .. } => 3,
+            Register { .. } => 4,
+            DeregisterEx { .. } => 5,
+            Destroy { .. } => 6,
+            Deregister { .. } => 7,
+            ChangeUserArg { .. } => 8,
+            Reset { .. } => 9,
+            ResetMmio2WithBitmap { .. } => 10,
+            PageTempOff { .. } => 11,
+            PageTempOffEx { .. } => 12,
+            PageAliasMmio2 { .. } => 13,
+            PageAliasHc { .. } => 14,
+            ResetAliasedPage { .. } => 15,
+            VmReset => 16,
+            IsRegistered { .. } => 17,
+            IsAll { .. } => 18,
+            Lookup { .. } => 19,
+            HandlerInfo { .. } => 20,
+            TypeConfig { .. } => 21,
+            Page { .. } => 22,
+        }
+    }
+
+    /// Shows `f` every operand of the call, in declaration order, by the role it plays
+    /// ([`Operand`]); `f` may change them (the shrinker renumbers nodes and types this way).
+    /// Everything that reads a call's operands generically — the trace hash's encoding, the
+    /// pages a step touched, the text of a step, the shrinker — goes through here, so a new
+    /// call's operands are declared once.
+    pub fn visit_mut(&mut self, f: &mut dyn FnMut(Operand<'_, A>)) {
+        use ApiCall::*;
+        use Operand as O;
+        match self {
+            RegisterType {
+                kind,
+                not_in_hm,
+                keep_lock,
+            } => {
+                f(O::Kind(kind));
+                f(O::Flag("not-in-HM", not_in_hm));
+                f(O::Flag("keep-lock", keep_lock));
+            }
+            Create { ty, user, described } => {
+                f(O::Type(ty));
+                f(O::User(user));
+                f(O::Described(described));
+            }
+            Dup { h } | DeregisterEx { h } | Destroy { h } | HandlerInfo { h } => f(O::Node(h)),
+            RegisterEx { h, first, last } => {
+                f(O::Node(h));
+                f(O::Range(first, last));
+            }
+            Register {
+                first,
+                last,
+                ty,
+                user,
+                described,
+            } => {
+                f(O::Range(first, last));
+                f(O::Type(ty));
+                f(O::User(user));
+                f(O::Described(described));
+            }
+            Deregister { addr } | Reset { addr } => f(O::Handler(addr)),
+            ChangeUserArg { addr, user } => {
+                f(O::Handler(addr));
+                f(O::User(user));
+            }
+            ResetMmio2WithBitmap {
+                addr,
+                words,
+                offset,
+                fill,
+            } => {
+                f(O::Handler(addr));
+                f(O::Words(words));
+                f(O::BitOffset(offset));
+                f(O::Fill(fill));
+            }
+            PageTempOff { addr, page } => {
+                f(O::Handler(addr));
+                f(O::Page(page));
+            }
+            PageTempOffEx { h, page } => {
+                f(O::Node(h));
+                f(O::Page(page));
+            }
+            PageAliasMmio2 {
+                addr,
+                page,
+                region,
+                offset,
+            } => {
+                f(O::Handler(addr));
+                f(O::Page(page));
+                f(O::Region(region));
+                f(O::ByteOffset(offset));
+            }
+            PageAliasHc { addr, page, host } => {
+                f(O::Handler(addr));
+                f(O::Page(page));
+                f(O::Host(host));
+            }
+            ResetAliasedPage { page, accounting } => {
+                f(O::Page(page));
+                f(O::Accounting(accounting));
+            }
+            VmReset => {}
+            IsRegistered { addr } | IsAll { addr } | Lookup { addr } | Page { addr } => f(O::Addr(addr)),
+            TypeConfig { ty } => f(O::Type(ty)),
+        }
+    }
+
+    /// [`ApiCall::visit_mut`] for readers: `f` sees the operands of a copy, so what it
+    /// writes is dropped.
+    pub fn visit(&self, f: &mut dyn FnMut(Operand<'_, A>))
+    where
+        A: Copy,
+    {
+        let mut copy = *self;
+        copy.visit_mut(f);
     }
 
     /// The same call with every guest-physical address resolved by `f`, in field order.
@@ -382,221 +718,6 @@ impl<A> ApiCall<A> {
     }
 }
 
-/// The node and type ids one side handed out, in creation order: what creation indices mean
-/// on that side.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Names {
-    /// Handler ids in creation order (freed ones stay, as stale ids).
-    pub nodes: Vec<HandlerId>,
-    /// Type handles in registration order.
-    pub types: Vec<HandlerTypeHandle>,
-    /// Ids pinned by [`Names::pin`], named by [`PINNED`]` | k` (`None`: a free slot).
-    pub pinned: Vec<Option<HandlerId>>,
-}
-
-/// The bit that marks a node index as naming a pinned id rather than a creation index.
-pub const PINNED: NodeIx = 1 << 31;
-
-impl Names {
-    /// The id of node `h`; past the end, an id no side ever issues.
-    pub fn node(&self, h: NodeIx) -> HandlerId {
-        let found = if h & PINNED != 0 {
-            self.pinned.get((h & !PINNED) as usize).copied().flatten()
-        } else {
-            self.nodes.get(h as usize).copied()
-        };
-        found.unwrap_or(HandlerId(0xdead_0000_0000_0000 | h as u64))
-    }
-
-    /// Names an id some side looked up itself (a handler a callback was dispatched for,
-    /// which may never have had a creation index), without shifting creation indices. The
-    /// lowest free pinned slot is reused, so pins cost no memory over a long run.
-    pub fn pin(&mut self, id: HandlerId) -> NodeIx {
-        let k = match self.pinned.iter().position(Option::is_none) {
-            Some(k) => {
-                self.pinned[k] = Some(id);
-                k
-            }
-            None => {
-                self.pinned.push(Some(id));
-                self.pinned.len() - 1
-            }
-        };
-        PINNED | k as NodeIx
-    }
-
-    /// Frees a pinned name.
-    pub fn unpin(&mut self, h: NodeIx) {
-        if let Some(slot) = self.pinned.get_mut((h & !PINNED) as usize) {
-            *slot = None;
-        }
-    }
-
-    /// The handle of type `t`; past the end, alternately the first type's slot with flipped
-    /// check bits (must be refused, not resolved by slot) and a handle no side issues.
-    pub fn ty(&self, t: TypeIx) -> HandlerTypeHandle {
-        if let Some(&h) = self.types.get(t as usize) {
-            return h;
-        }
-        let past = t as usize - self.types.len();
-        match self.types.first() {
-            Some(first) if past.is_multiple_of(2) => HandlerTypeHandle(first.0 ^ 0x100),
-            _ => HandlerTypeHandle(0x5eed_0000_0000_0000 | t as u64),
-        }
-    }
-
-    /// The registration index of a handle this side issued.
-    pub fn type_index(&self, handle: HandlerTypeHandle) -> Option<TypeIx> {
-        self.types.iter().position(|&h| h == handle).map(|i| i as TypeIx)
-    }
-
-    /// A handler's fields with its type named by index, comparable across sides.
-    pub fn view(&self, info: &HandlerInfo) -> HandlerView {
-        HandlerView {
-            key: info.key,
-            key_last: info.key_last,
-            page_count: info.page_count,
-            aliased_pages: info.aliased_pages,
-            temp_off_pages: info.temp_off_pages,
-            ty: self.type_index(info.ty),
-            kind: info.kind,
-            user: info.user,
-            description: info.description.clone(),
-        }
-    }
-
-    /// Whether two sides' handlers are the same handler: every field equal, the types by
-    /// registration index (`self` names `a`'s side, `other` names `b`'s).
-    pub fn same_handler(&self, a: &HandlerInfo, other: &Names, b: &HandlerInfo) -> bool {
-        (
-            a.key,
-            a.key_last,
-            a.page_count,
-            a.aliased_pages,
-            a.temp_off_pages,
-            a.kind,
-            a.user,
-        ) == (
-            b.key,
-            b.key_last,
-            b.page_count,
-            b.aliased_pages,
-            b.temp_off_pages,
-            b.kind,
-            b.user,
-        ) && a.description == b.description
-            && self.type_index(a.ty) == other.type_index(b.ty)
-    }
-
-    /// A node's fields with its type named by index.
-    pub fn node_view(&self, info: &NodeInfo) -> NodeView {
-        NodeView {
-            ty: self.type_index(info.ty),
-            kind: info.kind,
-            user: info.user,
-            description: info.description.clone(),
-            registered: info.registered.as_ref().map(|h| self.view(h)),
-        }
-    }
-}
-
-/// [`HandlerInfo`] with the type named by registration index: equal on every side that
-/// agrees, whatever handle values each issued.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct HandlerView {
-    /// First byte.
-    pub key: u64,
-    /// Last byte, inclusive.
-    pub key_last: u64,
-    /// Pages touched.
-    pub page_count: u32,
-    /// Aliased pages.
-    pub aliased_pages: u32,
-    /// Temporarily-off pages.
-    pub temp_off_pages: u32,
-    /// Type index (`None`: a handle this side's names do not know).
-    pub ty: Option<TypeIx>,
-    /// Kind.
-    pub kind: HandlerKind,
-    /// User argument.
-    pub user: u64,
-    /// Description.
-    pub description: Arc<str>,
-}
-
-/// [`NodeInfo`] with the type named by registration index.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct NodeView {
-    /// Type index.
-    pub ty: Option<TypeIx>,
-    /// Kind.
-    pub kind: HandlerKind,
-    /// User argument.
-    pub user: u64,
-    /// Description.
-    pub description: Arc<str>,
-    /// The registered handler, if any.
-    pub registered: Option<HandlerView>,
-}
-
-/// What a call answered, free of side-specific ids and handles.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// A status-returning operation.
-    Status(OpResult),
-    /// `create` / `dup`: whether a node was created (its id went to [`Names`]).
-    Created(Result<(), Error>),
-    /// `register_type`: the slot-free answer (its handle went to [`Names`]).
-    TypeRegistered(Result<(), Error>),
-    /// `reset_mmio2_with_bitmap` and the bitmap afterwards.
-    Bitmap(OpResult, Vec<u64>),
-    /// `is_registered`.
-    Registered(bool),
-    /// `is_all`.
-    IsAll(Result<bool, Error>),
-    /// `lookup`.
-    Lookup(Option<HandlerView>),
-    /// `handler_info`.
-    Info(Result<NodeView, Error>),
-    /// `type_config`.
-    TypeConfig(Result<HandlerTypeConfig, Error>),
-    /// `page`, without the platform-owned NEM state bits.
-    Page(Option<PageView>),
-}
-
-impl Outcome {
-    /// The error, if the call failed.
-    pub fn error(&self) -> Option<Error> {
-        match self {
-            Outcome::Status(Err(e))
-            | Outcome::Created(Err(e))
-            | Outcome::TypeRegistered(Err(e))
-            | Outcome::Bitmap(Err(e), _) => Some(*e),
-            _ => None,
-        }
-    }
-
-    /// The status of a status-returning call.
-    pub fn status(&self) -> Option<OpResult> {
-        match self {
-            Outcome::Status(r) | Outcome::Bitmap(r, _) => Some(*r),
-            Outcome::Created(r) | Outcome::TypeRegistered(r) => Some(r.map(|()| pgmsim::Status::Success)),
-            _ => None,
-        }
-    }
-
-    /// A short name of the result for statistics and coverage: `Success`, an informational
-    /// status, an error's name, or `answer` for queries.
-    pub fn result_name(&self) -> &'static str {
-        match self.status() {
-            Some(Ok(s)) => s.name(),
-            Some(Err(e)) => e.name(),
-            None => "answer",
-        }
-    }
-}
-
 /// Applies `call` to `api`, resolving names through (and recording new ids in) `names`.
 pub fn apply(api: &mut dyn PhysHandlerApi, names: &mut Names, call: &ApiCall) -> Outcome {
     use ApiCall::*;
@@ -664,60 +785,54 @@ pub fn apply(api: &mut dyn PhysHandlerApi, names: &mut Names, call: &ApiCall) ->
     }
 }
 
-/// What a failed call must leave exactly as it was, captured before the call.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Before {
-    digest: u64,
-    live: u32,
-    handlers: Vec<HandlerInfo>,
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arbitrary::{Arbitrary, Unstructured};
 
-impl Before {
-    /// Captures `api`'s state; `digest` is the side's digest of its whole state (the
-    /// production manager's `state_digest`, or any hash of a model's state).
-    pub fn capture<S: PhysHandlerApi + ?Sized>(api: &S, digest: &dyn Fn(&S) -> u64) -> Before {
-        Before {
-            digest: digest(api),
-            live: api.live_handlers(),
-            handlers: api.handlers(),
+    /// Every row is some variant's: arbitrary calls reach every index (the match in
+    /// `index` has one arm per variant and as many rows as variants, so onto is bijective).
+    #[test]
+    fn every_row_of_the_table_belongs_to_a_call() {
+        let mut seen = [false; CALLS.len()];
+        let mut state = 0x9e37_79b9_7f4a_7c15u64;
+        for _ in 0..20_000 {
+            let bytes: Vec<u8> = (0..64)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect();
+            if let Ok(call) = ApiCall::<u64>::arbitrary(&mut Unstructured::new(&bytes)) {
+                seen[call.index()] = true;
+            }
         }
+        let missing: Vec<&str> = CALLS
+            .iter()
+            .zip(seen)
+            .filter(|(_, s)| !s)
+            .map(|(c, _)| c.name)
+            .collect();
+        assert!(missing.is_empty(), "no call maps to {missing:?}");
     }
 
-    /// `Err` naming what changed since the capture. The handler list and the live count are
-    /// compared besides the digest, so a digest that stopped seeing changes cannot hide one.
-    pub fn unchanged<S: PhysHandlerApi + ?Sized>(&self, api: &S, digest: &dyn Fn(&S) -> u64) -> Result<(), String> {
-        if api.live_handlers() != self.live {
-            return Err(format!("live handlers {} -> {}", self.live, api.live_handlers()));
-        }
-        if api.handlers() != self.handlers {
-            return Err("the handler list changed".into());
-        }
-        if digest(api) != self.digest {
-            return Err("the state digest changed".into());
-        }
-        Ok(())
-    }
-}
-
-/// [`apply`], then the robustness contract: a call that failed changed nothing (and a
-/// failed bitmap reset left the bitmap as it was). `Err` describes the broken promise.
-pub fn apply_checked<S: PhysHandlerApi>(
-    api: &mut S,
-    names: &mut Names,
-    call: &ApiCall,
-    digest: &dyn Fn(&S) -> u64,
-) -> Result<Outcome, String> {
-    let before = call.mutates().then(|| Before::capture(api, digest));
-    let outcome = apply(api, names, call);
-    if let (Some(before), Some(e)) = (before, outcome.error()) {
-        before
-            .unchanged(api, digest)
-            .map_err(|what| format!("{call:?} failed with {e:?} but changed the state: {what}"))?;
-        if let (Outcome::Bitmap(_, bitmap), ApiCall::ResetMmio2WithBitmap { fill, .. }) = (&outcome, call) {
-            if bitmap.iter().any(|w| w != fill) {
-                return Err(format!("{call:?} failed with {e:?} but wrote the bitmap"));
+    /// Names and trace-hash tags are unique, and tags stay clear of the simulator's own
+    /// steps (15-21) and a concurrent run's headers (30, 31).
+    #[test]
+    fn names_and_tags_are_unique() {
+        for (i, a) in CALLS.iter().enumerate() {
+            assert!(
+                !(15..=21).contains(&a.tag) && a.tag != 30 && a.tag != 31,
+                "{}: tag {}",
+                a.name,
+                a.tag
+            );
+            for b in &CALLS[i + 1..] {
+                assert_ne!(a.name, b.name);
+                assert_ne!(a.tag, b.tag, "{} and {}", a.name, b.name);
             }
         }
     }
-    Ok(outcome)
 }

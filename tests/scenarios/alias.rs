@@ -558,7 +558,7 @@ fn deregister_ex_of_mmio_handler_with_aliases_then_re_register() {
         first: MMIO,
         last: MMIO + 0xfff,
     };
-    sc.ok("register_ex", Status::Success, register_ex.clone());
+    sc.ok("register_ex", Status::Success, register_ex);
     sc.ok("alias", Status::Success, alias(MMIO, MMIO, 0));
     sc.ok("deregister_ex", Status::Success, ApiCall::DeregisterEx { h: 0 });
     assert_plain_mmio(&sc, MMIO, S::None);

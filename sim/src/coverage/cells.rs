@@ -3,49 +3,117 @@
 //! (with the reason), so `pgmsim coverage` can list what a sweep never exercised.
 
 use pgmsim::{Error, HandlerState, PageType, Status};
-use pgmsim_testkit::{ApiCall, Outcome};
+use pgmsim_testkit::{ApiCall, Outcome, CALLS};
 
 use crate::mmu::guest_pt::KernelError;
 use crate::op::{AccessKind, AccessOutcome};
 
-/// The operations counted: every API call (by its method name, in [`ApiCall::name`] order),
-/// then the simulator's own steps (guest kernel edits, accesses by kind, harvests).
-pub const OPS: [&str; 31] = [
-    "register_type",
-    "create",
-    "dup",
-    "register_ex",
-    "register",
-    "deregister_ex",
-    "destroy",
-    "deregister",
-    "change_user_arg",
-    "reset",
-    "reset_mmio2_with_bitmap",
-    "page_temp_off",
-    "page_temp_off_ex",
-    "page_alias_mmio2",
-    "page_alias_hc",
-    "reset_aliased_page",
-    "vm_reset",
-    "is_registered",
-    "is_all",
-    "lookup",
-    "handler_info",
-    "type_config",
-    "page",
-    "map",
-    "unmap",
-    "protect",
-    "switch_cr3",
-    "access.read",
-    "access.write",
-    "access.exec",
-    "harvest",
+/// The simulator's own steps, after the API calls in [`OPS`], with the results each can
+/// produce by the simulator's own definitions.
+const SIM_OPS: [(&str, &[&str]); 8] = [
+    // The guest kernel (`mmu::guest_pt`): a map can run out of page-table pages; unmap and
+    // protect need a mapping.
+    ("map", &["Success", "PoolExhausted"]),
+    ("unmap", &["Success", "NotMapped"]),
+    ("protect", &["Success", "NotMapped"]),
+    ("switch_cr3", &["Success"]),
+    // Guest accesses (`access.rs`): reads are never refused by the rights of a present page.
+    (
+        "access.read",
+        &["direct", "trapped", "guest_fault", "unassigned", "bad_address"],
+    ),
+    (
+        "access.write",
+        &[
+            "direct",
+            "trapped",
+            "guest_fault",
+            "protection_fault",
+            "unassigned",
+            "bad_address",
+        ],
+    ),
+    (
+        "access.exec",
+        &[
+            "direct",
+            "trapped",
+            "guest_fault",
+            "protection_fault",
+            "unassigned",
+            "bad_address",
+        ],
+    ),
+    // Harvests (the bitmap reset's status, `SyncCr3` included, is counted under
+    // reset_mmio2_with_bitmap; a harvest step records only the bitmap or the error).
+    ("harvest", &["Success", "NotFound", "no_tracker"]),
 ];
 
 /// Index of the first simulator step in [`OPS`] (everything before is an API call).
-pub const FIRST_SIM_OP: usize = 23;
+pub const FIRST_SIM_OP: usize = CALLS.len();
+
+/// How many operations are counted.
+pub const OP_COUNT: usize = FIRST_SIM_OP + SIM_OPS.len();
+
+/// The operations counted: every API call (by its method name, in [`CALLS`] order), then
+/// the simulator's own steps (guest kernel edits, accesses by kind, harvests).
+pub const OPS: [&str; OP_COUNT] = {
+    let mut ops = [""; OP_COUNT];
+    let mut i = 0;
+    while i < OP_COUNT {
+        ops[i] = CAN_PRODUCE[i].0;
+        i += 1;
+    }
+    ops
+};
+
+/// The results each operation can produce: an API call's from its [`CallSpec::results`]
+/// (`docs/semantics.md` §3), the simulator's steps from their own definitions. A cell
+/// outside this list is never counted unless something is wrong; `pgmsim coverage` reports
+/// such cells as unexpected.
+///
+/// [`CallSpec::results`]: pgmsim_testkit::CallSpec::results
+pub const CAN_PRODUCE: [(&str, &[&str]); OP_COUNT] = {
+    let mut rows: [(&str, &[&str]); OP_COUNT] = [("", &[]); OP_COUNT];
+    let mut i = 0;
+    while i < OP_COUNT {
+        rows[i] = if i < FIRST_SIM_OP {
+            (CALLS[i].name, CALLS[i].results)
+        } else {
+            SIM_OPS[i - FIRST_SIM_OP]
+        };
+        i += 1;
+    }
+    rows
+};
+
+/// The index of operation `name` in [`OPS`] (at compile time; a name not there fails the
+/// build).
+const fn op_index(name: &str) -> usize {
+    let mut i = 0;
+    while i < OP_COUNT {
+        if str_eq(OPS[i], name) {
+            return i;
+        }
+        i += 1;
+    }
+    panic!("no such operation")
+}
+
+const fn str_eq(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
 
 /// The results counted: every [`Status`], every [`Error`], the answers of queries, the guest
 /// kernel's errors, the outcomes of guest accesses, and a harvest without a tracker.
@@ -90,45 +158,21 @@ const NO_TRACKER: usize = 29;
 
 /// Index of an API call's operation in [`OPS`].
 pub fn api_op(call: &ApiCall) -> usize {
-    use ApiCall::*;
-    match call {
-        RegisterType { .. } => 0,
-        Create { .. } => 1,
-        Dup { .. } => 2,
-        RegisterEx { .. } => 3,
-        Register { .. } => 4,
-        DeregisterEx { .. } => 5,
-        Destroy { .. } => 6,
-        Deregister { .. } => 7,
-        ChangeUserArg { .. } => 8,
-        Reset { .. } => 9,
-        ResetMmio2WithBitmap { .. } => 10,
-        PageTempOff { .. } => 11,
-        PageTempOffEx { .. } => 12,
-        PageAliasMmio2 { .. } => 13,
-        PageAliasHc { .. } => 14,
-        ResetAliasedPage { .. } => 15,
-        VmReset => 16,
-        IsRegistered { .. } => 17,
-        IsAll { .. } => 18,
-        Lookup { .. } => 19,
-        HandlerInfo { .. } => 20,
-        TypeConfig { .. } => 21,
-        Page { .. } => 22,
-    }
+    call.index()
 }
 
 /// Operation indices of the query step's three answers and of the simulator's steps.
 pub(crate) mod op {
-    pub const IS_REGISTERED: usize = 17;
-    pub const IS_ALL: usize = 18;
-    pub const LOOKUP: usize = 19;
-    pub const MAP: usize = 23;
-    pub const UNMAP: usize = 24;
-    pub const PROTECT: usize = 25;
-    pub const SWITCH_CR3: usize = 26;
-    pub const ACCESS_READ: usize = 27;
-    pub const HARVEST: usize = 30;
+    use super::op_index;
+    pub const IS_REGISTERED: usize = op_index("is_registered");
+    pub const IS_ALL: usize = op_index("is_all");
+    pub const LOOKUP: usize = op_index("lookup");
+    pub const MAP: usize = op_index("map");
+    pub const UNMAP: usize = op_index("unmap");
+    pub const PROTECT: usize = op_index("protect");
+    pub const SWITCH_CR3: usize = op_index("switch_cr3");
+    pub const ACCESS_READ: usize = op_index("access.read");
+    pub const HARVEST: usize = op_index("harvest");
 }
 
 /// Index of a status in [`RESULTS`].
@@ -222,147 +266,6 @@ pub fn access_result(o: &AccessOutcome) -> usize {
 pub const fn no_tracker_result() -> usize {
     NO_TRACKER
 }
-
-/// The results each operation can produce, by `docs/semantics.md` §3 (API calls) and by the
-/// simulator's own definitions (its steps). A cell outside this list is never counted unless
-/// something is wrong; `pgmsim coverage` reports such cells as unexpected.
-pub const CAN_PRODUCE: [(&str, &[&str]); 31] = [
-    // §3.5
-    ("register_type", &["Success", "OutOfResources"]),
-    // §3.6, §3.7
-    ("create", &["Success", "InvalidHandle", "OutOfResources"]),
-    ("dup", &["Success", "InvalidHandle", "OutOfResources"]),
-    // §3.8 (GcPhysAliased: the platform resynced while raising)
-    (
-        "register_ex",
-        &[
-            "Success",
-            "GcPhysAliased",
-            "InvalidHandle",
-            "WrongOrder",
-            "InvalidParameter",
-            "NoRamRange",
-            "Conflict",
-        ],
-    ),
-    // §3.9
-    (
-        "register",
-        &[
-            "Success",
-            "GcPhysAliased",
-            "InvalidHandle",
-            "OutOfResources",
-            "InvalidParameter",
-            "NoRamRange",
-            "Conflict",
-        ],
-    ),
-    // §3.10 - §3.14
-    ("deregister_ex", &["Success", "InvalidHandle", "NotFound"]),
-    ("destroy", &["Success", "InvalidHandle", "WrongOrder"]),
-    ("deregister", &["Success", "NotFound"]),
-    ("change_user_arg", &["Success", "NotFound"]),
-    ("reset", &["Success", "NotFound"]),
-    // §3.15
-    (
-        "reset_mmio2_with_bitmap",
-        &["Success", "SyncCr3", "NotFound", "WrongType", "InvalidParameter"],
-    ),
-    // §3.16
-    (
-        "page_temp_off",
-        &["Success", "NotFound", "InvalidParameter", "AccessDenied"],
-    ),
-    // `page_temp_off_ex`: the handler named by its node (a callback's way, §7.4), then as §3.16
-    (
-        "page_temp_off_ex",
-        &[
-            "Success",
-            "InvalidHandle",
-            "NotFound",
-            "InvalidParameter",
-            "AccessDenied",
-        ],
-    ),
-    // §3.17
-    (
-        "page_alias_mmio2",
-        &[
-            "Success",
-            "AlreadyAliased",
-            "NotSupportedInNemMode",
-            "OutOfRange",
-            "NotMmio2",
-            "NotFound",
-            "InvalidParameter",
-            "AccessDenied",
-        ],
-    ),
-    // §3.18
-    (
-        "page_alias_hc",
-        &[
-            "Success",
-            "AlreadyAliased",
-            "NotSupportedInNemMode",
-            "NotFound",
-            "InvalidParameter",
-            "AccessDenied",
-            "NotMmio2",
-        ],
-    ),
-    // §3.19
-    (
-        "reset_aliased_page",
-        &["Success", "InvalidParameter", "WrongType", "NotFound", "Internal"],
-    ),
-    // §3.20
-    ("vm_reset", &["Success", "Internal"]),
-    // §3.21 - §3.26
-    ("is_registered", &["true", "false"]),
-    ("is_all", &["true", "false", "NotFound"]),
-    ("lookup", &["found", "none"]),
-    ("handler_info", &["Success", "InvalidHandle"]),
-    ("type_config", &["Success", "InvalidHandle"]),
-    ("page", &["found", "none"]),
-    // The guest kernel (`mmu::guest_pt`): a map can run out of page-table pages; unmap and
-    // protect need a mapping.
-    ("map", &["Success", "PoolExhausted"]),
-    ("unmap", &["Success", "NotMapped"]),
-    ("protect", &["Success", "NotMapped"]),
-    ("switch_cr3", &["Success"]),
-    // Guest accesses (`access.rs`): reads are never refused by the rights of a present page.
-    (
-        "access.read",
-        &["direct", "trapped", "guest_fault", "unassigned", "bad_address"],
-    ),
-    (
-        "access.write",
-        &[
-            "direct",
-            "trapped",
-            "guest_fault",
-            "protection_fault",
-            "unassigned",
-            "bad_address",
-        ],
-    ),
-    (
-        "access.exec",
-        &[
-            "direct",
-            "trapped",
-            "guest_fault",
-            "protection_fault",
-            "unassigned",
-            "bad_address",
-        ],
-    ),
-    // Harvests (the bitmap reset's status, `SyncCr3` included, is counted under
-    // reset_mmio2_with_bitmap; a harvest step records only the bitmap or the error).
-    ("harvest", &["Success", "NotFound", "no_tracker"]),
-];
 
 /// Cells an operation can produce that the default sweep cannot reach, and why (the README
 /// lists them). A cell here that a sweep does reach is reported as unexpected, so the list
@@ -500,74 +403,6 @@ pub const POSSIBLE_TRANSITIONS: [Transition; 33] = {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn operation_indices_follow_the_api_names() {
-        let calls = [
-            ApiCall::RegisterType {
-                kind: pgmsim::HandlerKind::Write,
-                not_in_hm: false,
-                keep_lock: false,
-            },
-            ApiCall::Create {
-                ty: 0,
-                user: 0,
-                described: false,
-            },
-            ApiCall::Dup { h: 0 },
-            ApiCall::RegisterEx {
-                h: 0,
-                first: 0,
-                last: 0,
-            },
-            ApiCall::Register {
-                first: 0,
-                last: 0,
-                ty: 0,
-                user: 0,
-                described: false,
-            },
-            ApiCall::DeregisterEx { h: 0 },
-            ApiCall::Destroy { h: 0 },
-            ApiCall::Deregister { addr: 0 },
-            ApiCall::ChangeUserArg { addr: 0, user: 0 },
-            ApiCall::Reset { addr: 0 },
-            ApiCall::ResetMmio2WithBitmap {
-                addr: 0,
-                words: 0,
-                offset: 0,
-                fill: 0,
-            },
-            ApiCall::PageTempOff { addr: 0, page: 0 },
-            ApiCall::PageTempOffEx { h: 0, page: 0 },
-            ApiCall::PageAliasMmio2 {
-                addr: 0,
-                page: 0,
-                region: 0,
-                offset: 0,
-            },
-            ApiCall::PageAliasHc {
-                addr: 0,
-                page: 0,
-                host: pgmsim::Hpa(0),
-            },
-            ApiCall::ResetAliasedPage {
-                page: 0,
-                accounting: false,
-            },
-            ApiCall::VmReset,
-            ApiCall::IsRegistered { addr: 0 },
-            ApiCall::IsAll { addr: 0 },
-            ApiCall::Lookup { addr: 0 },
-            ApiCall::HandlerInfo { h: 0 },
-            ApiCall::TypeConfig { ty: 0 },
-            ApiCall::Page { addr: 0 },
-        ];
-        assert_eq!(calls.len(), FIRST_SIM_OP);
-        for c in &calls {
-            assert_eq!(OPS[api_op(c)], c.name());
-        }
-    }
 
     #[test]
     fn result_indices_follow_the_names() {

@@ -7,7 +7,7 @@
 //! replaying it; one that no longer fails the same way is discarded.
 
 use pgmsim::RangeKind;
-use pgmsim_testkit::ApiCall;
+use pgmsim_testkit::Operand;
 
 use crate::config::{Weights, MAX_VA_PAGES};
 use crate::op::Op;
@@ -138,10 +138,14 @@ fn drop_region(t: &mut Trace, r: usize) {
         .ram_ranges
         .iter()
         .any(|x| matches!(x.kind, RangeKind::Mmio2 { region } if region.0 == handle));
-    let aliased = t
-        .ops
-        .iter()
-        .any(|op| matches!(op, Op::Call(ApiCall::PageAliasMmio2 { region, .. }) if *region == handle));
+    let aliased = t.ops.iter().any(|op| match op {
+        Op::Call(call) => {
+            let mut named = false;
+            call.visit(&mut |o| named |= matches!(o, Operand::Region(r) if *r == handle));
+            named
+        }
+        _ => false,
+    });
     if mapped || aliased || r >= layout.mmio2_regions.len() {
         return;
     }
@@ -154,27 +158,27 @@ fn drop_region(t: &mut Trace, r: usize) {
         }
     }
     for op in &mut t.ops {
-        if let Op::Call(ApiCall::PageAliasMmio2 { region, .. }) = op {
-            if *region > handle {
-                *region -= 1;
-            }
+        if let Op::Call(call) = op {
+            call.visit_mut(&mut |o| {
+                if let Operand::Region(r) = o {
+                    if *r > handle {
+                        *r -= 1;
+                    }
+                }
+            });
         }
-    }
-}
-
-/// The type index a call names, mutably.
-fn type_of(call: &mut ApiCall) -> Option<&mut u8> {
-    match call {
-        ApiCall::Create { ty, .. } | ApiCall::Register { ty, .. } | ApiCall::TypeConfig { ty } => Some(ty),
-        _ => None,
     }
 }
 
 /// Drops `types[ty]` when no step names it; later type indices move down.
 fn drop_type(t: &mut Trace, ty: usize) {
     let ty = ty as u8;
-    let named = t.ops.iter_mut().any(|op| match op {
-        Op::Call(call) => type_of(call).is_some_and(|x| *x == ty),
+    let named = t.ops.iter().any(|op| match op {
+        Op::Call(call) => {
+            let mut named = false;
+            call.visit(&mut |o| named |= matches!(o, Operand::Type(x) if *x == ty));
+            named
+        }
         _ => false,
     });
     if named {
@@ -182,35 +186,29 @@ fn drop_type(t: &mut Trace, ty: usize) {
     }
     t.config.types.remove(ty as usize);
     for op in &mut t.ops {
-        if let Some(x) = match op {
-            Op::Call(call) => type_of(call),
-            _ => None,
-        } {
-            if *x > ty {
-                *x -= 1;
-            }
+        if let Op::Call(call) = op {
+            call.visit_mut(&mut |o| {
+                if let Operand::Type(x) = o {
+                    if *x > ty {
+                        *x -= 1;
+                    }
+                }
+            });
         }
     }
 }
 
 /// The operation family ([`Weights::NAMES`] index) that draws a step of this kind.
 fn family(op: &Op) -> usize {
-    match op {
-        Op::Query { .. } | Op::Call(ApiCall::ChangeUserArg { .. }) => 7,
-        Op::Map { .. } | Op::Unmap { .. } | Op::Protect { .. } | Op::SwitchCr3 { .. } => 9,
-        Op::Access { .. } => 10,
-        Op::Harvest { .. } => 11,
-        Op::Call(call) => match call {
-            ApiCall::Register { .. } => 0,
-            ApiCall::Deregister { .. } => 1,
-            ApiCall::Reset { .. } | ApiCall::ResetMmio2WithBitmap { .. } => 3,
-            ApiCall::PageTempOff { .. } | ApiCall::PageTempOffEx { .. } => 4,
-            ApiCall::PageAliasMmio2 { .. } | ApiCall::PageAliasHc { .. } => 5,
-            ApiCall::ResetAliasedPage { .. } => 6,
-            ApiCall::VmReset => 12,
-            _ => 2,
-        },
-    }
+    let name = match op {
+        Op::Query { .. } => "query",
+        Op::Map { .. } | Op::Unmap { .. } | Op::Protect { .. } | Op::SwitchCr3 { .. } => "kernel",
+        Op::Access { .. } => "access",
+        Op::Harvest { .. } => "harvest",
+        Op::Call(call) => call.spec().family,
+    };
+    let i = Weights::NAMES.iter().position(|n| *n == name);
+    i.expect("every call's family is a weight's name")
 }
 
 /// The weights with every family the steps do not use set to 0 (unchanged for no steps).

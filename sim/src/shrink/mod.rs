@@ -6,7 +6,7 @@
 mod config;
 
 use pgmsim_testkit::call::PINNED;
-use pgmsim_testkit::ApiCall;
+use pgmsim_testkit::{ApiCall, Operand};
 
 use crate::check::{CheckMode, Invariant};
 use crate::op::{AccessKind, Op};
@@ -116,7 +116,7 @@ impl Judge {
 fn renumber_nodes(ops: &[Op], created_by: &[bool], gone: &dyn Fn(usize) -> bool) -> Vec<Op> {
     let creates = |i: usize, op: &Op| match created_by.get(i) {
         Some(&c) if created_by.len() == ops.len() => c,
-        _ => matches!(op, Op::Call(ApiCall::Create { .. } | ApiCall::Dup { .. })),
+        _ => matches!(op, Op::Call(call) if call.spec().creates_node),
     };
     let mut removed = Vec::new();
     let mut created = 0u32;
@@ -132,13 +132,22 @@ fn renumber_nodes(ops: &[Op], created_by: &[bool], gone: &dyn Fn(usize) -> bool)
     if removed.is_empty() {
         return kept;
     }
-    for op in &mut kept {
-        if let Some(h) = node_ref(op).filter(|h| **h & PINNED == 0) {
+    let renumber = |h: &mut u32| {
+        if *h & PINNED == 0 {
             *h = if removed.contains(h) {
                 NO_NODE
             } else {
                 *h - removed.iter().filter(|&&r| r < *h).count() as u32
             };
+        }
+    };
+    for op in &mut kept {
+        if let Op::Call(call) = op {
+            call.visit_mut(&mut |o| {
+                if let Operand::Node(h) = o {
+                    renumber(h);
+                }
+            });
         }
     }
     kept
@@ -146,21 +155,6 @@ fn renumber_nodes(ops: &[Op], created_by: &[bool], gone: &dyn Fn(usize) -> bool)
 
 /// A node index no run creates (below the pinned range).
 const NO_NODE: u32 = PINNED - 1;
-
-/// The handler-node reference of an operation, if it has one.
-fn node_ref(op: &mut Op) -> Option<&mut u32> {
-    match op {
-        Op::Call(
-            ApiCall::Dup { h }
-            | ApiCall::RegisterEx { h, .. }
-            | ApiCall::DeregisterEx { h }
-            | ApiCall::Destroy { h }
-            | ApiCall::HandlerInfo { h }
-            | ApiCall::PageTempOffEx { h, .. },
-        ) => Some(h),
-        _ => None,
-    }
-}
 
 /// The items of `v` whose index `gone` does not select.
 fn keep<T: Clone>(v: &[T], gone: &dyn Fn(usize) -> bool) -> Vec<T> {
@@ -270,18 +264,15 @@ fn simplify_operands(mut best: Trace, judge: &mut Judge) -> Trace {
     best
 }
 
-/// Simpler variants of an API call: user arguments zeroed, descriptions dropped.
+/// Simpler variants of an API call: user arguments zeroed, descriptions dropped, bitmap
+/// fills cleared.
 fn simplify_call(call: &ApiCall) -> Vec<ApiCall> {
-    let mut simpler = call.clone();
-    match &mut simpler {
-        ApiCall::Register { user, described, .. } | ApiCall::Create { user, described, .. } => {
-            *user = 0;
-            *described = false;
-        }
-        ApiCall::ChangeUserArg { user, .. } => *user = 0,
-        ApiCall::ResetMmio2WithBitmap { fill, .. } => *fill = 0,
+    let mut simpler = *call;
+    simpler.visit_mut(&mut |o| match o {
+        Operand::User(v) | Operand::Fill(v) => *v = 0,
+        Operand::Described(b) => *b = false,
         _ => {}
-    }
+    });
     if simpler == *call {
         Vec::new()
     } else {

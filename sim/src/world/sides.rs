@@ -102,7 +102,7 @@ impl Sides {
         let production = apply(&mut self.prod, &mut self.prod_names, call);
         let resynced = self.prod.platform().mmu().stats().resyncs != before;
         let model = apply(&mut self.model, &mut self.model_names, call);
-        let expected = match (resync_status(call), &model) {
+        let expected = match (call.spec().resync_status, &model) {
             (Some(status), Outcome::Status(Ok(Status::Success))) if resynced => Outcome::Status(Ok(status)),
             (Some(status), Outcome::Bitmap(Ok(Status::Success), bits)) if resynced => {
                 Outcome::Bitmap(Ok(status), bits.clone())
@@ -194,14 +194,5 @@ impl Sides {
             }
             (a, b) => Err(format!("register_type: production {a:?}, model {b:?}")),
         }
-    }
-}
-
-/// The informational status a call reports when the platform fell back to a full resync.
-fn resync_status(call: &ApiCall) -> Option<Status> {
-    match call {
-        ApiCall::Register { .. } | ApiCall::RegisterEx { .. } => Some(Status::GcPhysAliased),
-        ApiCall::ResetMmio2WithBitmap { .. } => Some(Status::SyncCr3),
-        _ => None,
     }
 }

@@ -4,7 +4,7 @@
 //! cannot forget to record what it changes.
 
 use pgmsim::{HandlerKind, PhysHandlerApi, PAGE_SHIFT};
-use pgmsim_testkit::{ApiCall, Names};
+use pgmsim_testkit::{ApiCall, Footprint, Names, Operand};
 
 /// Spans longer than this many pages are recorded by their edges only.
 const LARGE_SPAN_PAGES: u64 = 4096;
@@ -57,47 +57,38 @@ impl Touched {
         }
     }
 
-    /// Records the footprint of `call`, from the call and the model's state *before* it
-    /// (`names` resolves the model's nodes): the pages any outcome of the call can change.
+    /// Records the footprint of `call`, from its [`Footprint`] and operands and the model's
+    /// state *before* it (`names` resolves the model's nodes): the pages any outcome of the
+    /// call can change. A registration's range, the range of the handler a start address,
+    /// a node or a page lies in, and the page itself.
     pub fn call(&mut self, call: &ApiCall, model: &dyn PhysHandlerApi, names: &Names) {
-        use ApiCall::*;
-        self.manager |= call.mutates();
-        match *call {
-            Register { first, last, .. } | RegisterEx { first, last, .. } => self.span(first, last),
-            DeregisterEx { h } => {
-                if let Some(h) = model.handler_info(names.node(h)).ok().and_then(|n| n.registered) {
-                    self.span(h.key, h.key_last);
-                }
-            }
-            Deregister { addr } | Reset { addr } | ResetMmio2WithBitmap { addr, .. } => self.handler_at(model, addr),
-            PageTempOff { addr, page } => {
-                self.span(page, page);
-                self.handler_at(model, addr);
-            }
-            PageTempOffEx { h, page } => {
-                self.span(page, page);
-                if let Some(h) = model.handler_info(names.node(h)).ok().and_then(|n| n.registered) {
-                    self.span(h.key, h.key_last);
-                }
-            }
-            PageAliasMmio2 { page, .. } | PageAliasHc { page, .. } => self.span(page, page),
-            ResetAliasedPage { page, .. } => {
-                self.span(page, page);
-                self.handler_at(model, page);
-            }
-            // VM reset only changes aliased pages, which lie in Mmio handlers.
-            VmReset => {
+        let spec = call.spec();
+        self.manager |= spec.mutates;
+        match spec.footprint {
+            Footprint::Nothing => {}
+            Footprint::Operands => call.visit(&mut |operand| self.operand(operand, model, names)),
+            Footprint::MmioHandlers => {
                 for h in model.handlers().iter().filter(|h| h.kind == HandlerKind::Mmio) {
                     self.span(h.key, h.key_last);
                 }
             }
-            RegisterType { .. } | Create { .. } | Dup { .. } | Destroy { .. } | ChangeUserArg { .. } => {}
-            IsRegistered { .. }
-            | IsAll { .. }
-            | Lookup { .. }
-            | HandlerInfo { .. }
-            | TypeConfig { .. }
-            | Page { .. } => {}
+        }
+    }
+
+    fn operand(&mut self, operand: Operand<'_, u64>, model: &dyn PhysHandlerApi, names: &Names) {
+        match operand {
+            Operand::Range(first, last) => self.span(*first, *last),
+            Operand::Handler(addr) => self.handler_at(model, *addr),
+            Operand::Page(page) => {
+                self.span(*page, *page);
+                self.handler_at(model, *page);
+            }
+            Operand::Node(h) => {
+                if let Some(h) = model.handler_info(names.node(*h)).ok().and_then(|n| n.registered) {
+                    self.span(h.key, h.key_last);
+                }
+            }
+            _ => {}
         }
     }
 

@@ -5,101 +5,58 @@
 use pgmsim::HandlerKind;
 
 use super::{addr, page_id_text, type_name};
-use crate::call::{ApiCall, HandlerView, Outcome};
+use crate::call::{ApiCall, HandlerView, Operand, Outcome};
 
 fn kind_text(kind: HandlerKind) -> &'static str {
     super::kind_name(kind)
 }
 
-/// One call as text, addresses in hex, nodes as `node #i`, types as `type #i` (creation and
-/// registration indices, as in the trace).
+/// One call as text: the API method's name, then each operand as its role reads —
+/// addresses in hex, nodes as `node #i`, types as `type #i` (creation and registration
+/// indices, as in the trace), flags by name when set.
 pub fn call_line(call: &ApiCall) -> String {
-    use ApiCall::*;
-    let range = |first: u64, last: u64| format!("{}-{}", addr(first), addr(last));
-    match *call {
-        RegisterType {
-            kind,
-            not_in_hm,
-            keep_lock,
-        } => format!(
-            "register_type {}{}{}",
-            kind_text(kind),
-            if not_in_hm { " not-in-HM" } else { "" },
-            if keep_lock { " keep-lock" } else { "" }
-        ),
-        Create { ty, user, described } => {
-            format!("create type #{ty} user {user:#x}{}", described_text(described))
-        }
-        Dup { h } => format!("dup node #{h}"),
-        RegisterEx { h, first, last } => format!("register_ex node #{h} {}", range(first, last)),
-        Register {
-            first,
-            last,
-            ty,
-            user,
-            described,
-        } => format!(
-            "register {} type #{ty} user {user:#x}{}",
-            range(first, last),
-            described_text(described)
-        ),
-        DeregisterEx { h } => format!("deregister_ex node #{h}"),
-        Destroy { h } => format!("destroy node #{h}"),
-        Deregister { addr: a } => format!("deregister {}", addr(a)),
-        ChangeUserArg { addr: a, user } => format!("change_user_arg {} user {user:#x}", addr(a)),
-        Reset { addr: a } => format!("reset {}", addr(a)),
-        ResetMmio2WithBitmap {
-            addr: a,
-            words,
-            offset,
-            fill,
-        } => format!(
-            "reset_mmio2_with_bitmap {} bitmap {words} word(s) offset {offset}{}",
-            addr(a),
-            if fill != 0 {
-                format!(" fill {fill:#x}")
+    let mut line = call.name().to_string();
+    call.visit(&mut |operand| line.push_str(&operand_text(operand)));
+    line
+}
+
+fn operand_text(operand: Operand<'_, u64>) -> String {
+    match operand {
+        Operand::Kind(kind) => format!(" {}", kind_text(*kind)),
+        Operand::Flag(label, set) => {
+            if *set {
+                format!(" {label}")
             } else {
                 String::new()
             }
-        ),
-        PageTempOff { addr: a, page } => format!("page_temp_off handler {} page {}", addr(a), addr(page)),
-        PageTempOffEx { h, page } => format!("page_temp_off_ex node #{h} page {}", addr(page)),
-        PageAliasMmio2 {
-            addr: a,
-            page,
-            region,
-            offset,
-        } => format!(
-            "page_alias_mmio2 handler {} page {} MMIO2 #{region} offset {offset:#x}",
-            addr(a),
-            addr(page)
-        ),
-        PageAliasHc { addr: a, page, host } => format!(
-            "page_alias_hc handler {} page {} host {}",
-            addr(a),
-            addr(page),
-            addr(host)
-        ),
-        ResetAliasedPage { page, accounting } => format!(
-            "reset_aliased_page {} {} accounting",
-            addr(page),
-            if accounting { "with" } else { "without" }
-        ),
-        VmReset => "vm_reset".to_string(),
-        IsRegistered { addr: a } => format!("is_registered {}", addr(a)),
-        IsAll { addr: a } => format!("is_all {}", addr(a)),
-        Lookup { addr: a } => format!("lookup {}", addr(a)),
-        HandlerInfo { h } => format!("handler_info node #{h}"),
-        TypeConfig { ty } => format!("type_config type #{ty}"),
-        Page { addr: a } => format!("page {}", addr(a)),
-    }
-}
-
-fn described_text(described: bool) -> &'static str {
-    if described {
-        " described \"custom\""
-    } else {
-        ""
+        }
+        Operand::Described(set) => {
+            if *set {
+                " described \"custom\"".to_string()
+            } else {
+                String::new()
+            }
+        }
+        Operand::Node(h) => format!(" node #{h}"),
+        Operand::Type(t) => format!(" type #{t}"),
+        Operand::User(u) => format!(" user {u:#x}"),
+        Operand::Range(first, last) => format!(" {}-{}", addr(*first), addr(*last)),
+        Operand::Handler(a) => format!(" handler {}", addr(*a)),
+        Operand::Page(p) => format!(" page {}", addr(*p)),
+        Operand::Addr(a) => format!(" {}", addr(*a)),
+        Operand::Words(n) => format!(" bitmap {n} word(s)"),
+        Operand::BitOffset(n) => format!(" offset {n}"),
+        Operand::Fill(v) => {
+            if *v != 0 {
+                format!(" fill {v:#x}")
+            } else {
+                String::new()
+            }
+        }
+        Operand::Region(r) => format!(" MMIO2 #{r}"),
+        Operand::ByteOffset(o) => format!(" offset {o:#x}"),
+        Operand::Host(h) => format!(" host {}", addr(h.0)),
+        Operand::Accounting(with) => format!(" {} accounting", if *with { "with" } else { "without" }),
     }
 }
 
