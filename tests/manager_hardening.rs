@@ -549,13 +549,7 @@ impl Sweep {
         match op {
             0..=3 => {
                 let ((first, last), ty, user) = (self.range(), self.ty(), self.rng.random());
-                ApiCall::Register {
-                    first,
-                    last,
-                    ty,
-                    user,
-                    described: false,
-                }
+                ApiCall::register(first, last, ty, user)
             }
             4 => ApiCall::Create {
                 ty: self.ty(),

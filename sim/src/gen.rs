@@ -308,18 +308,7 @@ fn register_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     });
     let ty = *d.pick(&tys).unwrap_or(&0);
     let (first, last) = range_for(world, view, d, ty);
-    register(first, last, ty, d.user_arg())
-}
-
-/// A plain `register` call (no description).
-fn register(first: u64, last: u64, ty: u8, user: u64) -> ApiCall {
-    ApiCall::Register {
-        first,
-        last,
-        ty,
-        user,
-        described: false,
-    }
+    ApiCall::register(first, last, ty, d.user_arg())
 }
 
 fn handler_start(view: &View, d: &mut Draw) -> u64 {
@@ -588,13 +577,13 @@ fn info_call(world: &World, view: &View, d: &mut Draw) -> ApiCall {
 fn invalid_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
     let h = handler_start(view, d);
     match d.below(10) {
-        0 => register(h + 0x100, h, 0, 0),
-        1 => register(h, h + 0x2000, 200, 0),
-        2 => register(u64::MAX - 0xfff, u64::MAX, 2, 0),
-        3 => register(0, 0x1_0000_0000, 0, 0),
+        0 => ApiCall::register(h + 0x100, h, 0, 0),
+        1 => ApiCall::register(h, h + 0x2000, 200, 0),
+        2 => ApiCall::register(u64::MAX - 0xfff, u64::MAX, 2, 0),
+        3 => ApiCall::register(0, 0x1_0000_0000, 0, 0),
         4 => {
             let (first, last) = view.ranges.first().map_or((0, 0xfff), |r| (r.1 - 0xfff, r.1 + 0x1000));
-            register(first, last, 2, 0)
+            ApiCall::register(first, last, 2, 0)
         }
         5 => ApiCall::Destroy {
             h: d.below(world.nodes() as u64 + 2) as u32,

@@ -1,4 +1,5 @@
-//! Trace files: the committed ones replay clean to the hash they record; format version 1
+//! Trace files: the committed ones replay clean (in their check mode and with full checks)
+//! to the hash they record; format version 1
 //! still loads; version 2 round-trips; everything the generator produces is a valid trace
 //! (replay's checks are exactly the generator's guarantees, no stricter).
 
@@ -91,4 +92,48 @@ fn every_configuration_a_seed_draws_is_valid_up_to_the_largest_guest() {
                 .unwrap_or_else(|e| panic!("seed {seed} ram_mib {ram_mib:?}: {e}"));
         }
     }
+}
+
+/// Every committed trace replays with every invariant holding, in the check mode it was
+/// written with and with full checks.
+#[test]
+fn committed_traces_replay_clean() {
+    for path in committed() {
+        let trace = Trace::load(&path).unwrap_or_else(|e| panic!("{e}"));
+        for check in [trace.check, CheckMode::Full] {
+            let r = replay(&trace, check);
+            assert!(
+                r.failure.is_none(),
+                "{} ({check:?}): {}",
+                path.display(),
+                r.failure.unwrap()
+            );
+            assert_eq!(r.ops.len(), trace.ops.len());
+        }
+    }
+}
+
+#[test]
+fn malformed_traces_are_clear_errors() {
+    for (text, needle) in [
+        ("", "not a pgmsim trace"),
+        ("{}", "not a pgmsim trace"),
+        ("[1,2]", "not a pgmsim trace"),
+    ] {
+        let e = Trace::from_json(text, "t.json").unwrap_err().to_string();
+        assert!(e.contains(needle) && e.contains("t.json"), "{e}");
+    }
+    let r = pgmsim_sim::run_seed(3, 5, &Default::default(), CheckMode::Incremental);
+    let mut t = r.trace();
+    t.version = 99;
+    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "v.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("version 99"), "{e}");
+    let mut t = r.trace();
+    t.config.vcpus = 0;
+    let e = Trace::from_json(&serde_json::to_string(&t).unwrap(), "c.json")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("vcpus"), "{e}");
 }

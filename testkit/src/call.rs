@@ -476,6 +476,17 @@ pub const CALLS: [CallSpec; 23] = {
 pub const MAX_BITMAP_WORDS: u32 = 1 << 16;
 
 impl<A> ApiCall<A> {
+    /// A plain `register` of `[first, last]` (the type's description, no own one).
+    pub fn register(first: A, last: A, ty: TypeIx, user: u64) -> Self {
+        ApiCall::Register {
+            first,
+            last,
+            ty,
+            user,
+            described: false,
+        }
+    }
+
     /// What the rest of the testbed needs to know about this call's operation.
     pub fn spec(&self) -> &'static CallSpec {
         &CALLS[self.index()]

@@ -8,6 +8,16 @@ use pgmsim_testkit::{ApiCall, Outcome, CALLS};
 use crate::mmu::guest_pt::KernelError;
 use crate::op::{AccessKind, AccessOutcome};
 
+/// What a write or an instruction fetch can meet: a read's outcomes plus a protection fault.
+const WRITE_OR_EXEC: &[&str] = &[
+    "direct",
+    "trapped",
+    "guest_fault",
+    "protection_fault",
+    "unassigned",
+    "bad_address",
+];
+
 /// The simulator's own steps, after the API calls in [`OPS`], with the results each can
 /// produce by the simulator's own definitions.
 const SIM_OPS: [(&str, &[&str]); 8] = [
@@ -22,28 +32,8 @@ const SIM_OPS: [(&str, &[&str]); 8] = [
         "access.read",
         &["direct", "trapped", "guest_fault", "unassigned", "bad_address"],
     ),
-    (
-        "access.write",
-        &[
-            "direct",
-            "trapped",
-            "guest_fault",
-            "protection_fault",
-            "unassigned",
-            "bad_address",
-        ],
-    ),
-    (
-        "access.exec",
-        &[
-            "direct",
-            "trapped",
-            "guest_fault",
-            "protection_fault",
-            "unassigned",
-            "bad_address",
-        ],
-    ),
+    ("access.write", WRITE_OR_EXEC),
+    ("access.exec", WRITE_OR_EXEC),
     // Harvests (the bitmap reset's status, `SyncCr3` included, is counted under
     // reset_mmio2_with_bitmap; a harvest step records only the bitmap or the error).
     ("harvest", &["Success", "NotFound", "no_tracker"]),
