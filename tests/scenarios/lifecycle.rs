@@ -152,7 +152,7 @@ fn deregister_and_query_failures_leave_state_unchanged() {
         Status::Success,
         reg(0x4000, 0x4fff, a, 0x20),
     );
-    let text = "deregister 0x2000 (inside, not the start: SPEC difference 1)";
+    let text = "deregister 0x2000 (inside, not the start: deliberate difference D1)";
     sc.fails(text, Error::NotFound, dereg(0x2000));
     sc.fails("deregister 0x6000 (no handler)", Error::NotFound, dereg(0x6000));
     let change = |addr, user| ApiCall::ChangeUserArg { addr, user };
@@ -189,7 +189,7 @@ fn deregister_and_query_failures_leave_state_unchanged() {
     for (text, call, want) in steps {
         assert_eq!(sc.step(text, call), want, "{text}");
     }
-    let text = "is_all(0x3000) (no handler: SPEC difference 1)";
+    let text = "is_all(0x3000) (no handler: deliberate difference D1)";
     sc.fails(text, Error::NotFound, ApiCall::IsAll { addr: 0x3000 });
     let found = sc.step_shown("lookup(0x2fff)", ApiCall::Lookup { addr: 0x2fff }, |o, _| {
         lookup_text(o)

@@ -265,7 +265,7 @@ fn register_over_pages_already_raised() {
     let text = "register B 0x1c00..=0x3fff Write (page 1 already W: only pages 2-3 updated)";
     sc.ok(text, Status::Success, reg(0x1c00, 0x3fff, w, 2));
     sc.expect_events(&[upd(0x2000, S::Write, false), upd(0x3000, S::Write, false), FLUSH]);
-    let text = "register C 0x4000..=0x4000 Write (one byte, SPEC difference 3)";
+    let text = "register C 0x4000..=0x4000 Write (one byte, deliberate difference D3)";
     sc.ok(text, Status::Success, reg(0x4000, 0x4000, w, 3));
     assert_eq!(sc.handler(0x4000).page_count, 1);
     let text = "register D 0x4001..=0x4fff Write (page 4 already W: no event at all)";
