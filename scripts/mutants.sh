@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Mutation testing of the production crate (`pgmsim`, src/) against the whole workspace's tests
+# (`cargo test --workspace`, the README's test command): every mutant cargo-mutants generates in
+# src/ is built and must make some test fail.
+#
+# usage: scripts/mutants.sh [K/N] [more cargo-mutants arguments]
+#   scripts/mutants.sh            every mutant (about 1,000; days on a 2-core machine)
+#   scripts/mutants.sh 3/30       shard 3 of 30 (shards count from 0) (what the nightly workflow runs, one per night)
+#   scripts/mutants.sh --list     list the mutants, run nothing
+#
+# Results go to mutants/out/<shard>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
+# unviable.txt, outcomes.json). The score is caught / (caught + missed); every missed mutant
+# either gets a test or a one-line reason it is equivalent in mutants/README.md.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+shard=""
+if [[ "${1:-}" =~ ^[0-9]+/[0-9]+$ ]]; then
+  shard="$1"
+  shift
+fi
+command -v cargo-mutants >/dev/null 2>&1 || cargo install cargo-mutants --locked
+
+name="${shard:-all}"
+out="mutants/out/${name//\//-of-}"
+mkdir -p "$out"
+
+args=(--package pgmsim --test-workspace true --output "$out" --timeout-multiplier 3)
+if [[ -n "$shard" ]]; then
+  args+=(--shard "$shard")
+fi
+exec cargo mutants "${args[@]}" "$@"
