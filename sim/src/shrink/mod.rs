@@ -10,7 +10,7 @@ use pgmsim_testkit::ApiCall;
 
 use crate::check::{CheckMode, Invariant};
 use crate::op::{AccessKind, Op};
-use crate::run::replay;
+use crate::run::replay_watched;
 use crate::trace::Trace;
 
 /// Outcome of a shrink.
@@ -43,7 +43,8 @@ impl Judge {
             return None;
         }
         self.replays += 1;
-        let r = replay(t, self.check);
+        // Watched by the step budget: a candidate that hangs fails with `Hang`.
+        let (r, _) = replay_watched(t, self.check, ());
         match &r.failure {
             Some(f) if f.invariant == self.invariant => {
                 self.attribution = r.decision_ops.clone();
@@ -174,7 +175,9 @@ fn keep<T: Clone>(v: &[T], gone: &dyn Fn(usize) -> bool) -> Vec<T> {
 /// Minimises `trace`, which must fail when replayed; `None` if it does not.
 ///
 /// Candidates that panic are judged like any other failure (the run loop turns panics into
-/// [`Invariant::Panic`]); the default panic hook is silenced meanwhile so a shrink of a panic
+/// [`Invariant::Panic`], loops past their bound into [`Invariant::Hang`]); every replay is
+/// watched by the step budget when one is set (`run::watchdog`), so a candidate that hangs
+/// is one that fails with `Hang`, and the shrink never stalls. The default panic hook is silenced meanwhile so a shrink of a panic
 /// does not print thousands of backtraces.
 pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
     let previous = std::panic::take_hook();
@@ -185,7 +188,7 @@ pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
 }
 
 fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
-    let first = replay(trace, trace.check);
+    let (first, _) = replay_watched(trace, trace.check, ());
     let failure = first.failure.as_ref()?;
     let mut judge = Judge {
         invariant: failure.invariant,
