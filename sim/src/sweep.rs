@@ -14,6 +14,10 @@
 //! running are left out of the report. With a time limit, the report covers the longest
 //! prefix of seeds that finished (`complete: false`); failures found beyond it are still
 //! listed, since a found bug is never dropped.
+//!
+//! Each seed runs on its own thread watched by the step budget (`run::watchdog`, set by
+//! `--step-timeout`): a seed whose step hangs comes back as a `Hang` failure, its thread
+//! abandoned, and the worker goes on to the next seed, so no hang stalls the sweep.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -92,7 +92,11 @@ pub(crate) fn write(r: &RunReport, out: &Path, name: &str, budget: u64) -> Optio
                     describe(&s.trace)
                 );
                 hint("replay", &format!("replay {} --log", min.display()));
-                if s.trace.failure.as_ref().is_some_and(crate::run::watchdog::declared_by_watchdog) {
+                if s.trace
+                    .failure
+                    .as_ref()
+                    .is_some_and(crate::run::watchdog::declared_by_watchdog)
+                {
                     // Its report would replay the hang unwatched.
                     written.minimised = Some((min, s.trace.ops.len()));
                     return Some(written);

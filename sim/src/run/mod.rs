@@ -275,7 +275,10 @@ pub fn run_generated_watched<O: Observer + Send + 'static>(
             }
             let mut rng = ChaCha8Rng::seed_from_u64(seed);
             let next = move |w: &World| Some(next_op(w, &mut rng));
-            (rerun_to_hang(Some(seed), again, check, (step, steps), limit, next), None)
+            (
+                rerun_to_hang(Some(seed), again, check, (step, steps), limit, next),
+                None,
+            )
         }
     }
 }
@@ -309,7 +312,10 @@ pub fn replay_watched<O: Observer + Send + 'static>(
             let mut ops = trace.ops.clone().into_iter();
             let next = move |_: &World| ops.next();
             let total = trace.ops.len() as u64;
-            (rerun_to_hang(trace.seed, trace.config.clone(), check, (step, total), limit, next), None)
+            (
+                rerun_to_hang(trace.seed, trace.config.clone(), check, (step, total), limit, next),
+                None,
+            )
         }
     }
 }
