@@ -223,7 +223,7 @@ pub(crate) struct StepTimeoutArg {
     /// A step that makes no progress for this long is a `hang` failure (its thread is
     /// abandoned; the run reports it, a sweep moves on to the next seed). The last resort
     /// for loops outside the manager's asserted bounds; `off` runs unwatched.
-    #[arg(long, value_parser = parse_step_timeout, default_value = "30s")]
+    #[arg(long, value_parser = parse_step_timeout, default_value = "60s")]
     pub(crate) step_timeout: StepTimeout,
 }
 

@@ -7,8 +7,9 @@
 //! failure). What is left is a loop outside the bounded ones — in the model, the simulator's
 //! own MMU or devices, a platform that never returns. For those, a command run with
 //! `--step-timeout S` (on by default in the CLI, off in the library) runs the world on a
-//! worker thread and watches a heartbeat the run loop bumps at every step: a step that makes
-//! no progress for `S` seconds becomes a `Hang` failure at that step.
+//! worker thread and watches a heartbeat the run loop bumps at every step (and before the
+//! final full check): a step that makes no progress for `S` seconds becomes a `Hang` failure
+//! at that step. Building the world is not watched: the clock starts at the first beat.
 //!
 //! A thread stuck in a loop cannot be killed, so it is *abandoned*: it keeps its world (and,
 //! if it spins, a core) until the process exits. The watchdog then reruns the steps before
@@ -111,7 +112,9 @@ pub(crate) fn watch<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
         Err(e) => panic!("pgmsim: cannot start a watched run thread: {e}"),
     };
     // Looks four times per budget, so a hang is declared between 1 and 1.25 budgets after
-    // the last beat.
+    // the last beat. The clock starts at the first beat: building the world is not watched
+    // (its work is bounded by the validated layout, and the largest guest takes longer than
+    // a step budget in a debug build).
     let look = (limit / 4).max(Duration::from_millis(1));
     let mut seen = 0;
     let mut since = Instant::now();
@@ -124,6 +127,9 @@ pub(crate) fn watch<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
             },
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 let beats = pulse.beats.load(Ordering::Relaxed);
+                if beats == 0 {
+                    continue;
+                }
                 if beats != seen {
                     seen = beats;
                     since = Instant::now();
