@@ -18,7 +18,10 @@
 //! counters and trace hash, so the failure is written, reported and shrunk like any other.
 //! `run` and `replay` report and exit; a sweep records the seed and moves on to the next
 //! one (with `--keep-going`, past it); `shrink` counts a candidate that hangs as failing
-//! with `Hang`. The wall clock decides only *whether* a step is declared hung, never what a
+//! with `Hang`, and stops judging candidates once it has left eight threads stuck (each may
+//! spin on a core; more would slow every later replay until it too looked hung). Every
+//! candidate that hangs costs one budget of wall clock, so shrinking a watchdog hang is slow:
+//! pass a smaller `--step-timeout` to `shrink` when steps are known to be fast. The wall clock decides only *whether* a step is declared hung, never what a
 //! completed run reports, and the budget is generous (a normal step takes microseconds).
 //! Concurrent worlds bump the heartbeat at every operation; their trace cannot be cut at
 //! the stuck operation (a seeded run's operations are only known at its end), so a hang
@@ -45,6 +48,15 @@ struct Pulse {
 thread_local! {
     /// The pulse of the watched run on this thread, if any.
     static PULSE: RefCell<Option<Arc<Pulse>>> = const { RefCell::new(None) };
+}
+
+/// Threads abandoned in a hung step so far, in this process.
+static ABANDONED: AtomicU64 = AtomicU64::new(0);
+
+/// Threads abandoned in a hung step so far (each keeps its world, and a core if it spins,
+/// until the process exits; a shrink stops judging candidates after a few).
+pub fn abandoned_threads() -> u64 {
+    ABANDONED.load(Ordering::Relaxed)
 }
 
 /// The process-wide step budget in milliseconds (0: no watchdog).
@@ -134,6 +146,7 @@ pub(crate) fn watch<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -
                     seen = beats;
                     since = Instant::now();
                 } else if since.elapsed() >= limit {
+                    ABANDONED.fetch_add(1, Ordering::Relaxed);
                     return Watched::Hung {
                         step: pulse.step.load(Ordering::Relaxed),
                         limit,

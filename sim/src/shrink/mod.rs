@@ -33,13 +33,18 @@ pub(crate) struct Judge {
     /// For the current best: which operations created a handler node (empty for concurrent
     /// traces, whose creations are counted from the operations themselves).
     created: Vec<bool>,
+    /// Threads the watchdog had abandoned when this shrink began.
+    abandoned_at_start: u64,
 }
+
+/// Candidates a shrink may leave hung under the watchdog before it stops judging more.
+const MAX_ABANDONED_CANDIDATES: u64 = 8;
 
 impl Judge {
     /// The candidate's own replay as a trace, if it fails the same invariant (a concurrent
     /// trace comes back with the threads and schedule that replay took).
     pub(crate) fn fails(&mut self, t: &Trace) -> Option<Trace> {
-        if self.replays >= self.budget || t.validate().is_err() {
+        if self.replays >= self.budget || t.validate().is_err() || self.abandoned_too_many() {
             return None;
         }
         self.replays += 1;
@@ -53,6 +58,13 @@ impl Judge {
             }
             _ => None,
         }
+    }
+
+    /// Whether this shrink has left [`MAX_ABANDONED_CANDIDATES`] threads stuck in candidates
+    /// that hung under the watchdog: each may spin on a core until the process exits, so
+    /// judging more would slow every later replay until they too looked hung.
+    fn abandoned_too_many(&self) -> bool {
+        crate::run::watchdog::abandoned_threads() >= self.abandoned_at_start + MAX_ABANDONED_CANDIDATES
     }
 
     /// The first of `candidates` that fails the same way (as its replay).
@@ -188,6 +200,7 @@ pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
 }
 
 fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
+    let abandoned_at_start = crate::run::watchdog::abandoned_threads();
     let (first, _) = replay_watched(trace, trace.check, ());
     let failure = first.failure.as_ref()?;
     let mut judge = Judge {
@@ -197,6 +210,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         budget,
         attribution: first.decision_ops.clone(),
         created: first.created_nodes.clone(),
+        abandoned_at_start,
     };
     let mut best = first.trace();
     // Each pass can open the way for another (a simpler operand lets an operation go, a
