@@ -8,6 +8,7 @@
 
 use crate::addr::{pages_touched, PAGE_SHIFT, PAGE_SIZE};
 use crate::handler::{HandlerKind, TreeFault};
+use crate::invariant::loop_bound_exceeded;
 use crate::manager::Manager;
 use crate::page::HandlerState;
 use crate::platform::Platform;
@@ -165,7 +166,18 @@ impl<P: Platform> Manager<P> {
         for range in self.memory.ranges() {
             let mut i = 0usize;
             let n = range.pages.len();
+            // Bound: every pass advances `i` by at least one page (a stretch without handlers
+            // jumps past it), so at most `n` passes; `h` and `j` only move forward over `spans`.
+            let mut passes = 0usize;
             while i < n {
+                passes += 1;
+                if passes > n {
+                    loop_bound_exceeded(format_args!(
+                        "the page scan passed {n} pages of range {:#x}",
+                        range.first
+                    ));
+                    break;
+                }
                 let page = range.first + ((i as u64) << PAGE_SHIFT);
                 while h < spans.len() && spans[h].last < page {
                     h += 1;

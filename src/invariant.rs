@@ -11,6 +11,14 @@
 //! validation proved ([`expect_invariant!`]): loudly in the same builds, silently (and
 //! harmlessly, because validation already proved it) in release.
 //!
+//! Loops follow the same rule (TigerBeetle's: every loop has a fixed upper bound). A `for`
+//! over a slice or a range is bounded by construction; every other loop (`loop`, `while`, a
+//! recursive descent) states its bound beside it and asserts it: running past the bound is a
+//! broken invariant ([`ensure_bound!`] in a validation phase, [`loop_bound_exceeded`] where
+//! the function cannot fail, after which the loop stops). The panic message starts with
+//! [`LOOP_BOUND_EXCEEDED`], so a harness can tell a would-be hang from other broken
+//! invariants (the simulator reports it as a `hang` failure).
+//!
 //! This is deliberate difference D7 (semantics §5). The invariants themselves are listed in
 //! one place, on [`crate::Manager`] (semantics §6.1).
 
@@ -28,6 +36,33 @@ pub(crate) fn broken(what: std::fmt::Arguments<'_>) -> Result<(), Error> {
         panic!("pgmsim: internal invariant broken: {what}");
     }
     Err(Error::Internal)
+}
+
+/// The prefix of the panic message of a loop that ran past its stated bound: a loop that
+/// would otherwise never end (a walk that does not advance, a cycle in a linked structure).
+pub const LOOP_BOUND_EXCEEDED: &str = "pgmsim: loop bound exceeded";
+
+/// Reports a loop that ran past its stated bound: a panic at the caller's line (message
+/// prefixed with [`LOOP_BOUND_EXCEEDED`]) when [`PANIC_ON_BROKEN`], else nothing (the caller
+/// stops the loop; a validation phase returns `Err(Error::Internal)`, see [`ensure_bound!`]).
+#[track_caller]
+#[cold]
+pub(crate) fn loop_bound_exceeded(what: std::fmt::Arguments<'_>) {
+    if PANIC_ON_BROKEN {
+        panic!("{LOOP_BOUND_EXCEEDED}: {what}");
+    }
+}
+
+/// `ensure_bound!(cond, "what", args..)`: in a validation phase, asserts a loop's stated
+/// bound (`cond`: the loop is still within it); returns `Err(Error::Internal)` from the
+/// enclosing function, or panics here with [`LOOP_BOUND_EXCEEDED`], unless it holds.
+macro_rules! ensure_bound {
+    ($cond:expr, $($what:tt)+) => {
+        if !($cond) {
+            $crate::invariant::loop_bound_exceeded(format_args!($($what)+));
+            return Err($crate::error::Error::Internal);
+        }
+    };
 }
 
 /// `ensure!(cond, "what", args..)`: in a validation phase, returns `Err(Error::Internal)`
@@ -50,4 +85,4 @@ macro_rules! expect_invariant {
     };
 }
 
-pub(crate) use {ensure, expect_invariant};
+pub(crate) use {ensure, ensure_bound, expect_invariant};

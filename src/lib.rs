@@ -63,6 +63,7 @@ pub use api::{ManagerConfig, NemMode, PhysHandlerApi, SetupError};
 pub use check::Mismatch;
 pub use error::{Error, OpResult, Status};
 pub use handler::{HandlerId, HandlerInfo, HandlerKind, HandlerSpan, HandlerTypeConfig, HandlerTypeHandle, NodeInfo};
+pub use invariant::LOOP_BOUND_EXCEEDED;
 pub use layout::{LayoutError, MemoryLayout, Mmio2Handle, RangeKind};
 pub use manager::Manager;
 pub use page::{HandlerState, NemProtection, PageDescriptor, PageState, PageType, PageView};

@@ -79,8 +79,13 @@ impl<P: Platform> Manager<P> {
         let mut expected = HandlerState::None;
         let mut first_flag = None;
         let mut at = self.tree.lookup_matching_or_above(page);
-        // At most one handler per byte of the page.
-        for _ in 0..=PAGE_SIZE {
+        // Bound: at most one handler per byte of the page, each passed once.
+        for step in 0..=PAGE_SIZE {
+            if step == PAGE_SIZE {
+                crate::invariant::loop_bound_exceeded(format_args!(
+                    "the paranoid page walk met more than {PAGE_SIZE} handlers on page {page:#x}"
+                ));
+            }
             let Some(slot) = at else { break };
             let Some((key, key_last)) = self.tree.range_of(slot) else {
                 break;

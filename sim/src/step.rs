@@ -23,6 +23,7 @@ impl World {
     /// Applies one operation of a concurrent world (its thread holds the PGM lock); what it
     /// touched is checked at the next quiescent point.
     pub(crate) fn apply_concurrent(&mut self, op: &Op) -> Result<StepResult, Failure> {
+        crate::run::watchdog::beat(self.step());
         self.log_mut().begin_op(op.name());
         self.apply_unchecked(op)
     }

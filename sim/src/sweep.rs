@@ -14,6 +14,10 @@
 //! running are left out of the report. With a time limit, the report covers the longest
 //! prefix of seeds that finished (`complete: false`); failures found beyond it are still
 //! listed, since a found bug is never dropped.
+//!
+//! Each seed runs on its own thread watched by the step budget (`run::watchdog`, set by
+//! `--step-timeout`): a seed whose step hangs comes back as a `Hang` failure, its thread
+//! abandoned, and the worker goes on to the next seed, so no hang stalls the sweep.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -23,7 +27,7 @@ use std::time::Duration;
 use crate::check::{CheckMode, Failure};
 use crate::config::SimConfig;
 use crate::coverage::Coverage;
-use crate::run::{run_generated, Deadline, RunReport};
+use crate::run::{run_generated_watched, Deadline, RunReport};
 
 /// Completed seeds that may wait for a lower one, per worker.
 const WINDOW_PER_JOB: u64 = 256;
@@ -339,8 +343,9 @@ fn run_seed(
     shared: &Shared,
     deadline: Deadline,
 ) -> Slot {
-    let mut clock = deadline;
-    let r = run_generated(seed, config, spec.steps, spec.check, &mut clock);
+    // Watched by the step budget (`run::watchdog`): a seed whose step hangs comes back as a
+    // `Hang` failure, its thread abandoned, and this worker moves on to the next seed.
+    let (r, _) = run_generated_watched(seed, config, spec.steps, spec.check, deadline);
     if r.stopped.is_some() {
         shared.time_up.store(true, Ordering::Relaxed);
         return Slot::Incomplete;

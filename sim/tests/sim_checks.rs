@@ -29,6 +29,7 @@ fn first_failure(seed: u64, faults: PlatformFaults) -> Option<Invariant> {
 fn forgotten_tlb_flush_is_caught_by_translation_safety() {
     let faulty = PlatformFaults {
         forget_tlb_flushes: true,
+        ..PlatformFaults::default()
     };
     let caught: Vec<(u64, Invariant)> = (0..40)
         .filter_map(|s| first_failure(s, faulty).map(|i| (s, i)))
@@ -58,6 +59,7 @@ fn first_failure_mode(seed: u64, mode: CheckMode) -> Option<(u64, Invariant)> {
     };
     let faults = PlatformFaults {
         forget_tlb_flushes: true,
+        ..PlatformFaults::default()
     };
     let mut world = World::with_faults(SimConfig::from_seed(seed, &ov), faults).ok()?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);

@@ -145,22 +145,18 @@ impl HandlerSlab {
 
     fn next_free_from(&self, start: usize) -> Option<usize> {
         let n = self.records.len();
-        let mut word = start / 64;
-        if word >= self.free_bitmap.len() {
-            return None;
-        }
-        let mut bits = self.free_bitmap[word] & (!0u64 << (start % 64));
-        loop {
+        let first = start / 64;
+        // Bound: one pass over the bitmap's words from `first`, by construction (a `for` over
+        // the slice).
+        for (i, &bits) in self.free_bitmap.get(first..)?.iter().enumerate() {
+            let word = first + i;
+            let bits = if i == 0 { bits & (!0u64 << (start % 64)) } else { bits };
             if bits != 0 {
                 let slot = word * 64 + bits.trailing_zeros() as usize;
                 return (slot < n).then_some(slot);
             }
-            word += 1;
-            if word >= self.free_bitmap.len() {
-                return None;
-            }
-            bits = self.free_bitmap[word];
         }
+        None
     }
 
     /// Allocates a node: the first free slot after the hint, else the first free slot.

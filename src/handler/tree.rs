@@ -4,12 +4,14 @@
 //! Nodes live in one compact array indexed by the handler's slab slot, so a lookup touches
 //! 32-byte nodes only, and the tree can never hold more nodes than the slab has slots.
 //! Every operation is O(log n); insert refuses any byte overlap, so keys are unique. Every
-//! descent is a loop bounded by [`MAX_HEIGHT`], which an AVL tree of the largest capacity
-//! cannot exceed; the bound is asserted where heights are maintained.
+//! descent (the lookups' loops, the recursive insert and remove) is bounded by [`MAX_HEIGHT`],
+//! which an AVL tree of the largest capacity cannot exceed; the bound is asserted where
+//! heights are maintained and again wherever a descent would pass it (a cycle or a corrupt
+//! height), and the in-order walk visits at most as many nodes as there are slots.
 
 use crate::api::MAX_HANDLERS;
 use crate::error::Error;
-use crate::invariant::expect_invariant;
+use crate::invariant::{expect_invariant, loop_bound_exceeded};
 
 /// "No node".
 pub(crate) const NIL: u32 = u32::MAX;
@@ -18,6 +20,16 @@ pub(crate) const NIL: u32 = u32::MAX;
 /// 65536 nodes; one spare level.
 pub(crate) const MAX_HEIGHT: u8 = 24;
 const _: () = assert!(MAX_HANDLERS <= 1 << 16, "raise MAX_HEIGHT with the capacity");
+
+/// A descent that ended after [`MAX_HEIGHT`] levels still at node `n` (not [`NIL`]) ran past
+/// its bound: a cycle, or a tree taller than an AVL tree of the capacity can be.
+#[inline]
+#[track_caller]
+fn descent_too_deep(n: u32) {
+    if n != NIL {
+        loop_bound_exceeded(format_args!("a tree descent passed {MAX_HEIGHT} levels (at slot {n})"));
+    }
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 struct Node {
@@ -107,6 +119,7 @@ impl RangeTree {
                 return Some(n);
             }
         }
+        descent_too_deep(n);
         None
     }
 
@@ -128,6 +141,7 @@ impl RangeTree {
                 return Some(n);
             }
         }
+        descent_too_deep(n);
         (best != NIL).then_some(best)
     }
 
@@ -149,6 +163,7 @@ impl RangeTree {
                 return Some(n);
             }
         }
+        descent_too_deep(n);
         (best != NIL).then_some(best)
     }
 
@@ -180,7 +195,7 @@ impl RangeTree {
             height: 1,
             linked: true,
         };
-        self.root = self.insert_at(self.root, slot);
+        self.root = self.insert_at(self.root, slot, 0);
         self.len += 1;
         Ok(())
     }
@@ -193,7 +208,7 @@ impl RangeTree {
         if !node.linked || self.lookup(node.key) != Some(slot) {
             return false;
         }
-        self.root = self.remove_at(self.root, node.key);
+        self.root = self.remove_at(self.root, node.key, 0);
         self.nodes[slot as usize] = EMPTY;
         self.len -= 1;
         true
@@ -204,17 +219,23 @@ impl RangeTree {
         let mut out = Vec::with_capacity(self.len as usize);
         let mut stack = Vec::new();
         let mut n = self.root;
+        // Bound: each slot is pushed once in a tree, so at most `nodes.len()` pushes in all;
+        // both loops push (the outer one pops what the inner pushed). More is a cycle: asserted,
+        // and in release the walk stops there (`verify` then reports the count mismatch).
+        let mut pushes = 0usize;
         while n != NIL || !stack.is_empty() {
             while n != NIL {
+                pushes += 1;
+                if pushes > self.nodes.len() {
+                    loop_bound_exceeded(format_args!("the in-order walk passed {} nodes", self.nodes.len()));
+                    return out;
+                }
                 stack.push(n);
                 n = self.nodes[n as usize].left;
             }
             let Some(top) = stack.pop() else { break };
             out.push(top);
             n = self.nodes[top as usize].right;
-            if out.len() > self.nodes.len() {
-                break; // a cycle: verify() reports the count mismatch
-            }
         }
         out
     }
@@ -323,40 +344,57 @@ impl RangeTree {
         n
     }
 
-    fn insert_at(&mut self, n: u32, slot: u32) -> u32 {
+    /// Recursive descent, `depth` levels below the root. Bound: [`MAX_HEIGHT`] levels (a
+    /// deeper one is a cycle: it stops there, or panics, rather than overflow the stack).
+    fn insert_at(&mut self, n: u32, slot: u32, depth: u8) -> u32 {
         if n == NIL {
             return slot;
         }
+        if depth >= MAX_HEIGHT {
+            descent_too_deep(n);
+            return n;
+        }
         if self.nodes[slot as usize].key < self.nodes[n as usize].key {
-            let l = self.insert_at(self.nodes[n as usize].left, slot);
+            let l = self.insert_at(self.nodes[n as usize].left, slot, depth + 1);
             self.nodes[n as usize].left = l;
         } else {
-            let r = self.insert_at(self.nodes[n as usize].right, slot);
+            let r = self.insert_at(self.nodes[n as usize].right, slot, depth + 1);
             self.nodes[n as usize].right = r;
         }
         self.rebalance(n)
     }
 
-    fn remove_min(&mut self, n: u32) -> (u32, u32) {
+    /// Recursive descent to the leftmost node, `depth` levels below the root. Bound:
+    /// [`MAX_HEIGHT`] levels, as [`Self::insert_at`].
+    fn remove_min(&mut self, n: u32, depth: u8) -> (u32, u32) {
         let left = self.nodes[n as usize].left;
-        if left == NIL {
+        if left == NIL || depth >= MAX_HEIGHT {
+            if left != NIL {
+                descent_too_deep(n);
+            }
             return (self.nodes[n as usize].right, n);
         }
-        let (l, min) = self.remove_min(left);
+        let (l, min) = self.remove_min(left, depth + 1);
         self.nodes[n as usize].left = l;
         (self.rebalance(n), min)
     }
 
-    fn remove_at(&mut self, n: u32, key: u64) -> u32 {
+    /// Recursive descent, `depth` levels below the root. Bound: [`MAX_HEIGHT`] levels, as
+    /// [`Self::insert_at`].
+    fn remove_at(&mut self, n: u32, key: u64, depth: u8) -> u32 {
         if n == NIL {
             return NIL;
         }
+        if depth >= MAX_HEIGHT {
+            descent_too_deep(n);
+            return n;
+        }
         let node = self.nodes[n as usize];
         if key < node.key {
-            let l = self.remove_at(node.left, key);
+            let l = self.remove_at(node.left, key, depth + 1);
             self.nodes[n as usize].left = l;
         } else if key > node.key {
-            let r = self.remove_at(node.right, key);
+            let r = self.remove_at(node.right, key, depth + 1);
             self.nodes[n as usize].right = r;
         } else {
             if node.left == NIL {
@@ -365,7 +403,7 @@ impl RangeTree {
             if node.right == NIL {
                 return node.left;
             }
-            let (r, min) = self.remove_min(node.right);
+            let (r, min) = self.remove_min(node.right, depth + 1);
             self.nodes[min as usize].left = node.left;
             self.nodes[min as usize].right = r;
             return self.rebalance(min);
@@ -377,6 +415,34 @@ impl RangeTree {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A tree with a cycle (node 0's right child is itself): what a broken rotation could
+    /// leave. Every walk stops at its stated bound, with the loop-bound panic.
+    fn cyclic() -> RangeTree {
+        let mut t = RangeTree::new(4);
+        t.insert(0, 0x1000, 0x1fff).unwrap();
+        t.nodes[0].right = 0;
+        t.nodes[0].left = 0;
+        t
+    }
+
+    #[test]
+    #[should_panic(expected = "pgmsim: loop bound exceeded: a tree descent passed 24 levels")]
+    fn a_cyclic_lookup_stops_at_its_bound() {
+        cyclic().lookup(0x5000);
+    }
+
+    #[test]
+    #[should_panic(expected = "pgmsim: loop bound exceeded: a tree descent passed 24 levels")]
+    fn a_cyclic_insert_stops_at_its_bound() {
+        let _ = cyclic().insert(1, 0x5000, 0x5fff);
+    }
+
+    #[test]
+    #[should_panic(expected = "pgmsim: loop bound exceeded: the in-order walk passed 4 nodes")]
+    fn a_cyclic_in_order_walk_stops_at_its_bound() {
+        cyclic().in_order();
+    }
 
     #[test]
     fn insert_lookup_neighbours_remove() {

@@ -6,7 +6,7 @@
 use crate::addr::{page_base, Gpa, PAGE_OFFSET_MASK, PAGE_SHIFT, PAGE_SIZE};
 use crate::error::{Error, OpResult, Status};
 use crate::handler::{HandlerId, HandlerKind, Registration};
-use crate::invariant::{ensure, expect_invariant};
+use crate::invariant::{ensure, ensure_bound, expect_invariant};
 use crate::manager::Manager;
 use crate::memory::PageSpan;
 use crate::page::HandlerState;
@@ -135,10 +135,12 @@ impl<P: Platform> Manager<P> {
     fn edge_state(&self, mut addr: u64, above: bool) -> Result<HandlerState, Error> {
         let page = addr >> PAGE_SHIFT;
         let mut state = HandlerState::None;
+        // Bound: every handler met covers at least one byte of the page and the walk moves
+        // past it, so at most one handler per byte (a walk that does not advance passes it).
         for step in 0..=MAX_HANDLERS_PER_PAGE {
-            ensure!(
+            ensure_bound!(
                 step < MAX_HANDLERS_PER_PAGE,
-                "more than {MAX_HANDLERS_PER_PAGE} handlers on page {page:#x}"
+                "the edge walk met more than {MAX_HANDLERS_PER_PAGE} handlers on page {page:#x}"
             );
             let found = if above {
                 self.tree.lookup_matching_or_above(addr)

@@ -48,6 +48,11 @@ pub enum Invariant {
     /// Something panicked: a manager, the model or the simulator itself. No input may make
     /// the production manager panic, so this is always a bug worth a trace.
     Panic,
+    /// A step did not end: a loop ran past its stated, asserted bound (deterministic: the
+    /// panic carries [`pgmsim::LOOP_BOUND_EXCEEDED`]), or, as the last resort for loops
+    /// outside the bounded ones, the step made no progress for `--step-timeout` seconds of
+    /// wall clock (see `crate::run::watchdog`).
+    Hang,
 }
 
 /// A failed invariant: the step, the invariant, and the differing values.

@@ -206,13 +206,43 @@ impl WorldArgs {
     }
 }
 
-/// `--max-time`, shared by the commands that run steps.
+/// `--max-time` and `--step-timeout`, shared by the commands that run steps.
 #[derive(Debug, Args, Clone, Copy)]
 pub(crate) struct TimeArgs {
     /// Stop after this long (`90`, `90s`, `15m`, `2h`, `500ms`); what ran is reported as
     /// incomplete.
     #[arg(long, value_parser = parse_duration)]
     pub(crate) max_time: Option<Duration>,
+    #[command(flatten)]
+    pub(crate) step: StepTimeoutArg,
+}
+
+/// `--step-timeout`: the wall-clock watchdog of `run::watchdog`.
+#[derive(Debug, Args, Clone, Copy)]
+pub(crate) struct StepTimeoutArg {
+    /// A step that makes no progress for this long is a `hang` failure (its thread is
+    /// abandoned; the run reports it, a sweep moves on to the next seed). The last resort
+    /// for loops outside the manager's asserted bounds; `off` runs unwatched.
+    #[arg(long, value_parser = parse_step_timeout, default_value = "60s")]
+    pub(crate) step_timeout: StepTimeout,
+}
+
+impl StepTimeoutArg {
+    /// Sets the process-wide step budget.
+    pub(crate) fn install(self) {
+        crate::run::watchdog::set_step_timeout(self.step_timeout.0);
+    }
+}
+
+/// A step budget, or none (`off`).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct StepTimeout(pub(crate) Option<Duration>);
+
+fn parse_step_timeout(s: &str) -> Result<StepTimeout, String> {
+    if s.trim() == "off" {
+        return Ok(StepTimeout(None));
+    }
+    parse_duration(s).map(|d| StepTimeout(Some(d)))
 }
 
 #[derive(Debug, Args)]
@@ -323,6 +353,8 @@ pub(crate) struct ShrinkArgs {
     /// Replay budget.
     #[arg(long, default_value_t = 5000)]
     pub(crate) budget: u64,
+    #[command(flatten)]
+    pub(crate) step: StepTimeoutArg,
 }
 
 #[derive(Debug, Args)]

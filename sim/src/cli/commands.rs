@@ -12,7 +12,8 @@ use super::out::{errln, outln};
 use super::progress::StepProgress;
 use crate::check::CheckMode;
 use crate::op::Op;
-use crate::run::{replay_observed, run_generated, Deadline, Observer, RunReport, Stop};
+use crate::run::watchdog::declared_by_watchdog;
+use crate::run::{replay_watched, run_generated_watched, Deadline, Observer, RunReport, Stop};
 use crate::shrink::shrink as shrink_trace;
 use crate::trace::{Trace, TraceError, TraceWriter};
 
@@ -114,16 +115,31 @@ pub(crate) fn run(a: RunArgs) -> i32 {
         },
         None => None,
     };
-    let mut save = SaveTrace { writer, error: None };
-    let mut progress = StepProgress::new(a.world.steps, a.json);
-    let mut observer = (&mut save, (Deadline::after(a.time.max_time), &mut progress));
-    let r = run_generated(a.seed, config, a.world.steps, check, &mut observer);
-    progress.finish();
-    if let Err(e) = save.finish(&r) {
-        return bad_input(&e.to_string());
+    a.time.step.install();
+    let save = SaveTrace { writer, error: None };
+    let progress = StepProgress::new(a.world.steps, a.json);
+    let observer = (save, (Deadline::after(a.time.max_time), progress));
+    let (r, observer) = run_generated_watched(a.seed, config, a.world.steps, check, observer);
+    match observer {
+        Some((save, (_, progress))) => {
+            progress.finish();
+            if let Err(e) = save.finish(&r) {
+                return bad_input(&e.to_string());
+            }
+        }
+        // A step hung: the streamed file stays with the abandoned thread; write it whole.
+        None => {
+            if let Some(path) = &a.save_trace {
+                if let Err(e) = r.trace().save(path) {
+                    return bad_input(&e.to_string());
+                }
+            }
+        }
     }
-    if let Err(code) = a.log.print(&r.trace(), r.check) {
-        return code;
+    if !r.failure.as_ref().is_some_and(declared_by_watchdog) {
+        if let Err(code) = a.log.print(&r.trace(), r.check) {
+            return code;
+        }
     }
     print_report(&r, a.json, None);
     if !a.json {
@@ -199,12 +215,18 @@ pub(crate) fn replay(a: ReplayArgs) -> i32 {
         }
     }
     let check = a.check.map_or(trace.check, CheckMode::from);
-    if let Err(code) = a.log.print(&trace, check) {
+    if trace.failure.as_ref().is_some_and(declared_by_watchdog) {
+        // The step log replays unwatched; this trace would hang it.
+        errln!("note: the trace records a hang the watchdog declared; no step log (the replay below is watched)");
+    } else if let Err(code) = a.log.print(&trace, check) {
         return code;
     }
-    let mut progress = StepProgress::new(trace.ops.len() as u64, a.json);
-    let r = replay_observed(&trace, check, &mut (Deadline::after(a.time.max_time), &mut progress));
-    progress.finish();
+    a.time.step.install();
+    let progress = StepProgress::new(trace.ops.len() as u64, a.json);
+    let (r, observer) = replay_watched(&trace, check, (Deadline::after(a.time.max_time), progress));
+    if let Some((_, progress)) = observer {
+        progress.finish();
+    }
     let drift = trace
         .trace_hash
         .filter(|&h| r.steps == trace.ops.len() as u64 && h != r.trace_hash);
@@ -246,6 +268,7 @@ pub(crate) fn shrink(a: ShrinkArgs) -> i32 {
         Ok(t) => t,
         Err(c) => return c,
     };
+    a.step.install();
     let out = a.output.unwrap_or_else(|| {
         let stem = a
             .trace

@@ -92,6 +92,15 @@ pub(crate) fn write(r: &RunReport, out: &Path, name: &str, budget: u64) -> Optio
                     describe(&s.trace)
                 );
                 hint("replay", &format!("replay {} --log", min.display()));
+                if s.trace
+                    .failure
+                    .as_ref()
+                    .is_some_and(crate::run::watchdog::declared_by_watchdog)
+                {
+                    // Its report would replay the hang unwatched.
+                    written.minimised = Some((min, s.trace.ops.len()));
+                    return Some(written);
+                }
                 let html = out.join(format!("{name}.min.html"));
                 let title = format!("pgmsim report: {}", min.display());
                 match super::report::write_trace_report(&s.trace, s.trace.check, &title, &html) {

@@ -31,6 +31,7 @@ pub(crate) fn sweep(a: SweepArgs) -> i32 {
         max_time: a.time.max_time,
         seed_hashes: a.seed_hashes,
     };
+    a.time.step.install();
     // A flag combination no seed can use is reported before any seed runs.
     if let Err(e) = a.world.config_for(spec.seed(0), &base) {
         return bad_input(&e);

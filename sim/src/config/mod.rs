@@ -181,6 +181,12 @@ impl Weights {
 pub enum PlatformFault {
     /// The platform ignores every request to flush the TLBs.
     ForgetTlbFlushes,
+    /// A TLB flush waits for acknowledgements that never come: its bounded, asserted poll
+    /// loop runs out, a deterministic `hang` at the first step that flushes.
+    FlushNeverAcknowledged,
+    /// A TLB flush never returns (its thread blocks for good): a hang outside every bounded
+    /// loop, which only the wall-clock watchdog (`--step-timeout`) catches.
+    FlushStalls,
 }
 
 /// Everything that defines a world; stored in every trace. Unknown fields are refused.
@@ -464,6 +470,8 @@ impl SimConfig {
     pub fn platform_faults(&self) -> PlatformFaults {
         PlatformFaults {
             forget_tlb_flushes: self.platform_fault == Some(PlatformFault::ForgetTlbFlushes),
+            flush_never_acknowledged: self.platform_fault == Some(PlatformFault::FlushNeverAcknowledged),
+            flush_stalls: self.platform_fault == Some(PlatformFault::FlushStalls),
         }
     }
 

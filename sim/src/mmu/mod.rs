@@ -92,6 +92,10 @@ pub struct Vcpu {
 pub struct PlatformFaults {
     /// Ignore every `flush_all_tlbs` request.
     pub forget_tlb_flushes: bool,
+    /// Poll for flush acknowledgements that never come, up to the poll loop's bound.
+    pub flush_never_acknowledged: bool,
+    /// Never return from `flush_all_tlbs` (block the thread for good).
+    pub flush_stalls: bool,
 }
 
 /// Counters kept by the MMU.

@@ -42,9 +42,35 @@ impl Mmu {
     pub(crate) fn flush_request(&mut self) -> bool {
         self.stats.tlb_flushes += 1;
         self.log.push(PlatformEvent::FlushAllTlbs);
+        if self.faults.flush_never_acknowledged {
+            self.await_flush_acknowledgements();
+        }
+        if self.faults.flush_stalls {
+            // A hang no bound covers: only the watchdog sees it. Parked, not spinning, so
+            // the abandoned thread costs no CPU.
+            loop {
+                std::thread::park();
+            }
+        }
         !self.faults.forget_tlb_flushes
     }
+
+    /// The `flush_never_acknowledged` fault: polls for acknowledgements no vCPU sends.
+    /// Bound: [`MAX_FLUSH_POLLS`] polls, asserted as the manager asserts its loops' bounds
+    /// (the panic says [`pgmsim::LOOP_BOUND_EXCEEDED`], so the run reports a `hang`).
+    fn await_flush_acknowledgements(&self) {
+        let acknowledged = |_: u32| std::hint::black_box(false);
+        if !(0..MAX_FLUSH_POLLS).any(acknowledged) {
+            panic!(
+                "{}: no vCPU acknowledged the TLB flush after {MAX_FLUSH_POLLS} polls",
+                pgmsim::LOOP_BOUND_EXCEEDED
+            );
+        }
+    }
 }
+
+/// Polls a flush waits for its acknowledgements (the `flush_never_acknowledged` fault).
+const MAX_FLUSH_POLLS: u32 = 1 << 16;
 
 impl Platform for Mmu {
     fn update_shadow_ptes(&mut self, gc_phys: Gpa, page: &PageDescriptor, flush_ptes: bool) -> ShadowUpdate {

@@ -8,6 +8,7 @@
 pub(crate) mod concurrent;
 mod observe;
 mod report;
+pub mod watchdog;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
@@ -44,6 +45,22 @@ fn execute(
     steps: u64,
     keep: Keep,
     observer: &mut dyn Observer,
+    next: impl FnMut(&World) -> Option<Op>,
+) -> RunReport {
+    execute_with(config, seed, check, steps, keep, true, observer, next)
+}
+
+/// [`execute`], with the final full check optional (a watchdog's rerun of the steps before
+/// a hung one leaves it out: the hung run never got there).
+#[allow(clippy::too_many_arguments)]
+fn execute_with(
+    config: SimConfig,
+    seed: Option<u64>,
+    check: CheckMode,
+    steps: u64,
+    keep: Keep,
+    final_check: bool,
+    observer: &mut dyn Observer,
     mut next: impl FnMut(&World) -> Option<Op>,
 ) -> RunReport {
     let mut report = RunReport::new(seed, check, config.clone());
@@ -55,6 +72,7 @@ fn execute(
         Err(panic) => return report.failed(panicked(0, "building the world", panic)),
     };
     while report.steps < steps {
+        watchdog::beat(report.steps);
         let op = match catch_unwind(AssertUnwindSafe(|| next(&world))) {
             Ok(Some(op)) => op,
             Ok(None) => break,
@@ -82,6 +100,10 @@ fn execute(
             return report.finish(&world, &hasher);
         }
     }
+    if !final_check {
+        return report.finish(&world, &hasher);
+    }
+    watchdog::beat(report.steps);
     match catch_unwind(AssertUnwindSafe(|| check::full_check(&mut world))) {
         Ok(Ok(())) => report.finish(&world, &hasher),
         Ok(Err(f)) => report.finish(&world, &hasher).failed(f),
@@ -92,13 +114,19 @@ fn execute(
     }
 }
 
-/// A panic turned into a failure, so it gets a trace and a shrink like any other.
+/// A panic turned into a failure, so it gets a trace and a shrink like any other. A loop
+/// that ran past its stated bound (the panic message starts with
+/// [`pgmsim::LOOP_BOUND_EXCEEDED`]) would have run forever without the bound: a
+/// [`Invariant::Hang`].
 pub(crate) fn panicked(step: u64, during: &str, payload: Box<dyn std::any::Any + Send>) -> Failure {
     let msg = payload
         .downcast_ref::<&str>()
         .map(|s| s.to_string())
         .or_else(|| payload.downcast_ref::<String>().cloned())
         .unwrap_or_else(|| "non-string panic payload".into());
+    if msg.starts_with(pgmsim::LOOP_BOUND_EXCEEDED) {
+        return Failure::new(step, Invariant::Hang, format!("hang while {during}: {msg}"));
+    }
     Failure::new(step, Invariant::Panic, format!("panic while {during}: {msg}"))
 }
 
@@ -218,6 +246,130 @@ pub fn replay_observed(trace: &Trace, check: CheckMode, observer: &mut dyn Obser
         observer,
         |_| it.next(),
     )
+}
+
+/// [`run_generated`] on a thread watched by the step budget ([`watchdog`]; inline when
+/// there is none). The observer moves to the run's thread and comes back with the report,
+/// unless a step hung: then the report is a [`Invariant::Hang`] whose operations (the steps
+/// before the hung one, rerun, and the hung one) are kept, and the observer stays with the
+/// abandoned thread.
+pub fn run_generated_watched<O: Observer + Send + 'static>(
+    seed: u64,
+    config: SimConfig,
+    steps: u64,
+    check: CheckMode,
+    mut observer: O,
+) -> (RunReport, Option<O>) {
+    let again = config.clone();
+    let run = watchdog::watch(move || {
+        let r = run_generated(seed, config, steps, check, &mut observer);
+        (r, observer)
+    });
+    match run {
+        watchdog::Watched::Done((r, o)) => (r, Some(o)),
+        watchdog::Watched::Hung { step, limit } => {
+            if again.concurrency.is_some() {
+                let detail = watchdog::detail(step, limit)
+                    + "; a concurrent world's operations are known only when it ends: rerun the seed";
+                return (hung_without_ops(Some(seed), check, again, step, detail), None);
+            }
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            let next = move |w: &World| Some(next_op(w, &mut rng));
+            (
+                rerun_to_hang(Some(seed), again, check, (step, steps), limit, next),
+                None,
+            )
+        }
+    }
+}
+
+/// [`replay_observed`] on a thread watched by the step budget, as [`run_generated_watched`].
+pub fn replay_watched<O: Observer + Send + 'static>(
+    trace: &Trace,
+    check: CheckMode,
+    mut observer: O,
+) -> (RunReport, Option<O>) {
+    if watchdog::step_timeout().is_none() {
+        let r = replay_observed(trace, check, &mut observer);
+        return (r, Some(observer));
+    }
+    let t = trace.clone();
+    let run = watchdog::watch(move || {
+        let r = replay_observed(&t, check, &mut observer);
+        (r, observer)
+    });
+    match run {
+        watchdog::Watched::Done((r, o)) => (r, Some(o)),
+        watchdog::Watched::Hung { step, limit } => {
+            if trace.config.concurrency.is_some() {
+                let detail = watchdog::detail(step, limit) + "; the whole concurrent trace is kept";
+                let mut r = hung_without_ops(trace.seed, check, trace.config.clone(), step, detail);
+                r.steps = trace.ops.len() as u64;
+                r.ops = trace.ops.clone();
+                r.threads = trace.threads.clone().unwrap_or_default();
+                return (r, None);
+            }
+            let mut ops = trace.ops.clone().into_iter();
+            let next = move |_: &World| ops.next();
+            let total = trace.ops.len() as u64;
+            (
+                rerun_to_hang(trace.seed, trace.config.clone(), check, (step, total), limit, next),
+                None,
+            )
+        }
+    }
+}
+
+/// A hang whose operations are unknown.
+fn hung_without_ops(seed: Option<u64>, check: CheckMode, config: SimConfig, step: u64, detail: String) -> RunReport {
+    RunReport::new(seed, check, config).failed(Failure::new(step, Invariant::Hang, detail))
+}
+
+/// The report of a run that hung at `step` (of `total`): the steps before it rerun on a
+/// watched thread (they completed before, so they complete again) for their operations,
+/// counters and trace hash, then the hung step's operation drawn from `next` without being
+/// applied. If the rerun hangs too, the report keeps no operations.
+fn rerun_to_hang(
+    seed: Option<u64>,
+    config: SimConfig,
+    check: CheckMode,
+    (step, total): (u64, u64),
+    limit: std::time::Duration,
+    mut next: impl FnMut(&World) -> Option<Op> + Send + 'static,
+) -> RunReport {
+    let detail = watchdog::detail(step, limit);
+    let again = config.clone();
+    let rerun = watchdog::watch(move || {
+        let mut drawn = None;
+        let mut n = 0u64;
+        let r = execute_with(config, seed, check, step + 1, Keep::All, false, &mut (), |w| {
+            let op = next(w)?;
+            if n == step {
+                drawn = Some(op);
+                return None;
+            }
+            n += 1;
+            Some(op)
+        });
+        (r, drawn)
+    });
+    match rerun {
+        watchdog::Watched::Done((mut r, drawn)) => {
+            if let Some(op) = drawn.filter(|_| step < total && r.steps == step) {
+                r.push(op, true);
+                r.created_nodes.push(false);
+            }
+            r.stopped = None;
+            r.failed(Failure::new(step, Invariant::Hang, detail))
+        }
+        watchdog::Watched::Hung { .. } => hung_without_ops(
+            seed,
+            check,
+            again,
+            step,
+            detail + "; rerunning the steps before it hung too, so no operations are kept",
+        ),
+    }
 }
 
 #[cfg(test)]

@@ -156,7 +156,7 @@ impl RunReport {
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_else(|| format!("{:?}", f.invariant));
         Some(match (f.invariant, self.failing_op()) {
-            (Invariant::Setup, _) | (Invariant::Panic, None) => invariant,
+            (Invariant::Setup, _) | (Invariant::Panic | Invariant::Hang, None) => invariant,
             (_, Some(op)) => format!("{invariant}@{}", op.name()),
             (_, None) => format!("{invariant}@final_check"),
         })

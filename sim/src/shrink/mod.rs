@@ -10,7 +10,7 @@ use pgmsim_testkit::{ApiCall, Operand};
 
 use crate::check::{CheckMode, Invariant};
 use crate::op::{AccessKind, Op};
-use crate::run::replay;
+use crate::run::replay_watched;
 use crate::trace::Trace;
 
 /// Outcome of a shrink.
@@ -33,17 +33,23 @@ pub(crate) struct Judge {
     /// For the current best: which operations created a handler node (empty for concurrent
     /// traces, whose creations are counted from the operations themselves).
     created: Vec<bool>,
+    /// Threads the watchdog had abandoned when this shrink began.
+    abandoned_at_start: u64,
 }
+
+/// Candidates a shrink may leave hung under the watchdog before it stops judging more.
+const MAX_ABANDONED_CANDIDATES: u64 = 8;
 
 impl Judge {
     /// The candidate's own replay as a trace, if it fails the same invariant (a concurrent
     /// trace comes back with the threads and schedule that replay took).
     pub(crate) fn fails(&mut self, t: &Trace) -> Option<Trace> {
-        if self.replays >= self.budget || t.validate().is_err() {
+        if self.replays >= self.budget || t.validate().is_err() || self.abandoned_too_many() {
             return None;
         }
         self.replays += 1;
-        let r = replay(t, self.check);
+        // Watched by the step budget: a candidate that hangs fails with `Hang`.
+        let (r, _) = replay_watched(t, self.check, ());
         match &r.failure {
             Some(f) if f.invariant == self.invariant => {
                 self.attribution = r.decision_ops.clone();
@@ -52,6 +58,13 @@ impl Judge {
             }
             _ => None,
         }
+    }
+
+    /// Whether this shrink has left [`MAX_ABANDONED_CANDIDATES`] threads stuck in candidates
+    /// that hung under the watchdog: each may spin on a core until the process exits, so
+    /// judging more would slow every later replay until they too looked hung.
+    fn abandoned_too_many(&self) -> bool {
+        crate::run::watchdog::abandoned_threads() >= self.abandoned_at_start + MAX_ABANDONED_CANDIDATES
     }
 
     /// The first of `candidates` that fails the same way (as its replay).
@@ -168,7 +181,9 @@ fn keep<T: Clone>(v: &[T], gone: &dyn Fn(usize) -> bool) -> Vec<T> {
 /// Minimises `trace`, which must fail when replayed; `None` if it does not.
 ///
 /// Candidates that panic are judged like any other failure (the run loop turns panics into
-/// [`Invariant::Panic`]); the default panic hook is silenced meanwhile so a shrink of a panic
+/// [`Invariant::Panic`], loops past their bound into [`Invariant::Hang`]); every replay is
+/// watched by the step budget when one is set (`run::watchdog`), so a candidate that hangs
+/// is one that fails with `Hang`, and the shrink never stalls. The default panic hook is silenced meanwhile so a shrink of a panic
 /// does not print thousands of backtraces.
 pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
     let previous = std::panic::take_hook();
@@ -179,7 +194,8 @@ pub fn shrink(trace: &Trace, budget: u64) -> Option<Shrunk> {
 }
 
 fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
-    let first = replay(trace, trace.check);
+    let abandoned_at_start = crate::run::watchdog::abandoned_threads();
+    let (first, _) = replay_watched(trace, trace.check, ());
     let failure = first.failure.as_ref()?;
     let mut judge = Judge {
         invariant: failure.invariant,
@@ -188,6 +204,7 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
         budget,
         attribution: first.decision_ops.clone(),
         created: first.created_nodes.clone(),
+        abandoned_at_start,
     };
     let mut best = first.trace();
     // Each pass can open the way for another (a simpler operand lets an operation go, a
