@@ -165,6 +165,8 @@ def parse_args():
                         "corpus and from an empty one, at most --max-time seconds each (the unmodified tree "
                         "runs first as the control)")
     p.add_argument("--json", help="also write the rows as JSON to this file")
+    p.add_argument("--keep", help="copy each caught bug's failing and minimised traces to this folder "
+                                  "(NAME.json, NAME.min.json)")
     return p.parse_args()
 
 
@@ -180,6 +182,11 @@ def sweep_row(bug, tree, target, scratch, args):
     if not found:
         return row
     row.update(found, caught=True, min=shrink(pgmsim, found["trace"], args.shrink_budget))
+    if args.keep:
+        os.makedirs(args.keep, exist_ok=True)
+        shutil.copy(found["trace"], os.path.join(args.keep, f"{bug['name']}.json"))
+        if row["min"]:
+            shutil.copy(row["min"]["path"], os.path.join(args.keep, f"{bug['name']}.min.json"))
     if args.rates and row["race"]:
         row["random"] = hit_rate(pgmsim, found["trace"], "random", args.runs, out)
         row["pct2"] = hit_rate(pgmsim, found["trace"], "pct:2", args.runs, out)

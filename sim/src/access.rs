@@ -376,7 +376,22 @@ impl World {
             .handler_info(self.sides().model_names().node(h))
             .map_or(true, |n| n.registered.is_none());
         let before = self.prod().state_digest();
-        let outcome = self.call(&call)?;
+        let outcome = match self.call(&call) {
+            Ok(outcome) => outcome,
+            // The sides disagree about a call back for a handler that has gone: the model
+            // refused the stale id, so the production manager took it for another handler
+            // (say a new one in the node's reused slot: ABA) or refused it differently.
+            Err(f) if gone && f.invariant == Invariant::Differential => {
+                let detail = format!(
+                    "a callback called back for a handler that has gone and was not refused as the model refused it \
+                     (state changed: {}): {}",
+                    self.prod().state_digest() != before,
+                    f.detail
+                );
+                return Err(self.failure(Invariant::Callback, detail));
+            }
+            Err(f) => return Err(f),
+        };
         if gone && (outcome.error().is_none() || self.prod().state_digest() != before) {
             let detail = format!(
                 "a callback called back with {call:?} for a handler that has gone: {outcome:?} (state changed: {})",

@@ -151,6 +151,11 @@ pub fn next_op_for(world: &World, e: &mut dyn Entropy, role: Role) -> Op {
     if role != Role::Device && mapped < 4 && d.chance(70) {
         return map_op(world, &view, &mut d);
     }
+    if !matches!(role, Role::Vcpu(_)) {
+        if let Some(call) = race_callback(world, &view, &mut d) {
+            return call.into();
+        }
+    }
     let mut weights: [u32; FAMILIES] = [
         w.register,
         w.deregister,
@@ -337,9 +342,6 @@ fn ex_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {
             d.below(nodes) as u32
         }
     };
-    if let Some(call) = race_callback(world, view, d) {
-        return call;
-    }
     // Type-table pressure grows once a run starts adding types, so many runs fill the table
     // and meet `OutOfResources`; once it is full, a type registration is rare again.
     let registered = world.sides().model_names().types.len() as u64;
@@ -418,9 +420,12 @@ fn page_in(h: &Span, d: &mut Draw) -> u64 {
 }
 
 /// A write-log callback runs without the PGM lock, its handler pinned by id (concurrent
-/// worlds only): now and then race it by deregistering that handler, or registering its node
-/// elsewhere once deregistered, so the callback's call back must be refused cleanly
-/// (`NotFound`, `InvalidParameter`; the `Callback` invariant checks it changes nothing).
+/// worlds only): now and then a device thread races it. It deregisters that handler, keeping
+/// its node or unplugging it (deregistered and destroyed, as `deregister` does); registers a
+/// kept node elsewhere; or plugs an unplugged device back in where it was, with a new node
+/// that a nearly full handler table may put in the very slot the callback's stale id names
+/// (ABA). The callback's call back must be refused cleanly (`NotFound`, `InvalidParameter`,
+/// `InvalidHandle`; the `Callback` invariant checks it changes nothing).
 fn race_callback(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
     let names = world.sides().model_names();
     let k = names.pinned.iter().position(Option::is_some)?;
@@ -428,9 +433,21 @@ fn race_callback(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
         return None;
     }
     let h = pgmsim_testkit::call::PINNED | k as u32;
-    let info = world.model().handler_info(names.node(h)).ok()?;
-    if info.registered.is_some() {
-        return Some(ApiCall::DeregisterEx { h });
+    let Ok(info) = world.model().handler_info(names.node(h)) else {
+        // Unplugged: plug it back in, unless something else took its place meanwhile.
+        let span = world.sides().pinned_span(h)?;
+        let taken = view
+            .handlers
+            .iter()
+            .any(|o| o.key <= span.key_last && span.key <= o.key_last);
+        return (!taken).then(|| register(span.key, span.key_last, span.ty, span.user));
+    };
+    if let Some(reg) = info.registered {
+        return Some(if d.chance(50) {
+            ApiCall::Deregister { addr: reg.key }
+        } else {
+            ApiCall::DeregisterEx { h }
+        });
     }
     let (first, last) = range_for(world, view, d, names.type_index(info.ty).unwrap_or(0));
     Some(ApiCall::RegisterEx { h, first, last })

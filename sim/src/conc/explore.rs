@@ -20,6 +20,7 @@
 //! are then exactly the first ones of that order, and the result says the bound cut it.
 
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::ops::ControlFlow;
 
 use super::sched::{Branch, Guided};
 use crate::check::CheckMode;
@@ -133,12 +134,50 @@ pub fn explore(trace: &Trace, spec: &ExploreSpec) -> Result<Exploration, String>
         return Err("the schedule bound must be at least 1".into());
     }
     let mut found = Found::new(spec.max_preemptions);
+    let complete = search(trace, spec, &mut |cost, report| {
+        found.record(cost, report);
+        ControlFlow::Continue(())
+    });
+    Ok(found.finish(complete))
+}
+
+/// The first schedule of `trace` (a concurrent one), in exploration order within `spec`'s
+/// bounds, whose run `wanted` accepts, and how many schedules ran to find it (the shrinker
+/// searches a failing interleaving again after removing an operation).
+pub fn first_schedule(
+    trace: &Trace,
+    spec: &ExploreSpec,
+    wanted: &dyn Fn(&RunReport) -> bool,
+) -> (Option<RunReport>, u64) {
+    let (mut runs, mut hit) = (0, None);
+    if trace.config.concurrency.is_none() || spec.max_schedules == 0 {
+        return (None, 0);
+    }
+    search(trace, spec, &mut |_, report| {
+        runs += 1;
+        if wanted(&report) {
+            hit = Some(report);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    });
+    (hit, runs)
+}
+
+/// Runs the schedules of `trace` breadth-first by preemptions, each handed to `visit` with
+/// its cost, until `visit` breaks or `spec`'s bounds are reached; whether every schedule
+/// within the preemption bound ran.
+fn search(trace: &Trace, spec: &ExploreSpec, visit: &mut dyn FnMut(u32, RunReport) -> ControlFlow<()>) -> bool {
     let mut frontier = Frontier::new(spec.max_preemptions);
+    let mut runs = 0u64;
     while let Some((cost, prefix)) = frontier.pop() {
         let start = prefix.len();
         let (report, guided) = run_guided(trace, spec.check, prefix);
-        found.record(cost as u32, report);
-        let room = spec.max_schedules - found.schedules;
+        runs += 1;
+        if visit(cost as u32, report).is_break() {
+            return false;
+        }
+        let room = spec.max_schedules - runs;
         for (child, branch) in alternatives(&guided, start) {
             let child_cost = cost + usize::from(branch.preempting);
             if child_cost <= spec.max_preemptions as usize {
@@ -146,7 +185,7 @@ pub fn explore(trace: &Trace, spec: &ExploreSpec) -> Result<Exploration, String>
             }
         }
     }
-    Ok(found.finish(!frontier.cut))
+    !frontier.cut
 }
 
 /// Every prefix that branches off `guided`'s run at a point from `start` on: the decisions

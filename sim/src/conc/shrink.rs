@@ -61,6 +61,27 @@ fn merge_vcpus(mut best: Trace, judge: &mut Judge) -> Trace {
     }
 }
 
+/// Moves every operation of one vCPU to another one (any pair, the highest vCPU first),
+/// searching a failing schedule again for each candidate ([`Judge::fails_rescheduled`]):
+/// the vCPU left idle then goes ([`shrink_concurrency`]).
+pub(crate) fn merge_vcpus_rescheduled(mut best: Trace, judge: &mut Judge) -> Trace {
+    'again: loop {
+        let threads = best.threads.clone().unwrap_or_default();
+        let mut used: Vec<u8> = threads.iter().copied().filter(|&t| t < best.config.vcpus).collect();
+        used.sort_unstable();
+        used.dedup();
+        for &from in used.iter().rev() {
+            for &to in used.iter().filter(|&&to| to != from) {
+                if let Some(t) = judge.fails_rescheduled(&with_ops_moved(&best, from, to)) {
+                    best = t;
+                    continue 'again;
+                }
+            }
+        }
+        return best;
+    }
+}
+
 /// `trace` with every operation of vCPU `from` run by vCPU `to` instead.
 fn with_ops_moved(trace: &Trace, from: u8, to: u8) -> Trace {
     let mut cand = trace.clone();

@@ -116,6 +116,25 @@ pub(super) fn guided(trace: &Trace, check: CheckMode, prefix: Vec<u8>) -> (RunRe
     (report, guided.unwrap_or_default())
 }
 
+/// Runs a concurrent trace's operations (on their threads, with its quiescent points) under
+/// a fresh scheduler of `kind` seeded `seed`; the trace's own schedule is ignored.
+pub(super) fn rescheduled(trace: &Trace, check: CheckMode, kind: crate::conc::SchedulerKind, seed: u64) -> RunReport {
+    let threads = trace.config.vcpus as usize + trace.config.concurrency.map_or(0, |c| c.devices as usize);
+    let recorded = Recorded {
+        schedule: Scheduler::new(kind, seed, threads, trace.ops.len() as u64 * 6),
+        quiesce: trace.quiesce.clone(),
+    };
+    run(
+        trace.config.clone(),
+        trace.seed,
+        check,
+        trace.ops.len() as u64,
+        Source::Trace(queues(trace)),
+        Some(recorded),
+        &mut (),
+    )
+}
+
 /// What the concurrent executor needs to replay `trace`: its operations queued per thread
 /// (each named by its index in the trace), its schedule and its quiescent points. Shared by
 /// `replay` and the step-log and report observer, so both replay the same run.

@@ -231,6 +231,16 @@ pub fn run_guided(trace: &Trace, check: CheckMode, prefix: Vec<u8>) -> (RunRepor
     concurrent::guided(trace, check, prefix)
 }
 
+/// Runs a concurrent trace's operations (on their threads, with its quiescent points) under a
+/// fresh scheduler of `kind` seeded `seed` instead of its own schedule; the report's trace
+/// replays that run exactly. A sequential trace is replayed as it is.
+pub fn run_rescheduled(trace: &Trace, check: CheckMode, kind: crate::conc::SchedulerKind, seed: u64) -> RunReport {
+    if trace.config.concurrency.is_none() {
+        return replay(trace, check);
+    }
+    concurrent::rescheduled(trace, check, kind, seed)
+}
+
 /// Replays a trace with an observer (a deadline, progress).
 pub fn replay_observed(trace: &Trace, check: CheckMode, observer: &mut dyn Observer) -> RunReport {
     if trace.config.concurrency.is_some() {

@@ -67,6 +67,49 @@ impl Judge {
         crate::run::watchdog::abandoned_threads() >= self.abandoned_at_start + MAX_ABANDONED_CANDIDATES
     }
 
+    /// [`Judge::fails`], or else, for a small concurrent trace, the candidate under the first
+    /// schedule (fewest preemptions first, `pgmsim explore`'s order) that fails the same way:
+    /// removing an operation or moving it to another thread changes what the default choices
+    /// after it do, so the recorded decisions may no longer make the interleaving the failure
+    /// needs, although another schedule of the smaller trace still does. Each schedule run
+    /// counts as a replay.
+    pub(crate) fn fails_rescheduled(&mut self, t: &Trace) -> Option<Trace> {
+        if let Some(found) = self.fails(t) {
+            return Some(found);
+        }
+        if t.config.concurrency.is_none()
+            || t.ops.len() > RESCHEDULE_MAX_OPS
+            || self.replays >= self.budget
+            || t.validate().is_err()
+        {
+            return None;
+        }
+        let invariant = self.invariant;
+        let wanted = |r: &crate::run::RunReport| r.failure.as_ref().is_some_and(|f| f.invariant == invariant);
+        // Schedules with the fewest preemptions first, then random ones (a race that needs
+        // a vCPU step at one particular point of an operation, and another before it, is
+        // often beyond two preemptions of the explorer's order but within a random
+        // scheduler's reach on a trace this small).
+        let spec = crate::conc::explore::ExploreSpec {
+            max_preemptions: RESCHEDULE_PREEMPTIONS,
+            max_schedules: RESCHEDULE_EXPLORED.min(self.budget - self.replays),
+            check: self.check,
+        };
+        let (mut found, runs) = crate::conc::explore::first_schedule(t, &spec, &wanted);
+        self.replays += runs;
+        let mut seed = 0;
+        while found.is_none() && seed < RESCHEDULE_RANDOM && self.replays < self.budget {
+            let r = crate::run::run_rescheduled(t, self.check, crate::conc::SchedulerKind::Random, seed);
+            self.replays += 1;
+            seed += 1;
+            found = Some(r).filter(|r| wanted(r));
+        }
+        let r = found?;
+        self.attribution = r.decision_ops.clone();
+        self.created = r.created_nodes.clone();
+        Some(r.trace())
+    }
+
     /// The first of `candidates` that fails the same way (as its replay).
     pub(crate) fn fails_any(&mut self, candidates: Vec<Trace>) -> Option<Trace> {
         candidates.iter().find_map(|c| self.fails(c))
@@ -208,27 +251,68 @@ fn shrink_quietly(trace: &Trace, budget: u64) -> Option<Shrunk> {
     };
     let mut best = first.trace();
     // Each pass can open the way for another (a simpler operand lets an operation go, a
-    // removed thread frees its operations): repeat them until none makes progress.
+    // removed thread frees its operations, a smaller handler table needs fewer handlers to
+    // fill it): repeat them until none makes progress.
     loop {
-        let size = size_of(&best);
-        if best.config.concurrency.is_some() {
-            best = crate::conc::shrink::try_sequential(best, &mut judge);
-            best = crate::conc::shrink::drop_threads(best, &mut judge);
+        let before = best.clone();
+        loop {
+            let size = size_of(&best);
+            if best.config.concurrency.is_some() {
+                best = crate::conc::shrink::try_sequential(best, &mut judge);
+                best = crate::conc::shrink::drop_threads(best, &mut judge);
+            }
+            best = shrink_ops(best, &mut judge);
+            best = simplify_operands(best, &mut judge);
+            if best.config.concurrency.is_some() {
+                best = crate::conc::shrink::shrink_concurrency(best, &mut judge);
+            }
+            if size_of(&best) == size && best.config.concurrency.is_some() {
+                // Stalled on the recorded schedule: search the interleaving again.
+                best = reschedule(best, &mut judge);
+                best = crate::conc::shrink::shrink_concurrency(best, &mut judge);
+            }
+            if size_of(&best) == size || judge.replays >= judge.budget {
+                break;
+            }
         }
-        best = shrink_ops(best, &mut judge);
-        best = simplify_operands(best, &mut judge);
-        if best.config.concurrency.is_some() {
-            best = crate::conc::shrink::shrink_concurrency(best, &mut judge);
-        }
-        if size_of(&best) == size || judge.replays >= judge.budget {
+        best = config::shrink(best, &mut |cand| judge.fails(cand));
+        if best == before || judge.replays >= judge.budget {
             break;
         }
     }
-    best = config::shrink(best, &mut |cand| judge.fails(cand));
     Some(Shrunk {
         trace: best,
         replays: judge.replays,
     })
+}
+
+/// The longest concurrent trace whose candidates get their schedule searched again.
+const RESCHEDULE_MAX_OPS: usize = 24;
+/// Schedules explored at most for one candidate (fewest preemptions first).
+const RESCHEDULE_EXPLORED: u64 = 100;
+/// Random schedules run at most for one candidate after those.
+const RESCHEDULE_RANDOM: u64 = 200;
+/// Preemptions a re-searched schedule may have.
+const RESCHEDULE_PREEMPTIONS: u32 = 2;
+
+/// For a small concurrent trace the passes on the recorded schedule stalled on: removes
+/// each operation (last first) and moves each vCPU's operations to another vCPU, searching a
+/// failing schedule again for each candidate ([`Judge::fails_rescheduled`]).
+fn reschedule(mut best: Trace, judge: &mut Judge) -> Trace {
+    if best.ops.len() > RESCHEDULE_MAX_OPS {
+        return best;
+    }
+    let mut i = best.ops.len();
+    while i > 0 && judge.replays < judge.budget {
+        i -= 1;
+        if i < best.ops.len() {
+            let cand = judge.without_ops(&best, i..i + 1);
+            if let Some(t) = judge.fails_rescheduled(&cand) {
+                best = t;
+            }
+        }
+    }
+    crate::conc::shrink::merge_vcpus_rescheduled(best, judge)
 }
 
 /// What the passes make smaller: operations, then preemptions.

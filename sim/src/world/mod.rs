@@ -12,7 +12,7 @@ use pgmsim_model::Model;
 use pgmsim_testkit::ApiCall;
 
 pub use log::{Stats, StepLog};
-pub use sides::{Disagreement, Sides};
+pub use sides::{Disagreement, PinnedSpan, Sides};
 pub use touched::Touched;
 
 use crate::check::{Failure, Invariant};

@@ -16,6 +16,23 @@ pub struct Sides {
     model: Model,
     prod_names: Names,
     model_names: Names,
+    /// What each pinned name (`PINNED | k`, index `k`) was registered as when it was pinned:
+    /// a device that unplugs the handler a callback runs for knows where to plug it back.
+    pinned: Vec<Option<PinnedSpan>>,
+}
+
+/// Where the handler a callback was dispatched for was registered, and as what, when the
+/// callback pinned it (it may since have been deregistered and destroyed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PinnedSpan {
+    /// First byte.
+    pub key: u64,
+    /// Last byte, inclusive.
+    pub key_last: u64,
+    /// The handler's type, as a registration index.
+    pub ty: u8,
+    /// Its user argument.
+    pub user: u64,
 }
 
 /// How the two sides answered one call, when they disagree.
@@ -49,6 +66,7 @@ impl Sides {
             model,
             prod_names: Names::default(),
             model_names: Names::default(),
+            pinned: Vec::new(),
         }
     }
 
@@ -170,9 +188,20 @@ impl Sides {
     pub fn pin(&mut self, key: u64) -> Option<u32> {
         let a = self.prod.handler_id_at(key)?;
         let b = self.model.handler_id_at(key)?;
+        let span = self.model.lookup(key).map(|info| PinnedSpan {
+            key: info.key,
+            key_last: info.key_last,
+            ty: self.model_names.type_index(info.ty).unwrap_or(0),
+            user: info.user,
+        });
         let k = self.prod_names.pin(a);
         let k2 = self.model_names.pin(b);
         debug_assert_eq!(k, k2, "both sides pin in step");
+        let i = (k & !pgmsim_testkit::call::PINNED) as usize;
+        if self.pinned.len() <= i {
+            self.pinned.resize(i + 1, None);
+        }
+        self.pinned[i] = span;
         Some(k)
     }
 
@@ -180,6 +209,17 @@ impl Sides {
     pub fn unpin(&mut self, h: u32) {
         self.prod_names.unpin(h);
         self.model_names.unpin(h);
+        if let Some(p) = self.pinned.get_mut((h & !pgmsim_testkit::call::PINNED) as usize) {
+            *p = None;
+        }
+    }
+
+    /// What pinned name `h` was registered as when it was pinned (`None` once unpinned).
+    pub fn pinned_span(&self, h: u32) -> Option<PinnedSpan> {
+        self.pinned
+            .get((h & !pgmsim_testkit::call::PINNED) as usize)
+            .copied()
+            .flatten()
     }
 
     /// Registers one handler type on both sides; `Err` when they disagree.
