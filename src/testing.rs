@@ -3,7 +3,7 @@
 //! and a digest of its whole state, so tests can prove a failed operation changed nothing.
 //! Nothing in normal operation calls this.
 
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::{Hash, Hasher};
 
 use crate::error::Error;
 use crate::handler::Registration;
@@ -136,11 +136,60 @@ impl<P: Platform> Manager<P> {
     /// prove that a failed operation changed nothing. The lookup hints are left out: they are
     /// a cache, not state.
     pub fn state_digest(&self) -> u64 {
-        let mut h = DefaultHasher::new();
+        let mut h = DigestHasher(0);
         self.memory.hash(&mut h);
         self.slab.hash(&mut h);
         self.tree.hash(&mut h);
         self.types.hash(&mut h);
         h.finish()
+    }
+}
+
+/// The digest's hasher: a multiply-rotate step per word (as FxHash), several times faster
+/// than SipHash on the descriptors (the fuzz targets digest the state around every call).
+/// For a fixed running value each step is injective in its word, and every later step is a
+/// bijection of the running value, so two states whose hashed words differ in one place
+/// always digest differently; any wider difference collides only by accident (2^-64), and
+/// callers compare the handler list and live count besides.
+struct DigestHasher(u64);
+
+impl DigestHasher {
+    #[inline]
+    fn word(&mut self, w: u64) {
+        self.0 = (self.0.rotate_left(5) ^ w).wrapping_mul(0x517c_c1b7_2722_0a95);
+    }
+}
+
+impl Hasher for DigestHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut w = [0u8; 8];
+            w[..chunk.len()].copy_from_slice(chunk);
+            self.word(u64::from_le_bytes(w));
+        }
+    }
+
+    fn write_u8(&mut self, i: u8) {
+        self.word(i as u64);
+    }
+
+    fn write_u16(&mut self, i: u16) {
+        self.word(i as u64);
+    }
+
+    fn write_u32(&mut self, i: u32) {
+        self.word(i as u64);
+    }
+
+    fn write_u64(&mut self, i: u64) {
+        self.word(i);
+    }
+
+    fn write_usize(&mut self, i: usize) {
+        self.word(i as u64);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
     }
 }

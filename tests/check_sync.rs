@@ -396,3 +396,46 @@ fn vm_reset_of_an_aliased_page_not_disabled_is_an_invariant_break() {
     };
     broken(populated(), &[page], |m| m.vm_reset());
 }
+
+/// The state digest (which proves a failed call changed nothing) sees every kind of injected
+/// change, even one that leaves `check_sync` clean elsewhere: one field of one page, one count,
+/// one tree node, one allocator bit.
+#[test]
+fn state_digest_sees_every_corruption() {
+    let clean = populated().m.state_digest();
+    assert_eq!(populated().m.state_digest(), clean, "the digest is deterministic");
+    for c in [
+        Corruption::PageState {
+            page: 0x8000,
+            state: HandlerState::All,
+        },
+        Corruption::NotInHm { page: 0x8000 },
+        Corruption::AliasedCount {
+            handler: MMIO,
+            count: 2,
+        },
+        Corruption::TempOffCount {
+            handler: 0x4000,
+            count: 0,
+        },
+        Corruption::PageCount {
+            handler: 0x8000,
+            count: 2,
+        },
+        Corruption::TreeRange {
+            handler: 0x8000,
+            key: 0x8000,
+            last: 0x87ff,
+        },
+        Corruption::FreeBit { handler: 0x8000 },
+        Corruption::TreeHeight {
+            handler: 0x8000,
+            height: 7,
+        },
+        Corruption::TreeCount { count: 9 },
+    ] {
+        let mut w = populated();
+        w.m.inject(c).unwrap();
+        assert_ne!(w.m.state_digest(), clean, "{c:?}");
+    }
+}

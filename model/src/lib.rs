@@ -227,6 +227,12 @@ impl Model {
         Some(HandlerId(self.registered[&key].node))
     }
 
+    /// The registered handlers in address order, as `handlers()` lists them, one at a time
+    /// (for a caller comparing them without a list).
+    pub fn handler_iter(&self) -> impl Iterator<Item = HandlerInfo> + '_ {
+        self.registered.iter().filter_map(|(&key, r)| self.info(key, r))
+    }
+
     /// Every registered handler's range, kind and not-in-HM flag in address order (what
     /// `handlers()` lists, without copying descriptions).
     pub fn handler_spans(&self) -> Vec<HandlerSpan> {
@@ -344,13 +350,22 @@ impl Model {
     /// The derived handler state of a page: `Disabled` if temp-off or aliased, else the
     /// maximum state of the handlers touching it.
     fn handler_state(&self, page: u64) -> HandlerState {
-        if self.temp_off.contains(&page) || self.aliases.contains_key(&page) {
-            return HandlerState::Disabled;
+        self.state_and_not_in_hm(page).0
+    }
+
+    /// The derived handler state of a page and whether a handler touching it is not-in-HM
+    /// (one walk over those handlers).
+    fn state_and_not_in_hm(&self, page: u64) -> (HandlerState, bool) {
+        let (mut state, mut not_in_hm) = (HandlerState::None, false);
+        for (_, r) in self.touching(page) {
+            let (kind, flag) = self.kind_of_registration(r);
+            state = state.max(state_of_kind(kind));
+            not_in_hm |= flag;
         }
-        self.touching(page)
-            .map(|(_, r)| state_of_kind(self.kind_of_registration(r).0))
-            .max()
-            .unwrap_or(HandlerState::None)
+        if self.temp_off.contains(&page) || self.aliases.contains_key(&page) {
+            state = HandlerState::Disabled;
+        }
+        (state, not_in_hm)
     }
 
     /// Aliased pages counted in `[key, last]`.
@@ -422,8 +437,8 @@ impl Model {
         }
         // Pages shared by several handlers only have plain Write handlers (no not-in-HM),
         // so "any handler touching the page is not-in-HM" is the one handler's flag.
-        let not_in_hm = self.touching(page).any(|(_, r)| self.kind_of_registration(r).1);
-        d.set_handler_state(self.handler_state(page), not_in_hm);
+        let (state, not_in_hm) = self.state_and_not_in_hm(page);
+        d.set_handler_state(state, not_in_hm);
         Some(d)
     }
 
@@ -875,10 +890,7 @@ impl PhysHandlerApi for Model {
     }
 
     fn handlers(&self) -> Vec<HandlerInfo> {
-        self.registered
-            .iter()
-            .filter_map(|(&key, r)| self.info(key, r))
-            .collect()
+        self.handler_iter().collect()
     }
 
     fn live_handlers(&self) -> u32 {

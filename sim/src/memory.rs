@@ -3,15 +3,19 @@
 //! One store serves both sides of the differential run: the production path and the model's
 //! prediction must *resolve* an access to the same host address, so only one copy of the
 //! bytes is needed. Pages are created on first write; unwritten pages read as zeros.
+//!
+//! Pages are shared between clones and copied on the first write after a clone, so cloning a
+//! world (once per fuzz input) copies no page bytes.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use pgmsim::{Hpa, PAGE_OFFSET_MASK, PAGE_SIZE};
 
 /// Sparse host-physical memory.
 #[derive(Debug, Clone, Default)]
 pub struct HostMemory {
-    pages: BTreeMap<Hpa, Box<[u8; PAGE_SIZE as usize]>>,
+    pages: BTreeMap<Hpa, Arc<[u8; PAGE_SIZE as usize]>>,
 }
 
 impl HostMemory {
@@ -31,10 +35,11 @@ impl HostMemory {
     pub fn write(&mut self, addr: Hpa, size: u8, value: u64) {
         let base = addr.page_base();
         let off = (addr.0 & PAGE_OFFSET_MASK) as usize;
-        let page = self
-            .pages
-            .entry(base)
-            .or_insert_with(|| Box::new([0u8; PAGE_SIZE as usize]));
+        let page = Arc::make_mut(
+            self.pages
+                .entry(base)
+                .or_insert_with(|| Arc::new([0u8; PAGE_SIZE as usize])),
+        );
         for i in 0..size as usize {
             page[(off + i) & (PAGE_SIZE as usize - 1)] = (value >> (8 * i)) as u8;
         }

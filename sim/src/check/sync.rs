@@ -41,19 +41,24 @@ pub fn production_check_sync(world: &World) -> Result<(), Failure> {
 
 /// Forward / reverse state of each touched page (all handler pages when `full`), and the
 /// counts of each handler touching them.
+///
+/// The spans come from the model's handler list: every caller runs this right after
+/// `differential::handlers` proved the production list equal to it (ranges, kinds, types),
+/// and reading it runs none of the production manager's instrumented tree walks.
 pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
-    let spans = world.prod().handler_spans();
-    let pages: Vec<u64> = if full {
-        spans
-            .iter()
-            .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT))
-            .collect()
-    } else {
-        world.touched().pages.clone()
-    };
+    let spans = world.model().handler_spans();
     let mut handlers_seen: Vec<usize> = Vec::new();
-    for page in pages {
-        page_state(world, &spans, page, &mut handlers_seen)?;
+    if full {
+        let pages = spans
+            .iter()
+            .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT));
+        for page in pages {
+            page_state(world, &spans, page, &mut handlers_seen)?;
+        }
+    } else {
+        for &page in &world.touched().pages {
+            page_state(world, &spans, page, &mut handlers_seen)?;
+        }
     }
     if handlers_seen.is_empty() {
         return Ok(());

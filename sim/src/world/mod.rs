@@ -27,7 +27,8 @@ use crate::mmu::{Mmu, MmuShape, Mode, PlatformFaults};
 /// world once and run every input on a clone).
 #[derive(Clone)]
 pub struct World {
-    config: SimConfig,
+    /// Never changes once the world is built: shared by clones.
+    config: std::sync::Arc<SimConfig>,
     sides: Sides,
     devices: Devices,
     log: StepLog,
@@ -55,7 +56,7 @@ impl World {
             sides: Sides::new(prod, model),
             devices: Devices::default(),
             log: StepLog::default(),
-            config,
+            config: std::sync::Arc::new(config),
         };
         world.register_types()?;
         if world.config.mode == Mode::Nem {
