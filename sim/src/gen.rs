@@ -440,7 +440,7 @@ fn race_callback(world: &World, view: &View, d: &mut Draw) -> Option<ApiCall> {
             .handlers
             .iter()
             .any(|o| o.key <= span.key_last && span.key <= o.key_last);
-        return (!taken).then(|| register(span.key, span.key_last, span.ty, span.user));
+        return (!taken).then(|| ApiCall::register(span.key, span.key_last, span.ty, span.user));
     };
     if let Some(reg) = info.registered {
         return Some(if d.chance(50) {
