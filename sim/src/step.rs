@@ -126,18 +126,20 @@ impl World {
             .map_err(|e| self.failure(Invariant::Differential, e))
     }
 
-    /// A guest-kernel page-table edit in `space`, then INVLPG on every vCPU running it.
+    /// A guest-kernel page-table edit in `space`, then INVLPG on every vCPU running it (in a
+    /// concurrent world, after an instruction in flight on that page retires).
     fn kernel(&mut self, space: u8, vpi: u32, edit: KernelEdit) -> StepResult {
         let s = space as usize % self.guest().spaces();
         let vpi = vpi % self.config().va_pages.max(1);
         let (sides, _, log) = self.parts_mut();
-        let (mmu, guest) = sides.machine_mut().parts_mut();
+        let guest = sides.machine_mut().parts_mut().1;
+        let running: Vec<usize> = (0..guest.vcpus()).filter(|&v| guest.space_of(v) == s).collect();
         let r = guest.edit(s, vpi, va_of(vpi), edit);
         if r.is_ok() {
-            for v in 0..guest.vcpus() {
-                if guest.space_of(v) == s {
-                    mmu.invlpg(v, vpi);
-                }
+            sides.machine_mut().retire_in_flight(&running, vpi);
+            let mmu = sides.machine_mut().parts_mut().0;
+            for &v in &running {
+                mmu.invlpg(v, vpi);
             }
         }
         log.touched.vpages.push((s as u8, vpi));

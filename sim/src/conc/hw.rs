@@ -304,6 +304,24 @@ impl Machine {
         }
     }
 
+    /// The guest kernel's INVLPG of `vpi` reaches the vCPUs running `space` as its own TLB
+    /// shootdown does on real hardware: an IPI each acknowledges at an instruction boundary.
+    /// A vCPU whose instruction is past its lookup with a translation of that page therefore
+    /// completes it first (the kernel's shootdown waits for it); without this, the write
+    /// could land through a translation whose shadow PTE and TLB entry are gone, after a
+    /// later harvest found no mapping of the page left to flush.
+    pub(crate) fn retire_in_flight(&mut self, vcpus: &[usize], vpi: u32) {
+        for &v in vcpus {
+            let Some(hw) = self.hw_mut() else { return };
+            if !matches!(hw.cpus[v].instr, Instr::Access(p, _) if p.vpi == vpi) {
+                continue;
+            }
+            let (requester, op) = (hw.current, op_name(hw.op));
+            hw.note_hw(v, Within::FlushWait { requester, op });
+            self.hw_step(v);
+        }
+    }
+
     /// Runs the pending vCPUs' steps, as the scheduler picks them, until all acknowledged.
     fn wait_for_acks(&mut self) {
         // Each vCPU needs at most lookup, walk, access and the exit: four steps.
