@@ -154,6 +154,8 @@ def parse_args():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("names", nargs="*", help="bugs to inject (default: all)")
     p.add_argument("--list", action="store_true", help="print the catalogue and exit")
+    p.add_argument("--check", action="store_true",
+                   help="check that every bug's edits apply to the working tree (each text occurs once), build nothing")
     p.add_argument("--seeds", default="0..10000", help="the sweep's seed range (default: the default sweep's)")
     p.add_argument("--max-time", type=int, default=60, help="seconds a sweep (or a fuzz run) may take")
     p.add_argument("--shrink-budget", type=int, default=20000)
@@ -220,6 +222,12 @@ def main():
             kind = "race" if b.get("race") else "    "
             print(f"{b['name']:40} {kind}  {b['area']}")
         return 0
+    if args.check:
+        stale = [f"{b['name']}: {e['file']}: the text to replace occurs {n} times (must be once)"
+                 for b in bugs for e in b["edit"]
+                 for n in [open(os.path.join(ROOT, e["file"])).read().count(e["from"])] if n != 1]
+        print("\n".join(stale) or f"all {len(bugs)} bugs apply")
+        return 1 if stale else 0
     unknown = set(args.names) - {b["name"] for b in bugs}
     if unknown:
         sys.exit(f"unknown bug(s): {sorted(unknown)} (see --list)")
