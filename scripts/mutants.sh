@@ -5,7 +5,9 @@
 #
 # usage: scripts/mutants.sh [K/N] [more cargo-mutants arguments]
 #   scripts/mutants.sh            every mutant (about 1,000; days on a 2-core machine)
-#   scripts/mutants.sh 3/30       shard 3 of 30 (shards count from 0) (what the nightly workflow runs, one per night)
+#   scripts/mutants.sh 3/30       shard 3 of 30: every 30th mutant from the 4th (round-robin, so a
+#                                 shard samples every file; shards count from 0). The nightly
+#                                 workflow runs one shard per night.
 #   scripts/mutants.sh --list     list the mutants, run nothing
 #
 # Results go to mutants/out/<shard>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
@@ -25,8 +27,10 @@ name="${shard:-all}"
 out="mutants/out/${name//\//-of-}"
 mkdir -p "$out"
 
-args=(--package pgmsim --test-workspace true --output "$out" --timeout-multiplier 3)
+args=(--package pgmsim --output "$out" --timeout-multiplier 3)
 if [[ -n "$shard" ]]; then
-  args+=(--shard "$shard")
+  args+=(--shard "$shard" --sharding round-robin)
 fi
-exec cargo mutants "${args[@]}" "$@"
+# cargo-mutants 27 tests only the mutated package (`--test-workspace` did not change that here):
+# `-- --workspace` makes every `cargo test` it runs the whole workspace's.
+exec cargo mutants "${args[@]}" "$@" -- --workspace
