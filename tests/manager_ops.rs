@@ -725,3 +725,27 @@ fn state_digest_changes_after_every_kind_of_mutation() {
     assert!(matches!(query, Outcome::Lookup(None)));
     assert_eq!(w.m.state_digest(), before, "a query changes nothing");
 }
+
+/// The NEM backend's state bits: `set_nem_state` sets exactly that page's (its neighbour keeps
+/// its own), and an address in no RAM range is refused.
+#[test]
+fn set_nem_state_sets_that_page_only() {
+    let mut w = world();
+    let neighbour = w.m.page(RAM + 0x1000).unwrap().nem_state();
+    w.m.set_nem_state(RAM, 2).unwrap();
+    assert_eq!(w.m.page(RAM).unwrap().nem_state(), 2);
+    w.m.set_nem_state(RAM, 1).unwrap();
+    assert_eq!(w.m.page(RAM).unwrap().nem_state(), 1);
+    assert_eq!(w.m.page(RAM + 0x1000).unwrap().nem_state(), neighbour);
+    assert_eq!(w.m.set_nem_state(u64::MAX & !0xfff, 1), Err(Error::InvalidParameter));
+}
+
+/// A RAM range contains its first and last byte and nothing outside them.
+#[test]
+fn ram_range_contains_exactly_its_bytes() {
+    let (l, _) = layout();
+    let r = &l.ram_ranges[0];
+    assert!(r.contains(r.first) && r.contains(r.last()));
+    assert!(!r.contains(r.last() + 1));
+    assert!(r.first == 0 || !r.contains(r.first - 1));
+}
