@@ -737,7 +737,7 @@ fn set_nem_state_sets_that_page_only() {
     w.m.set_nem_state(RAM, 1).unwrap();
     assert_eq!(w.m.page(RAM).unwrap().nem_state(), 1);
     assert_eq!(w.m.page(RAM + 0x1000).unwrap().nem_state(), neighbour);
-    assert_eq!(w.m.set_nem_state(u64::MAX & !0xfff, 1), Err(Error::InvalidParameter));
+    assert_eq!(w.m.set_nem_state(!0xfff_u64, 1), Err(Error::InvalidParameter));
 }
 
 /// A RAM range contains its first and last byte and nothing outside them.
