@@ -4,7 +4,7 @@
 //! Every knob can be forced from the command line; the configuration is printed and stored in
 //! every trace.
 
-use pgmsim::{HandlerKind, MemoryLayout, PAGE_SHIFT};
+use pgmsim::{HandlerKind, ManagerConfig, MemoryLayout, RangeKind, PAGE_SHIFT};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
@@ -220,6 +220,13 @@ pub struct SimConfig {
     pub types: Vec<TypeSpec>,
     /// Register a dirty-tracking handler over every mapped MMIO2 range at start.
     pub dirty_tracking: bool,
+    /// Handler nodes the devices create at start and keep unregistered (as a VMM pre-creates
+    /// the nodes of MMIO2 ranges it maps later). Nodes are taken next-fit, so a freed slot is
+    /// reused only once the allocator wraps around the table: a table this full wraps within
+    /// a create or two, which is what makes a stale id's ABA (a callback's id naming the
+    /// newcomer in its slot) reachable by a short trace. Absent (0) in most worlds.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub boot_nodes: u32,
     /// Operation weights.
     pub weights: Weights,
     /// Full invariant check every this many steps in incremental mode.
@@ -267,6 +274,11 @@ pub struct Overrides {
 }
 
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
+const BOOT_NODES_STREAM: u64 = 0x626f_6f74; // "boot"
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
+}
 
 /// The standard handler types; the generator picks which to use.
 pub fn standard_types() -> Vec<TypeSpec> {
@@ -359,6 +371,7 @@ impl SimConfig {
             pt_pool_pages: 24,
             types: standard_types(),
             dirty_tracking: rng.random_bool(0.7),
+            boot_nodes: 0,
             weights,
             full_check_every: 64,
             platform_fault: None,
@@ -367,8 +380,49 @@ impl SimConfig {
         cfg.apply_world(ov);
         if let Some(c) = Concurrency::draw(seed, &ov.concurrency) {
             cfg.make_concurrent(c);
+            cfg.boot_nodes = cfg.draw_boot_nodes(seed);
         }
         cfg
+    }
+
+    /// A quarter of the concurrent worlds start with a nearly full handler table: every slot
+    /// but one or two taken by boot nodes, so slot reuse (and a stale id's ABA) comes
+    /// within a few creates. Drawn from a stream of its own, so the rest of the world and
+    /// its schedule are the same with or without.
+    fn draw_boot_nodes(&self, seed: u64) -> u32 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed ^ BOOT_NODES_STREAM);
+        let free = rng.random_range(1..=2u32);
+        if !rng.random_ratio(1, 4) {
+            return 0;
+        }
+        self.handler_capacity()
+            .unwrap_or(0)
+            .saturating_sub(self.dirty_trackers() + free)
+    }
+
+    /// The handler table's size for `max_handlers` (the manager's rounding), if valid.
+    pub fn handler_capacity(&self) -> Option<u32> {
+        let config = ManagerConfig {
+            max_handlers: self.max_handlers,
+            ..ManagerConfig::default()
+        };
+        config.capacity().ok()
+    }
+
+    /// How many dirty-tracking handlers the world registers at start.
+    pub fn dirty_trackers(&self) -> u32 {
+        let tracking = self.dirty_tracking && self.types.iter().any(|t| t.behaviour == Behaviour::DirtyTrack);
+        let mmio2 = self
+            .layout
+            .ram_ranges
+            .iter()
+            .filter(|r| matches!(r.kind, RangeKind::Mmio2 { .. }))
+            .count() as u32;
+        if tracking {
+            mmio2
+        } else {
+            0
+        }
     }
 
     /// Turns a sequential world concurrent: at least two vCPUs, and the write-log device
@@ -494,7 +548,10 @@ impl SimConfig {
             ram >> 10,
             self.dirty_tracking,
             self.weights
-        ) + &self.platform_fault.map(|f| format!(" platform_fault={f:?}")).unwrap_or_default()
+        ) + &match self.boot_nodes {
+            0 => String::new(),
+            n => format!(" boot_nodes={n}"),
+        } + &self.platform_fault.map(|f| format!(" platform_fault={f:?}")).unwrap_or_default()
             + &match &self.concurrency {
                 Some(c) => format!(
                     " concurrent(devices={} scheduler={} shootdown={:?} quiesce_every={})",

@@ -169,7 +169,11 @@ impl SimConfig {
             max_handlers: self.max_handlers,
             ..ManagerConfig::default()
         };
-        manager.capacity()?;
+        let capacity = manager.capacity()?;
+        // Boot nodes and dirty trackers are created at start: both must fit, with a slot
+        // left for the steps.
+        let max_boot = capacity.saturating_sub(self.dirty_trackers() + 1);
+        range("boot_nodes", self.boot_nodes.into(), 0, max_boot.into())?;
         self.validate_machine()?;
         self.validate_guest_memory()?;
         if self.types.len() > pgmsim::handler::MAX_HANDLER_TYPES {

@@ -38,7 +38,20 @@ pub(super) fn shrink(mut best: Trace, fails: &mut dyn FnMut(&Trace) -> Option<Tr
     try_(&mut best, &|t| t.config.va_pages = t.config.va_pages.min(used.va_pages));
     try_(&mut best, &|t| (t.config.tlb_sets, t.config.tlb_ways) = (1, 1));
     try_(&mut best, &|t| t.config.revmap_capacity = 8);
-    try_(&mut best, &|t| t.config.max_handlers = t.config.max_handlers.min(32));
+    try_(&mut best, &|t| t.config.boot_nodes = 0);
+    try_(&mut best, &|t| {
+        // The smallest table, as full as before: the same number of free slots.
+        let free = t
+            .config
+            .handler_capacity()
+            .unwrap_or(0)
+            .saturating_sub(t.config.boot_nodes);
+        t.config.max_handlers = t.config.max_handlers.min(32);
+        let capacity = t.config.handler_capacity().unwrap_or(0);
+        if t.config.boot_nodes > 0 {
+            t.config.boot_nodes = capacity.saturating_sub(free);
+        }
+    });
     try_(&mut best, &|t| {
         // Without trackers every harvest finds none: index 0 says so.
         t.config.dirty_tracking = false;

@@ -19,7 +19,7 @@ use pgmsim::{Gva, PAGE_SHIFT, PAGE_SIZE};
 use pgmsim_testkit::call::MAX_BITMAP_WORDS;
 use pgmsim_testkit::ApiCall;
 
-use crate::config::{Behaviour, ConfigError, SimConfig};
+use crate::config::{ConfigError, SimConfig};
 use crate::mmu::guest_pt::{va_of, vpi_of};
 use crate::op::Op;
 
@@ -141,19 +141,12 @@ struct Bounds {
 impl Bounds {
     fn of(c: &SimConfig) -> Bounds {
         let pool_first = c.layout.ram_ranges.first().map_or(0, |r| r.first);
-        let tracking = c.dirty_tracking && c.types.iter().any(|t| t.behaviour == Behaviour::DirtyTrack);
-        let mmio2_ranges = c
-            .layout
-            .ram_ranges
-            .iter()
-            .filter(|r| matches!(r.kind, pgmsim::RangeKind::Mmio2 { .. }))
-            .count();
         Bounds {
             vcpus: c.vcpus,
             spaces: c.address_spaces,
             va_pages: c.va_pages,
             pool: (pool_first, pool_first + ((c.pt_pool_pages as u64) << PAGE_SHIFT) - 1),
-            trackers: if tracking { mmio2_ranges } else { 0 },
+            trackers: c.dirty_trackers() as usize,
         }
     }
 

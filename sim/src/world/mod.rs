@@ -63,6 +63,7 @@ impl World {
             world.map_nested_ram()?;
         }
         world.setup_dirty_tracking()?;
+        world.create_boot_nodes()?;
         world.log.stats.coverage.world_drawn(&world.config);
         Ok(world)
     }
@@ -136,6 +137,17 @@ impl World {
             self.devices.trackers.push(t);
         }
         self.sides.drain_events();
+        Ok(())
+    }
+
+    /// Creates the configuration's boot nodes on both sides: unregistered nodes of the first
+    /// type that no step names (they hold slots and nothing else).
+    fn create_boot_nodes(&mut self) -> Result<(), Failure> {
+        for i in 0..self.config.boot_nodes {
+            self.sides
+                .create_unnamed(u64::from(i))
+                .map_err(|e| Failure::setup(format!("boot node {i}: {e}")))?;
+        }
         Ok(())
     }
 

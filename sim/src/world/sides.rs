@@ -110,6 +110,17 @@ impl Sides {
         self.model_names.nodes.len()
     }
 
+    /// Creates a node of the first type on both sides without naming it (a boot node no
+    /// step refers to); both must succeed.
+    pub fn create_unnamed(&mut self, user: u64) -> Result<(), String> {
+        let a = self.prod.create(self.prod_names.ty(0), user, None);
+        let b = self.model.create(self.model_names.ty(0), user, None);
+        match (a, b) {
+            (Ok(_), Ok(_)) => Ok(()),
+            (a, b) => Err(format!("create: production returned {a:?}, model returned {b:?}")),
+        }
+    }
+
     /// Applies `call` to the production manager, then to the model, and demands the same
     /// outcome (invariant 4). The model cannot know what the machine's reverse map did, so
     /// when the machine resynced during the production call, the model's `Success` of a
