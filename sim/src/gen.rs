@@ -2,6 +2,15 @@
 //! or by fuzzer bytes (through [`Entropy`]), biased toward the places bugs live: handler
 //! edges, shared sub-page pages, neighbours of existing handlers, first and last pages of
 //! RAM ranges, aliased and temp-off pages.
+//!
+//! A handler's range is drawn as one of the `Placement`s, each on purpose and with a fixed
+//! weight: random in a RAM range; near a handler; exactly adjacent to one from above
+//! (`first = key_last + 1`) or below (`last = key - 1`); on a handler's first or last page
+//! beside it; exactly filling the hole between two handlers; starting at a RAM range's first
+//! byte or ending at its last; ending at 4 GiB - 1 or crossing 4 GiB (refused in the drawn
+//! layouts, which have no RAM there). `pgmsim coverage` counts the register calls by these
+//! shapes (`coverage::cells::placement`, from the calls themselves), so a sweep shows each is
+//! reached.
 
 use pgmsim::{HandlerKind, Hpa, PhysHandlerApi, RangeKind, PAGE_SHIFT, PAGE_SIZE};
 use pgmsim_testkit::ApiCall;
@@ -256,7 +265,103 @@ fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec
         .collect()
 }
 
-/// A range for a handler of type `ty`, biased to neighbours of existing handlers.
+/// 4 GiB: the first byte a 32-bit address cannot name.
+const FOUR_GIB: u64 = 1 << 32;
+
+/// Where [`range_for`] puts a handler's range. Every shape but `Random` is drawn on purpose,
+/// because a boundary bug of the manager's interval tree, page-state bookkeeping or range
+/// lookup shows only at that exact shape (`coverage::cells::placement` classifies the calls the
+/// simulator applies by the same shapes, so a sweep shows each is reached).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Placement {
+    /// Anywhere in a RAM range of the right kind, biased to its first and last pages.
+    Random,
+    /// Near an existing handler: the pages right after or before it (whole-page types), or
+    /// a gap of 0, 8 or 16 bytes after or before it (sub-page types).
+    Near,
+    /// Starting one byte above a handler (`first = key_last + 1`).
+    AdjacentAbove,
+    /// Ending one byte below a handler (`last = key - 1`).
+    AdjacentBelow,
+    /// On a handler's first page, below it.
+    SharesFirstPage,
+    /// On a handler's last page, above it.
+    SharesLastPage,
+    /// Exactly the gap between two handlers (`key_last + 1 ..= next key - 1`).
+    Hole,
+    /// Starting at a RAM range's first byte.
+    RamStart,
+    /// Ending at a RAM range's last byte.
+    RamEnd,
+    /// Ending at 4 GiB - 1.
+    EndsAt4Gib,
+    /// Crossing 4 GiB.
+    Crosses4Gib,
+}
+
+impl Placement {
+    /// The placements with their weights (out of 100): the neighbour shapes together about
+    /// half, the RAM-range and 4 GiB edges a few percent, the rest random.
+    const WEIGHTS: [(Placement, u64); 11] = [
+        (Placement::Random, 46),
+        (Placement::Near, 18),
+        (Placement::AdjacentAbove, 7),
+        (Placement::AdjacentBelow, 7),
+        (Placement::SharesFirstPage, 4),
+        (Placement::SharesLastPage, 4),
+        (Placement::Hole, 6),
+        (Placement::RamStart, 3),
+        (Placement::RamEnd, 3),
+        (Placement::EndsAt4Gib, 1),
+        (Placement::Crosses4Gib, 1),
+    ];
+
+    fn draw(d: &mut Draw) -> Placement {
+        let total: u64 = Self::WEIGHTS.iter().map(|w| w.1).sum();
+        let mut roll = d.below(total);
+        for (p, w) in Self::WEIGHTS {
+            if roll < w {
+                return p;
+            }
+            roll -= w;
+        }
+        Placement::Random
+    }
+}
+
+/// What [`range_for`] knows about the handler type it places.
+struct Shape {
+    /// The type needs whole pages (All, Mmio, not-in-HM Write, write-log Write).
+    whole: bool,
+    /// The RAM ranges a handler of the type may go in.
+    filter: Option<RangeFilter>,
+}
+
+impl Shape {
+    /// A length for a handler of this shape: 1 to 3 pages, or up to 0x300 bytes (one byte a
+    /// quarter of the time: one-byte handlers are accepted, D3).
+    fn len(&self, d: &mut Draw) -> u64 {
+        if self.whole {
+            (d.below(3) + 1) << PAGE_SHIFT
+        } else if d.chance(25) {
+            1
+        } else {
+            d.below(0x300) + 1
+        }
+    }
+    /// A range of this shape's length starting at `first`.
+    fn from(&self, d: &mut Draw, first: u64) -> (u64, u64) {
+        (first, first.wrapping_add(self.len(d) - 1))
+    }
+    /// A range of this shape's length ending at `last`.
+    fn to(&self, d: &mut Draw, last: u64) -> (u64, u64) {
+        (last.wrapping_sub(self.len(d) - 1), last)
+    }
+}
+
+const PAGE_MASK: u64 = PAGE_SIZE - 1;
+
+/// A range for a handler of type `ty`: one of the [`Placement`]s.
 fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
     let spec = &world.config().types[ty as usize % world.config().types.len()];
     // A write log turns written pages off (`page_temp_off_ex`), which needs whole pages.
@@ -265,31 +370,27 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
         HandlerKind::Mmio => Some(RangeFilter::Mmio),
         _ => Some(RangeFilter::NotMmio),
     };
-    // Neighbourhood of an existing handler: adjacent, or sharing its edge page.
-    if !view.handlers.is_empty() && d.chance(50) {
-        let h = *d.pick(&view.handlers).expect("non-empty");
-        if whole {
-            let len = (d.below(3) + 1) << PAGE_SHIFT;
-            return if d.chance(50) {
-                let first = ((h.key_last >> PAGE_SHIFT) + 1) << PAGE_SHIFT;
-                (first, first + len - 1)
-            } else {
-                let last = (h.key & !(PAGE_SIZE - 1)).wrapping_sub(1);
-                (last.wrapping_sub(len - 1), last)
-            };
-        }
-        let gap = d.below(3) * 8;
-        let len = d.below(0x300) + 1;
-        return if d.chance(50) {
-            let first = h.key_last.wrapping_add(1 + gap);
-            (first, first.wrapping_add(len - 1))
-        } else {
-            let last = h.key.wrapping_sub(1 + gap);
-            (last.wrapping_sub(len - 1), last)
-        };
-    }
-    let page = some_page(world, view, d, filter).unwrap_or(0x1000);
-    if whole {
+    let shape = Shape { whole, filter };
+    let placed = match Placement::draw(d) {
+        Placement::Random => None,
+        Placement::Near => near(view, d, &shape),
+        Placement::AdjacentAbove => adjacent_above(view, d, &shape),
+        Placement::AdjacentBelow => adjacent_below(view, d, &shape),
+        Placement::SharesFirstPage => shares_first_page(view, d, &shape),
+        Placement::SharesLastPage => shares_last_page(view, d, &shape),
+        Placement::Hole => hole(view, d, &shape).or_else(|| adjacent_above(view, d, &shape)),
+        Placement::RamStart => ram_start(world, view, d, &shape),
+        Placement::RamEnd => ram_end(world, view, d, &shape),
+        Placement::EndsAt4Gib => ends_at_4gib(view, d, &shape),
+        Placement::Crosses4Gib => Some(crosses_4gib(d, &shape)),
+    };
+    placed.unwrap_or_else(|| random_range(world, view, d, &shape))
+}
+
+/// Anywhere in a RAM range of the right kind ([`some_page`]: biased to range edges).
+fn random_range(world: &World, view: &View, d: &mut Draw, shape: &Shape) -> (u64, u64) {
+    let page = some_page(world, view, d, shape.filter).unwrap_or(0x1000);
+    if shape.whole {
         let pages = match d.below(10) {
             0 => d.below(32) + 1,
             _ => d.below(3) + 1,
@@ -304,6 +405,140 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
         let start = page + d.below(PAGE_SIZE);
         let len = d.below(3 * PAGE_SIZE) + 1;
         (start, start + len - 1)
+    }
+}
+
+/// The pages right after or before a handler (whole-page), or a gap of 0, 8 or 16 bytes
+/// after or before it (sub-page).
+fn near(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let h = *d.pick(&view.handlers)?;
+    if shape.whole {
+        return Some(if d.chance(50) {
+            shape.from(d, ((h.key_last >> PAGE_SHIFT) + 1) << PAGE_SHIFT)
+        } else {
+            shape.to(d, (h.key & !PAGE_MASK).wrapping_sub(1))
+        });
+    }
+    let gap = d.below(3) * 8;
+    Some(if d.chance(50) {
+        shape.from(d, h.key_last.wrapping_add(1 + gap))
+    } else {
+        shape.to(d, h.key.wrapping_sub(1 + gap))
+    })
+}
+
+/// Starting one byte above a handler; for a whole-page type whose neighbour ends inside a
+/// page, at the next page (the nearest whole-page range).
+fn adjacent_above(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let h = *d.pick(&view.handlers)?;
+    let first = h.key_last.wrapping_add(1);
+    let first = if shape.whole {
+        first.wrapping_add(PAGE_MASK) & !PAGE_MASK
+    } else {
+        first
+    };
+    Some(shape.from(d, first))
+}
+
+/// Ending one byte below a handler; for a whole-page type whose neighbour starts inside a
+/// page, at the end of the page before (the nearest whole-page range).
+fn adjacent_below(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let h = *d.pick(&view.handlers)?;
+    let last = if shape.whole { h.key & !PAGE_MASK } else { h.key }.wrapping_sub(1);
+    Some(shape.to(d, last))
+}
+
+/// Inside a handler's first page, below it, not overlapping it. When the handler starts at
+/// its page's first byte (always, for a whole-page neighbour), or the type needs whole pages,
+/// that whole page: an overlap, refused with `Conflict`.
+fn shares_first_page(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let h = *d.pick(&view.handlers)?;
+    let page = h.key & !PAGE_MASK;
+    if shape.whole || h.key == page {
+        return Some((page, page + PAGE_MASK));
+    }
+    let first = page + d.below(h.key - page);
+    Some((first, first + d.below(h.key - first)))
+}
+
+/// Inside a handler's last page, above it, not overlapping it; like [`shares_first_page`],
+/// the whole page (a `Conflict`) when there is no room or the type needs whole pages.
+fn shares_last_page(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let h = *d.pick(&view.handlers)?;
+    let page = h.key_last & !PAGE_MASK;
+    let end = page + PAGE_MASK;
+    if shape.whole || h.key_last == end {
+        return Some((page, end));
+    }
+    let last = end - d.below(end - h.key_last);
+    Some((last - d.below(last - h.key_last), last))
+}
+
+/// Exactly the gap between two neighbouring handlers, preferring gaps that could hold a
+/// handler of this shape (inside one RAM range; whole pages for a whole-page type).
+fn hole(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let holes: Vec<(u64, u64)> = view
+        .handlers
+        .windows(2)
+        .filter(|w| w[1].key > w[0].key_last + 1)
+        .map(|w| (w[0].key_last + 1, w[1].key - 1))
+        .collect();
+    let fits = |&(first, last): &(u64, u64)| {
+        let aligned = first & PAGE_MASK == 0 && last & PAGE_MASK == PAGE_MASK;
+        let in_ram = view.ranges.iter().any(|r| r.0 <= first && last <= r.1);
+        in_ram && (aligned || !shape.whole)
+    };
+    let fitting: Vec<(u64, u64)> = holes.iter().copied().filter(fits).collect();
+    d.pick(if fitting.is_empty() { &holes } else { &fitting }).copied()
+}
+
+/// The RAM ranges (first, last) a handler of this shape may go in, the tracked ones left out.
+fn ranges_for(world: &World, view: &View, shape: &Shape) -> Vec<(u64, u64)> {
+    view.ranges
+        .iter()
+        .filter(|r| !world.devices().is_tracked(r.0))
+        .filter(|r| match shape.filter {
+            Some(RangeFilter::Mmio) => matches!(r.2, RangeKind::Mmio),
+            Some(RangeFilter::NotMmio) => !matches!(r.2, RangeKind::Mmio),
+            None => true,
+        })
+        .map(|r| (r.0, r.1))
+        .collect()
+}
+
+/// Starting at a RAM range's first byte (the first range's is address 0).
+fn ram_start(world: &World, view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let &(first, _) = d.pick(&ranges_for(world, view, shape))?;
+    Some(shape.from(d, first))
+}
+
+/// Ending at a RAM range's last byte.
+fn ram_end(world: &World, view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let &(_, last) = d.pick(&ranges_for(world, view, shape))?;
+    Some(shape.to(d, last))
+}
+
+/// Ending at 4 GiB - 1. The drawn layouts have no RAM there (their high MMIO2 range starts
+/// at or above 4 GiB, everything else ends far below), so half the time the range ends at
+/// 4 GiB - 1 anyway (refused: `NoRamRange`) and half the time at the last byte of the
+/// highest RAM range below 4 GiB; in a layout with RAM at 4 GiB - 1, always there.
+fn ends_at_4gib(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
+    let has_ram = view.ranges.iter().any(|r| r.0 < FOUR_GIB && FOUR_GIB - 1 <= r.1);
+    if has_ram || d.chance(50) {
+        return Some(shape.to(d, FOUR_GIB - 1));
+    }
+    let below = view.ranges.iter().filter(|r| r.1 < FOUR_GIB).map(|r| r.1).max()?;
+    Some(shape.to(d, below))
+}
+
+/// Crossing 4 GiB: a page or a few bytes on each side (a layout whose RAM range spans 4 GiB
+/// can register it; the drawn layouts refuse it: `NoRamRange`, as no range spans it).
+fn crosses_4gib(d: &mut Draw, shape: &Shape) -> (u64, u64) {
+    if shape.whole {
+        let (below, above) = (d.below(2) + 1, d.below(2) + 1);
+        (FOUR_GIB - (below << PAGE_SHIFT), FOUR_GIB + (above << PAGE_SHIFT) - 1)
+    } else {
+        (FOUR_GIB - d.below(0x100) - 1, FOUR_GIB + d.below(0x100))
     }
 }
 

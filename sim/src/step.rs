@@ -99,13 +99,14 @@ impl World {
     /// An API call on both sides, with its footprint recorded (the one place calls are
     /// applied, whether a step or a device callback makes them).
     pub(crate) fn call(&mut self, call: &ApiCall) -> Result<Outcome, Failure> {
+        let placed = crate::coverage::hooks::placement(self, call);
         let (sides, _, log) = self.parts_mut();
         let footprint = log.touched.pages.len();
         log.touched.call(call, sides.model(), sides.model_names());
         crate::coverage::hooks::before_call(log, footprint, sides.prod());
         match sides.call(call) {
             Ok(outcome) => {
-                crate::coverage::hooks::after_call(log, call, &outcome);
+                crate::coverage::hooks::after_call(log, call, &outcome, placed);
                 Ok(outcome)
             }
             Err(d) => Err(self.failure(Invariant::Differential, d.to_string())),

@@ -56,7 +56,13 @@ pub(crate) fn coverage(a: CoverageArgs) -> i32 {
             "coverage": report.coverage.to_json(),
             "never_reached": never,
             "transitions_never_reached": t_never,
-            "unexpected": gaps.unexpected.iter().map(|(o, r, n)| format!("{o} x {r}: {n}")).collect::<Vec<_>>(),
+            "placements_never_reached": gaps.placements_never.iter().map(|(p, c)| format!("{p} x {c}")).collect::<Vec<_>>(),
+            "unexpected": gaps
+                .unexpected
+                .iter()
+                .map(|(o, r, n)| format!("{o} x {r}: {n}"))
+                .chain(gaps.placements_unexpected.iter().map(|(p, c, n)| format!("placement {p} x {c}: {n}")))
+                .collect::<Vec<_>>(),
         });
         super::out::outln!("{v}");
     } else {

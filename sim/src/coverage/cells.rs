@@ -300,6 +300,87 @@ pub const UNREACHABLE: [(&str, &str, &str); 6] = [
     ),
 ];
 
+/// The shapes of a register / register_ex call's range, classified against the handlers
+/// registered just before the call and the layout's RAM ranges (not by how the generator drew
+/// it): a call can have several (a range filling a hole is adjacent on both sides). Counted
+/// per call as attempted, and as registered when the call succeeded.
+pub const PLACEMENTS: [&str; 9] = [
+    "adjacent_below",
+    "adjacent_above",
+    "shares_first_page",
+    "shares_last_page",
+    "ends_at_ram_end",
+    "starts_at_ram_start",
+    "ends_at_4gib",
+    "crosses_4gib",
+    "fills_hole",
+];
+
+/// The two counts of a placement.
+pub const PLACEMENT_COUNTS: [&str; 2] = ["attempted", "registered"];
+
+/// Placement cells the default sweep cannot reach, and why (like [`UNREACHABLE`]: reached
+/// anyway, they are reported as unexpected).
+pub const PLACEMENT_UNREACHABLE: [(&str, &str, &str); 2] = [
+    (
+        "ends_at_4gib",
+        "registered",
+        "the drawn layouts have no RAM range holding 4 GiB - 1: the main RAM, the extra ranges and \
+         the low MMIO ranges end far below it, the high MMIO2 range starts at or above 4 GiB; \
+         attempts are refused (NoRamRange); a --layout with RAM there reaches it",
+    ),
+    (
+        "crosses_4gib",
+        "registered",
+        "no drawn layout has a RAM range spanning 4 GiB (see ends_at_4gib); attempts are refused \
+         (NoRamRange); a --layout with a range across 4 GiB reaches it",
+    ),
+];
+
+const FOUR_GIB: u64 = 1 << 32;
+
+/// The [`PLACEMENTS`] of a handler range `first..=last` (bit `i` set: `PLACEMENTS[i]`),
+/// against the registered `handlers` (sorted by start, disjoint) and the RAM ranges
+/// (`(first, last)` pairs). An inverted range has none.
+///
+/// * `adjacent_below`: it ends one byte below a handler; `adjacent_above`: it starts one
+///   byte above one; `fills_hole`: both.
+/// * `shares_first_page` / `shares_last_page`: it does not overlap a handler but covers part
+///   of that handler's first / last page.
+/// * `ends_at_ram_end` / `starts_at_ram_start`: it ends at a RAM range's last byte / starts
+///   at its first.
+/// * `ends_at_4gib`: it ends at 4 GiB - 1; `crosses_4gib`: it holds both 4 GiB - 1 and 4 GiB.
+pub fn placement(first: u64, last: u64, handlers: &[pgmsim::HandlerSpan], ranges: &[(u64, u64)]) -> u16 {
+    if first > last {
+        return 0;
+    }
+    let page = |a: u64| a >> pgmsim::PAGE_SHIFT;
+    // Only the nearest handler below and above the range can touch its pages or edges
+    // without overlapping it: the handlers are disjoint and sorted.
+    let below = handlers
+        .partition_point(|h| h.key_last < first)
+        .checked_sub(1)
+        .map(|i| &handlers[i]);
+    let above = handlers.get(handlers.partition_point(|h| h.key <= last));
+    let adjacent_above = below.is_some_and(|h| h.key_last + 1 == first);
+    let adjacent_below = above.is_some_and(|h| last.checked_add(1) == Some(h.key));
+    let shares = |edge: fn(&pgmsim::HandlerSpan) -> u64| {
+        below.is_some_and(|h| page(edge(h)) >= page(first)) || above.is_some_and(|h| page(edge(h)) <= page(last))
+    };
+    let bits = [
+        adjacent_below,
+        adjacent_above,
+        shares(|h| h.key),
+        shares(|h| h.key_last),
+        ranges.iter().any(|r| r.1 == last),
+        ranges.iter().any(|r| r.0 == first),
+        last == FOUR_GIB - 1,
+        first < FOUR_GIB && last >= FOUR_GIB,
+        adjacent_below && adjacent_above,
+    ];
+    bits.iter().enumerate().fold(0, |m, (i, &b)| m | (b as u16) << i)
+}
+
 /// Page-state transitions, counted per page whenever an operation changes its handler state
 /// or its page type: `(type before, state before, type after, state after)`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -412,6 +493,67 @@ mod tests {
     }
 
     #[test]
+    fn placements_classify_the_range_against_its_neighbours() {
+        use pgmsim::{HandlerKind, HandlerSpan};
+        let span = |key, key_last| HandlerSpan {
+            key,
+            key_last,
+            kind: HandlerKind::Write,
+            not_in_hm: false,
+        };
+        let hs = [span(0x1100, 0x11ff), span(0x1400, 0x2fff)];
+        let ram = [(0, 0xf_ffff), (0xffff_0000, 0x1_0000_ffff)];
+        let names = |m: u16| -> Vec<&str> { (0..9).filter(|i| m & 1 << i != 0).map(|i| PLACEMENTS[i]).collect() };
+        assert_eq!(
+            names(placement(0x1000, 0x10ff, &hs, &ram)),
+            ["adjacent_below", "shares_first_page", "shares_last_page"]
+        );
+        assert_eq!(
+            names(placement(0x1200, 0x13ff, &hs, &ram)),
+            [
+                "adjacent_below",
+                "adjacent_above",
+                "shares_first_page",
+                "shares_last_page",
+                "fills_hole"
+            ]
+        );
+        assert_eq!(names(placement(0x3000, 0x3fff, &hs, &ram)), ["adjacent_above"]);
+        assert_eq!(names(placement(0x3001, 0x3fff, &hs, &ram)), Vec::<&str>::new());
+        // The first handler lies on one page: its first page is its last.
+        assert_eq!(
+            names(placement(0x1300, 0x130f, &hs, &ram)),
+            ["shares_first_page", "shares_last_page"]
+        );
+        assert_eq!(
+            names(placement(
+                0x3000,
+                0x3000,
+                &[span(0x2000, 0x2fff), span(0x3400, 0x34ff)],
+                &ram
+            )),
+            ["adjacent_above", "shares_first_page", "shares_last_page"]
+        );
+        assert_eq!(
+            names(placement(0x1000, 0x1fff, &hs, &ram)),
+            Vec::<&str>::new(),
+            "overlaps"
+        );
+        assert_eq!(names(placement(0, 0xfff, &hs, &ram)), ["starts_at_ram_start"]);
+        assert_eq!(names(placement(0xf_f000, 0xf_ffff, &hs, &ram)), ["ends_at_ram_end"]);
+        assert_eq!(names(placement(0xffff_f000, 0xffff_ffff, &hs, &ram)), ["ends_at_4gib"]);
+        assert_eq!(
+            names(placement(0xffff_f000, 0x1_0000_0fff, &hs, &ram)),
+            ["crosses_4gib"]
+        );
+        assert_eq!(placement(0x2000, 0x1000, &hs, &ram), 0, "inverted");
+        assert_eq!(
+            names(placement(u64::MAX, u64::MAX, &[span(0, 0xfff)], &ram)),
+            Vec::<&str>::new()
+        );
+    }
+
+    #[test]
     fn the_universe_names_known_operations_and_results() {
         for (i, (op, results)) in CAN_PRODUCE.iter().enumerate() {
             assert_eq!(OPS[i], *op);
@@ -422,6 +564,9 @@ mod tests {
         for (op, r, _) in UNREACHABLE {
             let i = OPS.iter().position(|o| *o == op).expect("known operation");
             assert!(CAN_PRODUCE[i].1.contains(&r), "{op} x {r} is not producible");
+        }
+        for (p, c, _) in PLACEMENT_UNREACHABLE {
+            assert!(PLACEMENTS.contains(&p) && PLACEMENT_COUNTS.contains(&c), "{p} x {c}");
         }
     }
 }

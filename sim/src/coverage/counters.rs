@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
 
-use super::cells::{Transition, OPS, RESULTS};
+use super::cells::{Transition, OPS, PLACEMENTS, RESULTS};
 use crate::config::{Behaviour, SimConfig};
 use crate::mmu::Mode;
 
@@ -78,6 +78,9 @@ pub struct Coverage {
     results: Vec<u64>,
     transitions: BTreeMap<Transition, u64>,
     checks: Vec<u64>,
+    /// Per placement (`PLACEMENTS` order): register / register_ex calls attempted, and of
+    /// those the ones that succeeded.
+    placements: Vec<[u64; 2]>,
     /// Swarm features of the worlds drawn (`mode=nem`, `vcpus=3`, ...) → number of worlds.
     features: BTreeMap<String, u64>,
 }
@@ -88,6 +91,7 @@ impl Default for Coverage {
             results: vec![0; OPS.len() * RESULTS.len()],
             transitions: BTreeMap::new(),
             checks: vec![0; Check::ALL.len() * 2],
+            placements: vec![[0; 2]; PLACEMENTS.len()],
             features: BTreeMap::new(),
         }
     }
@@ -110,6 +114,36 @@ impl Coverage {
     #[inline]
     pub fn check(&mut self, check: Check, scope: Scope) {
         self.checks[check as usize * 2 + scope as usize] += 1;
+    }
+
+    /// Counts one register / register_ex call by its placements (a `cells::placement` mask)
+    /// and whether it succeeded.
+    #[inline]
+    pub fn placement(&mut self, mask: u16, registered: bool) {
+        for (i, n) in self.placements.iter_mut().enumerate() {
+            if mask & 1 << i != 0 {
+                n[0] += 1;
+                n[1] += registered as u64;
+            }
+        }
+    }
+
+    /// Register placements with their counts: `(placement, attempted, registered)`.
+    pub fn placements(&self) -> impl Iterator<Item = (&'static str, u64, u64)> + '_ {
+        PLACEMENTS.iter().zip(&self.placements).map(|(&p, n)| (p, n[0], n[1]))
+    }
+
+    /// A placement's count by name, `"attempted"` or `"registered"` (0 for unknown names).
+    pub fn placement_count(&self, placement: &str, count: &str) -> u64 {
+        let column = match count {
+            "attempted" => 0,
+            "registered" => 1,
+            _ => return 0,
+        };
+        PLACEMENTS
+            .iter()
+            .position(|p| *p == placement)
+            .map_or(0, |i| self.placements[i][column])
     }
 
     /// Counts the swarm features of a world as it was drawn (once per world).
@@ -172,6 +206,10 @@ impl Coverage {
         for (a, b) in self.checks.iter_mut().zip(&other.checks) {
             *a += b;
         }
+        for (a, b) in self.placements.iter_mut().zip(&other.placements) {
+            a[0] += b[0];
+            a[1] += b[1];
+        }
         for (k, v) in &other.features {
             *self.features.entry(k.clone()).or_default() += v;
         }
@@ -215,7 +253,8 @@ impl Coverage {
     }
 
     /// The counts as JSON (`--json`): `results` {op: {result: n}}, `transitions` [{type,
-    /// from, to, type_after, count}], `checks` {name: {step, full}}, `features` {name: worlds}.
+    /// from, to, type_after, count}], `checks` {name: {step, full}}, `placements` {name:
+    /// {attempted, registered}}, `features` {name: worlds}.
     pub fn to_json(&self) -> Value {
         let mut results = serde_json::Map::new();
         for (op, r, n) in self.results() {
@@ -238,10 +277,15 @@ impl Coverage {
             .checks()
             .map(|(c, step, full)| (c.name().to_string(), json!({"step": step, "full": full})))
             .collect();
+        let placements: serde_json::Map<String, Value> = self
+            .placements()
+            .map(|(p, tried, ok)| (p.to_string(), json!({"attempted": tried, "registered": ok})))
+            .collect();
         json!({
             "results": results,
             "transitions": transitions,
             "checks": checks,
+            "placements": placements,
             "features": self.features,
         })
     }

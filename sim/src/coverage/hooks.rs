@@ -43,11 +43,32 @@ pub(crate) fn before_call(log: &mut StepLog, footprint: usize, prod: &dyn PhysHa
     }
 }
 
-/// After an API call: counts its result.
-pub(crate) fn after_call(log: &mut StepLog, call: &ApiCall, outcome: &Outcome) {
-    log.stats
-        .coverage
-        .result(cells::api_op(call), cells::outcome_result(outcome));
+/// Before an API call: the placements of a register / register_ex call's range against the
+/// handlers registered now and the layout (`cells::placement`; 0 for other calls).
+pub(crate) fn placement(world: &World, call: &ApiCall) -> u16 {
+    let (first, last) = match *call {
+        ApiCall::Register { first, last, .. } | ApiCall::RegisterEx { first, last, .. } => (first, last),
+        _ => return 0,
+    };
+    let ranges: Vec<(u64, u64)> = world
+        .config()
+        .layout
+        .ram_ranges
+        .iter()
+        .map(|r| (r.first, r.last()))
+        .collect();
+    cells::placement(first, last, &world.model().handler_spans(), &ranges)
+}
+
+/// After an API call: counts its result, and the placements `placed` of a register call
+/// (from [`placement`], taken before the call).
+pub(crate) fn after_call(log: &mut StepLog, call: &ApiCall, outcome: &Outcome, placed: u16) {
+    let result = cells::outcome_result(outcome);
+    log.stats.coverage.result(cells::api_op(call), result);
+    if placed != 0 {
+        let ok = matches!(outcome, Outcome::Status(Ok(_)));
+        log.stats.coverage.placement(placed, ok);
+    }
 }
 
 /// After a step applied without failing: the simulator steps' results, the page

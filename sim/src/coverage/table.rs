@@ -5,7 +5,9 @@ use std::fmt::Write as _;
 
 use pgmsim_testkit::render::type_name;
 
-use super::cells::{Transition, CAN_PRODUCE, POSSIBLE_TRANSITIONS, UNREACHABLE};
+use super::cells::{
+    Transition, CAN_PRODUCE, PLACEMENTS, PLACEMENT_COUNTS, PLACEMENT_UNREACHABLE, POSSIBLE_TRANSITIONS, UNREACHABLE,
+};
 use super::counters::Coverage;
 
 /// What a sweep did not reach, or reached unexpectedly.
@@ -23,6 +25,13 @@ pub struct Gaps {
     pub transitions_never: Vec<Transition>,
     /// Transitions counted although declared impossible.
     pub transitions_unexpected: Vec<(Transition, u64)>,
+    /// Register placement × count (`attempted`, `registered`) cells no run reached (the
+    /// documented unreachable ones excluded).
+    pub placements_never: Vec<(&'static str, &'static str)>,
+    /// Documented unreachable placement cells with their reasons.
+    pub placements_unreachable: Vec<(&'static str, &'static str, &'static str)>,
+    /// Documented unreachable placement cells counted anyway.
+    pub placements_unexpected: Vec<(&'static str, &'static str, u64)>,
 }
 
 impl Gaps {
@@ -30,6 +39,7 @@ impl Gaps {
     pub fn of(cov: &Coverage) -> Gaps {
         let mut g = Gaps {
             unreachable: UNREACHABLE.to_vec(),
+            placements_unreachable: PLACEMENT_UNREACHABLE.to_vec(),
             ..Gaps::default()
         };
         let documented = |op: &str, r: &str| UNREACHABLE.iter().any(|u| u.0 == op && u.1 == r);
@@ -57,6 +67,17 @@ impl Gaps {
                 g.transitions_unexpected.push((t, n));
             }
         }
+        for p in PLACEMENTS {
+            for c in PLACEMENT_COUNTS {
+                let n = cov.placement_count(p, c);
+                let documented = PLACEMENT_UNREACHABLE.iter().any(|u| u.0 == p && u.1 == c);
+                match (n, documented) {
+                    (0, false) => g.placements_never.push((p, c)),
+                    (n, true) if n > 0 => g.placements_unexpected.push((p, c, n)),
+                    _ => {}
+                }
+            }
+        }
         g
     }
 
@@ -66,6 +87,8 @@ impl Gaps {
             && self.unexpected.is_empty()
             && self.transitions_never.is_empty()
             && self.transitions_unexpected.is_empty()
+            && self.placements_never.is_empty()
+            && self.placements_unexpected.is_empty()
     }
 }
 
@@ -110,6 +133,10 @@ pub fn render(cov: &Coverage) -> String {
     for (c, step, full) in cov.checks() {
         let _ = writeln!(out, "  {:<34} {step:>12} {full:>14}", c.name());
     }
+    out.push_str("coverage: register placements (register / register_ex calls: attempted, registered)\n");
+    for (p, tried, ok) in cov.placements() {
+        let _ = writeln!(out, "  {p:<24} {tried:>10} {ok:>10}");
+    }
     out.push_str("coverage: swarm features (worlds)\n");
     let features: Vec<String> = cov.features().iter().map(|(k, v)| format!("{k}: {v}")).collect();
     for chunk in features.chunks(6) {
@@ -123,9 +150,10 @@ pub fn render_gaps(g: &Gaps) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "never reached: {} operation x result cell(s), {} page transition(s)",
+        "never reached: {} operation x result cell(s), {} page transition(s), {} register placement(s)",
         g.never.len(),
-        g.transitions_never.len()
+        g.transitions_never.len(),
+        g.placements_never.len()
     );
     for (op, r) in &g.never {
         let _ = writeln!(out, "  {op} x {r}");
@@ -133,17 +161,23 @@ pub fn render_gaps(g: &Gaps) -> String {
     for t in &g.transitions_never {
         let _ = writeln!(out, "  transition {}", transition_text(t));
     }
-    if !g.unreachable.is_empty() {
+    for (p, c) in &g.placements_never {
+        let _ = writeln!(out, "  placement {p} x {c}");
+    }
+    if !g.unreachable.is_empty() || !g.placements_unreachable.is_empty() {
         let _ = writeln!(
             out,
             "not reachable by the default sweep ({} cells, see README):",
-            g.unreachable.len()
+            g.unreachable.len() + g.placements_unreachable.len()
         );
         for (op, r, why) in &g.unreachable {
             let _ = writeln!(out, "  {op} x {r}: {why}");
         }
+        for (p, c, why) in &g.placements_unreachable {
+            let _ = writeln!(out, "  placement {p} x {c}: {why}");
+        }
     }
-    if !g.unexpected.is_empty() || !g.transitions_unexpected.is_empty() {
+    if !g.unexpected.is_empty() || !g.transitions_unexpected.is_empty() || !g.placements_unexpected.is_empty() {
         out.push_str(
             "UNEXPECTED (declared impossible, or documented as not reachable by the default sweep, yet counted):\n",
         );
@@ -152,6 +186,9 @@ pub fn render_gaps(g: &Gaps) -> String {
         }
         for (t, n) in &g.transitions_unexpected {
             let _ = writeln!(out, "  transition {}: {n}", transition_text(t));
+        }
+        for (p, c, n) in &g.placements_unexpected {
+            let _ = writeln!(out, "  placement {p} x {c}: {n}");
         }
     }
     out

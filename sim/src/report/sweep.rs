@@ -97,6 +97,29 @@ fn checks_table(out: &mut String, cov: &Coverage) {
     out.push_str("</table>\n");
 }
 
+fn placements_table(out: &mut String, cov: &Coverage, gaps: &Gaps) {
+    out.push_str("<table class=\"cov\" id=\"coverage-placements\">\n<tr><th class=\"name\">register placement</th><th>attempted</th><th>registered</th></tr>\n");
+    for (p, tried, ok) in cov.placements() {
+        let cell = |c: &str, n: u64| {
+            let why = gaps.placements_unreachable.iter().find(|u| u.0 == p && u.1 == c);
+            match (why, n) {
+                (Some(u), 0) => format!("<td class=\"na\" title=\"{}\">n/a</td>", escape(u.2)),
+                (Some(_), n) => format!("<td class=\"unexpected\">{n}</td>"),
+                (None, 0) => "<td class=\"never\">0</td>".to_string(),
+                (None, n) => format!("<td class=\"hit\">{n}</td>"),
+            }
+        };
+        let _ = writeln!(
+            out,
+            "<tr><td class=\"name\">{}</td>{}{}</tr>",
+            escape(p),
+            cell("attempted", tried),
+            cell("registered", ok)
+        );
+    }
+    out.push_str("</table>\n");
+}
+
 fn features_table(out: &mut String, cov: &Coverage) {
     out.push_str("<table class=\"cov\" id=\"coverage-features\">\n<tr><th class=\"name\">swarm feature</th><th>worlds</th></tr>\n");
     for (k, v) in cov.features() {
@@ -120,6 +143,12 @@ fn gaps_list(out: &mut String, gaps: &Gaps) {
     }
     for t in &gaps.transitions_never {
         let _ = writeln!(out, "<li>transition {}</li>", escape(&transition_text(t)));
+    }
+    for (p, c) in &gaps.placements_never {
+        let _ = writeln!(out, "<li>placement {} x {}</li>", escape(p), escape(c));
+    }
+    for (p, c, n) in &gaps.placements_unexpected {
+        let _ = writeln!(out, "<li>UNEXPECTED placement {} x {}: {n}</li>", escape(p), escape(c));
     }
     for (op, r, n) in &gaps.unexpected {
         let _ = writeln!(out, "<li>UNEXPECTED {} x {}: {n}</li>", escape(op), escape(r));
@@ -176,6 +205,8 @@ pub fn sweep_page(s: &SweepSummary, cov: &Coverage, failures: &[SweepFailure]) -
     gaps_list(&mut out, &Gaps::of(cov));
     out.push_str("<h2>Page handler-state transitions</h2>\n");
     transitions_table(&mut out, cov);
+    out.push_str("<h2>Register placements</h2>\n");
+    placements_table(&mut out, cov, &Gaps::of(cov));
     out.push_str("<h2>Invariant checks</h2>\n");
     checks_table(&mut out, cov);
     out.push_str("<h2>Swarm features of the worlds drawn</h2>\n");
