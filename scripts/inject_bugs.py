@@ -216,9 +216,7 @@ def smaller_failure(pgmsim, args, found, out):
     cmd = [pgmsim, "sweep", "--seeds", f"{found['seed'] + 1}..{end}", "--steps", "2000", "--jobs", "1",
            "--keep-going", "--max-time", str(int(left)), "--shrink-budget", str(args.shrink_budget),
            "--json", "--out", out + "-more"]
-    start = time.monotonic()
     r = run(cmd)
-    seconds = time.monotonic() - start
     if r.returncode not in (0, 1):
         return None
     best = None
@@ -230,9 +228,14 @@ def smaller_failure(pgmsim, args, found, out):
              "concurrent": bool(t["config"].get("concurrency")), "path": sig["minimised"]}
         if best is None or m["steps"] < best["min"]["steps"]:
             best = {"seed": sig["first_seed"], "min": m, "trace": sig["trace"]}
-    if best is not None:
-        best["seconds"] = found["seconds"] + seconds
-    return best
+    if best is None:
+        return None
+    # When the sweep reached it: the seeds up to it again, without minimising anything.
+    start = time.monotonic()
+    run([pgmsim, "sweep", "--seeds", f"{found['seed'] + 1}..{best['seed'] + 1}", "--steps", "2000", "--jobs", "1",
+         "--keep-going", "--shrink-budget", "0", "--json", "--out", out + "-timed"])
+    best["seconds"] = found["seconds"] + time.monotonic() - start
+    return best if best["seconds"] <= args.max_time else None
 
 
 def fuzz_row(bug, tree, target, scratch, args):
