@@ -10,10 +10,11 @@ in that time (and the first one beside it). With
 --rates, each race bug's failing world (configuration and workload) is also rerun under 1,000
 schedule seeds with the random and the PCT (depth 2) scheduler, counting the runs that fail.
 
-With --fuzz, each bug is hunted by the ops_differential fuzz target instead (cargo fuzz, -O -s
-none, one core): from the committed corpus and from an empty one, at most --max-time seconds
-each, reporting the seconds to the first crash and what broke; the unmodified tree runs first
-from the corpus as the control and must not crash.
+With --fuzz, each bug is hunted by a fuzz target instead (cargo fuzz, -O -s none, one core): a
+race bug by ops_concurrent (whose bytes drive the schedule too), every other bug by
+ops_differential; from the committed corpus and from an empty one, at most --max-time seconds
+each, reporting the seconds to the first crash and what broke. The unmodified tree runs both
+targets first from their corpora as the control and must not crash.
 
 Exit status 1 if a bug survives, or a minimised trace is longer than --max-steps or (for a
 race) uses more than two vCPUs; with --fuzz, if a bug is not found from the committed corpus.
@@ -67,11 +68,11 @@ def build(tree, target):
     return os.path.join(target, "release", "pgmsim")
 
 
-def fuzz_flags():
-    """libFuzzer flags of every fuzz run: the target's own options, a fixed mutation seed, the
-    smoke test's limits."""
+def fuzz_flags(name):
+    """libFuzzer flags of every run of fuzz target `name`: the target's own options, a fixed
+    mutation seed, the smoke test's limits."""
     flags = []
-    for line in open(os.path.join(ROOT, "fuzz", "options", "ops_differential.options")):
+    for line in open(os.path.join(ROOT, "fuzz", "options", f"{name}.options")):
         line = line.strip()
         if "=" in line and not line.startswith("#"):
             k, v = (x.strip() for x in line.split("=", 1))
@@ -79,18 +80,18 @@ def fuzz_flags():
     return flags + ["-seed=1", "-timeout=25", "-rss_limit_mb=2048"]
 
 
-def build_fuzz(tree, target):
-    """The ops_differential fuzz target built from `tree` (`-O -s none`), or None."""
+def build_fuzz(tree, target, name):
+    """Fuzz target `name` built from `tree` (`-O -s none`), or None."""
     env = dict(os.environ, RUSTC_BOOTSTRAP="1")
-    r = run(["cargo", "fuzz", "build", "-O", "-s", "none", "ops_differential", "--target-dir", target],
+    r = run(["cargo", "fuzz", "build", "-O", "-s", "none", name, "--target-dir", target],
             cwd=os.path.join(tree, "fuzz"), env=env)
     if r.returncode != 0:
         print(f"fuzz build failed:\n{r.stderr}", file=sys.stderr)
         return None
-    return os.path.join(target, "x86_64-unknown-linux-gnu", "release", "ops_differential")
+    return os.path.join(target, "x86_64-unknown-linux-gnu", "release", name)
 
 
-def fuzz_once(binary, seeds, seconds, scratch):
+def fuzz_once(binary, name, seeds, seconds, scratch):
     """Runs the fuzz target for at most `seconds` on a copy of corpus `seeds` (empty if None);
     (seconds to the first crash, what broke) or None."""
     corpus, artifacts = os.path.join(scratch, "corpus"), os.path.join(scratch, "artifacts")
@@ -102,7 +103,7 @@ def fuzz_once(binary, seeds, seconds, scratch):
             if not f.startswith("."):
                 shutil.copy(os.path.join(seeds, f), corpus)
     start = time.monotonic()
-    r = run([binary, corpus, *fuzz_flags(), f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/"])
+    r = run([binary, corpus, *fuzz_flags(name), f"-max_total_time={seconds}", f"-artifact_prefix={artifacts}/"])
     elapsed = time.monotonic() - start
     if not any(f.startswith("crash-") for f in os.listdir(artifacts)):
         return None
@@ -166,9 +167,9 @@ def parse_args():
     p.add_argument("--rates", action="store_true", help="hit rates of race bugs over 1,000 schedules")
     p.add_argument("--runs", type=int, default=1000, help="schedules per hit rate")
     p.add_argument("--fuzz", action="store_true",
-                   help="hunt with the ops_differential fuzz target instead of the sweep: from the committed "
-                        "corpus and from an empty one, at most --max-time seconds each (the unmodified tree "
-                        "runs first as the control)")
+                   help="hunt with a fuzz target instead of the sweep (ops_concurrent for a race bug, "
+                        "ops_differential for the others): from the committed corpus and from an empty one, at "
+                        "most --max-time seconds each (the unmodified tree runs both first as the control)")
     p.add_argument("--json", help="also write the rows as JSON to this file")
     p.add_argument("--keep", help="copy each caught bug's failing and minimised traces to this folder "
                                   "(NAME.json, NAME.min.json)")
@@ -238,19 +239,26 @@ def smaller_failure(pgmsim, args, found, out):
     return best if best["seconds"] <= args.max_time else None
 
 
-def fuzz_row(bug, tree, target, scratch, args):
-    """One row of the fuzz table: seconds to the first crash from the corpus and from nothing."""
-    row = {"bug": bug["name"] if bug else "(none)", "caught": False, "ok": False}
-    binary = build_fuzz(tree, target)
+def fuzz_target_of(bug):
+    """The fuzz target that hunts `bug`: a race needs a schedule, so ops_concurrent."""
+    return "ops_concurrent" if bug.get("race") else "ops_differential"
+
+
+def fuzz_row(bug, tree, target, scratch, args, name=None):
+    """One row of the fuzz table: seconds to the first crash from the corpus and from nothing
+    (the control, `bug` None, runs target `name` from its corpus only)."""
+    name = name or fuzz_target_of(bug)
+    row = {"bug": bug["name"] if bug else "(none)", "target": name, "caught": False, "ok": False}
+    binary = build_fuzz(tree, target, name)
     if binary is None:
         row["error"] = "does not build"
         return row
-    corpus = os.path.join(tree, "fuzz", "corpus", "ops_differential")
-    row["corpus"] = fuzz_once(binary, corpus, args.max_time, scratch)
+    corpus = os.path.join(tree, "fuzz", "corpus", name)
+    row["corpus"] = fuzz_once(binary, name, corpus, args.max_time, scratch)
     if bug is None:
         row["ok"] = row["corpus"] is None
         return row
-    row["empty"] = fuzz_once(binary, None, args.max_time, scratch)
+    row["empty"] = fuzz_once(binary, name, None, args.max_time, scratch)
     row["caught"] = row["ok"] = row["corpus"] is not None
     return row
 
@@ -282,10 +290,11 @@ def main():
     print(FUZZ_HEADER if args.fuzz else SWEEP_HEADER)
     try:
         if args.fuzz:
-            control = fuzz_row(None, tree, target, scratch, args)
-            print(format_fuzz_row(control), flush=True)
-            if not control["ok"]:
-                sys.exit("the unmodified tree crashes (or does not build): fix that first")
+            for name in ("ops_differential", "ops_concurrent"):
+                control = fuzz_row(None, tree, target, scratch, args, name)
+                print(format_fuzz_row(control), flush=True)
+                if not control["ok"]:
+                    sys.exit(f"the unmodified tree crashes {name} (or does not build): fix that first")
         for bug in chosen:
             subprocess.run(["git", "-C", tree, "checkout", "-q", "--", "."], check=True)
             apply(tree, bug)
@@ -308,17 +317,17 @@ def main():
 
 SWEEP_HEADER = """| bug | race | caught | seed | seconds | invariant | minimised steps | vCPUs | random | pct:2 |
 |---|---|---|---|---|---|---|---|---|---|"""
-FUZZ_HEADER = """| bug | from corpus: s | what broke | from empty: s | what broke |
-|---|---|---|---|---|"""
+FUZZ_HEADER = """| bug | target | from corpus: s | what broke | from empty: s | what broke |
+|---|---|---|---|---|---|"""
 
 
 def format_fuzz_row(r):
     cell = lambda hit: (f"{hit[0]:.1f} | {hit[1]}" if hit else "- | -")
     if "error" in r:
-        return f"| {r['bug']} | {r['error']} | | | |"
+        return f"| {r['bug']} | {r['target']} | {r['error']} | | | |"
     if r["bug"] == "(none)":
-        return f"| (none) | {'clean' if r['ok'] else 'CRASHES'} | | | |"
-    return f"| {r['bug']} | {cell(r['corpus'])} | {cell(r.get('empty'))} |"
+        return f"| (none) | {r['target']} | {'clean' if r['ok'] else 'CRASHES'} | | | |"
+    return f"| {r['bug']} | {r['target']} | {cell(r['corpus'])} | {cell(r.get('empty'))} |"
 
 
 def format_row(r):
