@@ -7,8 +7,8 @@
 //! weight: random in a RAM range; near a handler; exactly adjacent to one from above
 //! (`first = key_last + 1`) or below (`last = key - 1`); on a handler's first or last page
 //! beside it; exactly filling the hole between two handlers; starting at a RAM range's first
-//! byte or ending at its last; ending at 4 GiB - 1 or crossing 4 GiB (refused in the drawn
-//! layouts, which have no RAM there). `pgmsim coverage` counts the register calls by these
+//! byte or ending at its last; ending at 4 GiB - 1 or crossing 4 GiB (one drawn layout in
+//! eight has a RAM range there; the others refuse them). `pgmsim coverage` counts the register calls by these
 //! shapes (`coverage::cells::placement`, from the calls themselves), so a sweep shows each is
 //! reached.
 
@@ -382,7 +382,7 @@ fn range_for(world: &World, view: &View, d: &mut Draw, ty: u8) -> (u64, u64) {
         Placement::RamStart => ram_start(world, view, d, &shape),
         Placement::RamEnd => ram_end(world, view, d, &shape),
         Placement::EndsAt4Gib => ends_at_4gib(view, d, &shape),
-        Placement::Crosses4Gib => Some(crosses_4gib(d, &shape)),
+        Placement::Crosses4Gib => Some(crosses_4gib(view, d, &shape)),
     };
     placed.unwrap_or_else(|| random_range(world, view, d, &shape))
 }
@@ -523,10 +523,11 @@ fn ram_end(world: &World, view: &View, d: &mut Draw, shape: &Shape) -> Option<(u
     Some(shape.to(d, last))
 }
 
-/// Ending at 4 GiB - 1. The drawn layouts have no RAM there (their high MMIO2 range starts
-/// at or above 4 GiB, everything else ends far below), so half the time the range ends at
-/// 4 GiB - 1 anyway (refused: `NoRamRange`) and half the time at the last byte of the
-/// highest RAM range below 4 GiB; in a layout with RAM at 4 GiB - 1, always there.
+/// Ending at 4 GiB - 1. In a layout with RAM at 4 GiB - 1 (one drawn layout in eight),
+/// always there. The others have no RAM there (their high MMIO2 range starts at or above
+/// 4 GiB, everything else ends far below), so half the time the range ends at 4 GiB - 1
+/// anyway (refused: `NoRamRange`) and half the time at the last byte of the highest RAM
+/// range below 4 GiB.
 fn ends_at_4gib(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> {
     let has_ram = view.ranges.iter().any(|r| r.0 < FOUR_GIB && FOUR_GIB - 1 <= r.1);
     if has_ram || d.chance(50) {
@@ -536,15 +537,24 @@ fn ends_at_4gib(view: &View, d: &mut Draw, shape: &Shape) -> Option<(u64, u64)> 
     Some(shape.to(d, below))
 }
 
-/// Crossing 4 GiB: a page or a few bytes on each side (a layout whose RAM range spans 4 GiB
-/// can register it; the drawn layouts refuse it: `NoRamRange`, as no range spans it).
-fn crosses_4gib(d: &mut Draw, shape: &Shape) -> (u64, u64) {
+/// Crossing 4 GiB: a page or a few bytes on each side (a layout whose RAM range spans 4 GiB,
+/// one drawn layout in sixteen, can register it; the others refuse it: `NoRamRange`).
+fn crosses_4gib(view: &View, d: &mut Draw, shape: &Shape) -> (u64, u64) {
     if shape.whole {
-        let (below, above) = (d.below(2) + 1, d.below(2) + 1);
+        // Within the range that spans 4 GiB, if there is one (pages on each side, at most 2).
+        let span = view.ranges.iter().find(|r| r.0 < FOUR_GIB && FOUR_GIB <= r.1);
+        let room = |bytes: u64| d_pages(bytes).min(2);
+        let (below_max, above_max) = span.map_or((2, 2), |r| (room(FOUR_GIB - r.0), room(r.1 + 1 - FOUR_GIB)));
+        let (below, above) = (d.below(below_max) + 1, d.below(above_max) + 1);
         (FOUR_GIB - (below << PAGE_SHIFT), FOUR_GIB + (above << PAGE_SHIFT) - 1)
     } else {
         (FOUR_GIB - d.below(0x100) - 1, FOUR_GIB + d.below(0x100))
     }
+}
+
+/// Whole pages in `bytes` (at least one).
+fn d_pages(bytes: u64) -> u64 {
+    (bytes >> PAGE_SHIFT).max(1)
 }
 
 fn register_op(world: &World, view: &View, d: &mut Draw) -> ApiCall {

@@ -181,13 +181,13 @@ fn nothing_counted_means_every_reachable_cell_is_missing() {
 }
 
 /// Every register placement the generator draws on purpose (issue #11 item 7) is reached by
-/// a short sweep, attempted and registered, except the two the drawn layouts cannot register
-/// (no RAM range holds 4 GiB - 1), which are attempted.
+/// a short sweep, attempted and registered; the two 4 GiB ones register only in the layouts
+/// with RAM there (one in eight), so the sweep takes 48 seeds.
 #[test]
 fn a_short_sweep_reaches_every_register_placement() {
     let spec = SweepSpec {
         start: 0,
-        end: 12,
+        end: 48,
         shard: None,
         jobs: 1,
         keep_going: true,
@@ -207,8 +207,7 @@ fn a_short_sweep_reaches_every_register_placement() {
     assert_eq!(placements.len(), 9);
     for (p, tried, ok) in placements {
         assert!(tried > 0, "{p} never attempted");
-        let drawn_layouts_cannot = p == "ends_at_4gib" || p == "crosses_4gib";
-        assert_eq!(ok > 0, !drawn_layouts_cannot, "{p}: {ok} registered");
+        assert!(ok > 0, "{p}: {ok} registered");
     }
     let g = Gaps::of(cov);
     assert!(g.placements_never.is_empty(), "{:?}", g.placements_never);
@@ -218,9 +217,7 @@ fn a_short_sweep_reaches_every_register_placement() {
 }
 
 /// Placements are classified from the call's range, the handlers before it and the layout,
-/// whoever made the call: here hand-written calls in a world given a RAM range across 4 GiB,
-/// where the two 4 GiB placements register (and are then reported as unexpected for the
-/// default sweep, as documented).
+/// whoever made the call: here hand-written calls in a world given a RAM range across 4 GiB.
 #[test]
 fn placements_classify_the_calls_applied() {
     use pgmsim::layout::RamRangeSpec;
@@ -280,5 +277,5 @@ fn placements_classify_the_calls_applied() {
     assert_eq!(count("starts_at_ram_start"), (1, 1));
     assert_eq!(cov.count("register", "Conflict"), 2);
     let g = Gaps::of(cov);
-    assert_eq!(g.placements_unexpected, [("ends_at_4gib", "registered", 1)]);
+    assert!(g.placements_unexpected.is_empty(), "{:?}", g.placements_unexpected);
 }

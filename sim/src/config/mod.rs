@@ -275,6 +275,27 @@ pub struct Overrides {
 
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
 const BOOT_NODES_STREAM: u64 = 0x626f_6f74; // "boot"
+const RAM_AT_4GIB_STREAM: u64 = 0x3467_6962; // "4gib"
+/// 4 GiB: the first guest-physical byte a 32-bit address cannot name.
+const FOUR_GIB: u64 = 1 << 32;
+
+/// A RAM range at 4 GiB (its first byte and pages) for one drawn layout in eight: half end
+/// exactly at 4 GiB - 1, half cross it, so registrations ending at or crossing 4 GiB can
+/// succeed (a 32-bit truncation of a range's end or length shows only there). Drawn from a
+/// stream of its own, so the other seven layouts in eight are what they were without it.
+fn draw_ram_at_4gib(seed: u64) -> Option<(u64, u32)> {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ RAM_AT_4GIB_STREAM);
+    if !rng.random_ratio(1, 8) {
+        return None;
+    }
+    let pages = rng.random_range(2..=16u32);
+    let below = if rng.random_bool(0.5) {
+        pages
+    } else {
+        rng.random_range(1..pages)
+    };
+    Some((FOUR_GIB - ((below as u64) << PAGE_SHIFT), pages))
+}
 
 fn is_zero(n: &u32) -> bool {
     *n == 0
@@ -328,7 +349,7 @@ impl SimConfig {
     /// Draws the configuration of `seed`, then applies `ov`.
     pub fn from_seed(seed: u64, ov: &Overrides) -> SimConfig {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ CONFIG_STREAM);
-        let layout = draw_layout(&mut rng, ov.ram_mib);
+        let layout = draw_layout(&mut rng, ov.ram_mib, draw_ram_at_4gib(seed));
         let mode = ov
             .mode
             .unwrap_or(if rng.random_bool(0.25) { Mode::Nem } else { Mode::Shadow });
@@ -562,7 +583,10 @@ impl SimConfig {
     }
 }
 
-fn draw_layout(rng: &mut ChaCha8Rng, ram_mib: Option<u32>) -> MemoryLayout {
+/// The layout of a seed: main RAM from 0, one to three more RAM ranges, one or two MMIO
+/// ranges, one to three MMIO2 regions (one mapped low, one above 4 GiB, one unmapped), and
+/// `at_4gib`'s RAM range when there is room for it below the high MMIO2 range.
+fn draw_layout(rng: &mut ChaCha8Rng, ram_mib: Option<u32>, at_4gib: Option<(u64, u32)>) -> MemoryLayout {
     let main_pages = match ram_mib {
         Some(mib) => (mib.max(1) as u64 * 256).min(1 << 22) as u32,
         None => rng.random_range(48..=192),
@@ -594,8 +618,12 @@ fn draw_layout(rng: &mut ChaCha8Rng, ram_mib: Option<u32>) -> MemoryLayout {
             next += ((pages as u64) << PAGE_SHIFT) + 0x1000;
         }
     }
+    if let Some((first, pages)) = at_4gib.filter(|&(first, _)| next <= first) {
+        b = b.ram(first, pages);
+        next = first + ((pages as u64) << PAGE_SHIFT);
+    }
     if let Some((h, _)) = high {
-        b = b.map_mmio2(h, next.max(0x1_0000_0000) + rng.random_range(0..16u64) * 0x1000);
+        b = b.map_mmio2(h, next.max(FOUR_GIB) + rng.random_range(0..16u64) * 0x1000);
     }
     match b.build() {
         Ok(l) => l,
