@@ -28,8 +28,15 @@ pub const BAD_ADDRESS_PAGES: u32 = 16;
 
 /// A source of randomness: a seeded RNG or fuzzer bytes (which read as zeros when exhausted).
 pub trait Entropy {
-    /// The next 64 random bits.
+    /// The next random bits of one decision: 64 from an RNG, fewer from a source that spends
+    /// few bytes per decision (fuzzer bytes: 16).
     fn next_u64(&mut self) -> u64;
+
+    /// The next 64 random bits, all of them, for a value whose high bits matter (a user
+    /// argument, a value written): a source that yields fewer bits per draw reads more.
+    fn next_wide(&mut self) -> u64 {
+        self.next_u64()
+    }
 }
 
 impl Entropy for ChaCha8Rng {
@@ -68,9 +75,10 @@ impl<'a> Draw<'a> {
             items.get(self.below(items.len() as u64) as usize)
         }
     }
-    /// Raw bits.
+    /// 64 raw bits (from fuzzer bytes too: a value that a 16-bit draw would leave with
+    /// zero high bits could never show a truncation).
     pub fn bits(&mut self) -> u64 {
-        self.e.next_u64()
+        self.e.next_wide()
     }
     /// A handler's user argument: usually a small number, one time in four a full 64-bit
     /// value (the pointer a real device passes), so a slip that truncates it shows.

@@ -1,6 +1,6 @@
 //! `ops_differential`: the simulator's step loop (`pgmsim run`) driven by fuzzer bytes. The
 //! first eight bytes pick a swarm world (as a seed would), then every two bytes are one draw
-//! of the generator; each step is checked incrementally, as `pgmsim run` checks it, and the
+//! of the generator (eight for a wide value); each step is checked incrementally, as `pgmsim run` checks it, and the
 //! input ends with a full check.
 //!
 //! Speed is what makes a fuzzer find things, so the fuzzing path does per input only what the
@@ -20,7 +20,8 @@ use crate::world::World;
 
 /// Most steps an input can drive.
 pub const MAX_FUZZ_STEPS: usize = 256;
-/// Input bytes per step: eight generator draws of two bytes.
+/// Input bytes per step: eight generator draws of two bytes (a step with a wide value uses
+/// a few more; steps are counted by this size, not by what they read).
 pub const BYTES_PER_STEP: usize = 16;
 /// Bytes that pick the world.
 pub const CONFIG_BYTES: usize = 8;
@@ -40,7 +41,8 @@ pub mod caps {
     pub const RANGE_PAGES: u32 = 16;
 }
 /// Fuzzer bytes as an entropy source: two bytes per draw (little-endian), so most bytes steer
-/// a decision; a missing byte reads as zero, so a used-up input draws zeros.
+/// a decision, and eight for a wide value (a user argument, a value written), so its high
+/// bits can be set; a missing byte reads as zero, so a used-up input draws zeros.
 pub struct ByteEntropy<'a> {
     bytes: &'a [u8],
 }
@@ -57,11 +59,23 @@ impl<'a> ByteEntropy<'a> {
     }
 }
 
-impl Entropy for ByteEntropy<'_> {
-    fn next_u64(&mut self) -> u64 {
-        let (draw, rest) = self.bytes.split_at(self.bytes.len().min(2));
+impl ByteEntropy<'_> {
+    /// The next `n` bytes as a little-endian number (missing bytes read as zero).
+    fn take(&mut self, n: usize) -> u64 {
+        let (draw, rest) = self.bytes.split_at(self.bytes.len().min(n));
         self.bytes = rest;
         draw.iter().rev().fold(0, |v, &b| (v << 8) | b as u64)
+    }
+}
+
+impl Entropy for ByteEntropy<'_> {
+    fn next_u64(&mut self) -> u64 {
+        self.take(2)
+    }
+
+    /// Eight bytes: a user argument or a written value with all 64 bits.
+    fn next_wide(&mut self) -> u64 {
+        self.take(8)
     }
 }
 
@@ -167,6 +181,17 @@ mod tests {
         assert_eq!(e.next_u64(), 0x78);
         assert!(e.is_empty());
         assert_eq!(e.next_u64(), 0);
+    }
+
+    /// A wide draw reads eight bytes, so a user argument from fuzzer bytes can have its high
+    /// bits set (two bytes could never show a slip that truncates it to 32 bits).
+    #[test]
+    fn wide_draws_read_eight_bytes() {
+        let bytes = [0x08, 0x07, 0x06, 0x05, 0x04, 0x03, 0x02, 0x01, 0xaa];
+        let mut e = ByteEntropy::new(&bytes);
+        assert_eq!(e.next_wide(), 0x0102_0304_0506_0708);
+        assert_eq!(e.next_wide(), 0xaa);
+        assert_eq!(crate::gen::Draw::new(&mut ByteEntropy::new(&[0xff; 8])).bits(), u64::MAX);
     }
 
     #[test]
