@@ -410,7 +410,7 @@ impl SimConfig {
     /// but one or two taken by boot nodes, so slot reuse (and a stale id's ABA) comes
     /// within a few creates. Drawn from a stream of its own, so the rest of the world and
     /// its schedule are the same with or without.
-    fn draw_boot_nodes(&self, seed: u64) -> u32 {
+    pub(crate) fn draw_boot_nodes(&self, seed: u64) -> u32 {
         let mut rng = ChaCha8Rng::seed_from_u64(seed ^ BOOT_NODES_STREAM);
         let free = rng.random_range(1..=2u32);
         if !rng.random_ratio(1, 2) {

@@ -105,6 +105,11 @@ pub fn fuzz_config(seed: u64) -> SimConfig {
     config.tlb_sets = config.tlb_sets.min(caps::TLB_SETS);
     config.va_pages = config.va_pages.min(caps::VA_PAGES);
     shrink_layout(&mut config.layout, caps::MAIN_RAM_PAGES, caps::RANGE_PAGES);
+    // Half the fuzz worlds start with a nearly full handler table, as half the concurrent
+    // worlds of a sweep do: an input is 64 steps, and the next-fit allocator hands a freed
+    // slot back only after 31 or more other creates, so without boot nodes no input could
+    // reuse a slot (an ABA on a handler id).
+    config.boot_nodes = config.draw_boot_nodes(seed);
     config
 }
 
@@ -163,8 +168,10 @@ mod tests {
 
     #[test]
     fn fuzz_worlds_are_small_and_valid() {
+        let mut boot_worlds = 0;
         for seed in 0..256 {
             let c = fuzz_config(seed);
+            boot_worlds += usize::from(c.boot_nodes > 0);
             c.validate().expect("a fuzz world is a valid configuration");
             assert!(c.layout.ram_ranges[0].pages <= caps::MAIN_RAM_PAGES);
             assert!(c.layout.ram_ranges[1..].iter().all(|r| r.pages <= caps::RANGE_PAGES));
@@ -172,6 +179,10 @@ mod tests {
             assert!(c.concurrency.is_none(), "fuzz worlds are sequential");
             World::new(c).expect("every fuzz world builds");
         }
+        assert!(
+            (64..192).contains(&boot_worlds),
+            "{boot_worlds} of 256 fuzz worlds boot nearly full"
+        );
     }
 
     #[test]
@@ -191,7 +202,10 @@ mod tests {
         let mut e = ByteEntropy::new(&bytes);
         assert_eq!(e.next_wide(), 0x0102_0304_0506_0708);
         assert_eq!(e.next_wide(), 0xaa);
-        assert_eq!(crate::gen::Draw::new(&mut ByteEntropy::new(&[0xff; 8])).bits(), u64::MAX);
+        assert_eq!(
+            crate::gen::Draw::new(&mut ByteEntropy::new(&[0xff; 8])).bits(),
+            u64::MAX
+        );
     }
 
     #[test]
