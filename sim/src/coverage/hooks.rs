@@ -38,6 +38,9 @@ impl PagesBefore {
 /// Before an API call: captures the descriptors of the call's footprint, the touched pages
 /// from index `footprint` on (`World::call`, right after `Touched::call` appended them).
 pub(crate) fn before_call(log: &mut StepLog, footprint: usize, prod: &dyn PhysHandlerApi) {
+    if log.coverage_off {
+        return;
+    }
     for &gp in log.touched.pages.get(footprint..).unwrap_or_default() {
         log.before.pages.push((gp, prod.page(gp)));
     }
@@ -47,6 +50,7 @@ pub(crate) fn before_call(log: &mut StepLog, footprint: usize, prod: &dyn PhysHa
 /// handlers registered now and the layout (`cells::placement`; 0 for other calls).
 pub(crate) fn placement(world: &World, call: &ApiCall) -> u16 {
     let (first, last) = match *call {
+        _ if world.log().coverage_off => return 0,
         ApiCall::Register { first, last, .. } | ApiCall::RegisterEx { first, last, .. } => (first, last),
         _ => return 0,
     };
@@ -63,6 +67,9 @@ pub(crate) fn placement(world: &World, call: &ApiCall) -> u16 {
 /// After an API call: counts its result, and the placements `placed` of a register call
 /// (from [`placement`], taken before the call).
 pub(crate) fn after_call(log: &mut StepLog, call: &ApiCall, outcome: &Outcome, placed: u16) {
+    if log.coverage_off {
+        return;
+    }
     let result = cells::outcome_result(outcome);
     log.stats.coverage.result(cells::api_op(call), result);
     if placed != 0 {
@@ -75,6 +82,9 @@ pub(crate) fn after_call(log: &mut StepLog, call: &ApiCall, outcome: &Outcome, p
 /// transitions of the step, and the step-level comparisons that ran.
 pub(crate) fn after_step(world: &mut World, op: &Op, result: &StepResult) {
     let (sides, _, log) = world.parts_mut();
+    if log.coverage_off {
+        return;
+    }
     let cov = &mut log.stats.coverage;
     match (op, result) {
         (Op::Query { .. }, StepResult::Query(q)) => {
@@ -126,6 +136,9 @@ pub(crate) fn after_step(world: &mut World, op: &Op, result: &StepResult) {
 /// A guest access of a concurrent world completed: its executor runs accesses as hardware
 /// steps, not through [`after_step`], so their outcomes are counted here.
 pub(crate) fn access_done(world: &mut World, op: &Op, result: &StepResult) {
+    if world.log().coverage_off {
+        return;
+    }
     if let (Op::Access { kind, .. }, StepResult::Access { outcome, .. }) = (op, result) {
         let cov = &mut world.log_mut().stats.coverage;
         cov.result(cells::access_op(*kind), cells::access_result(outcome));
@@ -134,6 +147,9 @@ pub(crate) fn access_done(world: &mut World, op: &Op, result: &StepResult) {
 
 /// The incremental checks about to run after a step (`check::after_step`).
 pub(crate) fn incremental_checks(world: &mut World) {
+    if world.log().coverage_off {
+        return;
+    }
     let manager = world.touched().manager;
     let nem = world.config().mode == Mode::Nem;
     let cov = &mut world.log_mut().stats.coverage;
@@ -151,6 +167,9 @@ pub(crate) fn incremental_checks(world: &mut World) {
 /// The checks of a concurrent world's quiescent point over what was touched since the last
 /// one (`check::quiescent`).
 pub(crate) fn quiescent_checks(world: &mut World) {
+    if world.log().coverage_off {
+        return;
+    }
     let nem = world.config().mode == Mode::Nem;
     let cov = &mut world.log_mut().stats.coverage;
     for c in [
@@ -168,6 +187,9 @@ pub(crate) fn quiescent_checks(world: &mut World) {
 
 /// A full check about to run (`check::full_check`).
 pub(crate) fn full_checks(world: &mut World) {
+    if world.log().coverage_off {
+        return;
+    }
     let nem = world.config().mode == Mode::Nem;
     let cov = &mut world.log_mut().stats.coverage;
     for c in [

@@ -37,7 +37,8 @@ const CACHED_WORLDS: usize = 1024;
 pub(crate) type WorldCache = RefCell<BTreeMap<u64, World>>;
 
 /// A fresh copy of the world of configuration seed `seed` from `cache`: a clone of the one
-/// `config` drew and [`World::new`] built the first time.
+/// `config` drew and [`World::new`] built the first time, its coverage counters off (only
+/// the report path's runs report coverage).
 pub(crate) fn cached_world(
     cache: &'static LocalKey<WorldCache>,
     seed: u64,
@@ -48,7 +49,8 @@ pub(crate) fn cached_world(
         if let Some(w) = worlds.get(&seed) {
             return Ok(w.clone());
         }
-        let w = World::new(config(seed))?;
+        let mut w = World::new(config(seed))?;
+        w.log_mut().coverage_off = true;
         if worlds.len() >= CACHED_WORLDS {
             worlds.clear();
         }

@@ -228,9 +228,11 @@ mod tests {
                 let mut world = world_of(seed).expect("the world builds");
                 let r = run_steps(&mut world, &bytes);
                 assert_eq!(r.err(), report.failure, "seed {seed}");
-                // Every counter alike (the report path also notes that it ran one thread).
+                // Every counter alike (the report path also notes that it ran one thread, and
+                // only it feeds the coverage counters).
                 let mut stats = world.stats().clone();
                 stats.threads = report.stats.threads;
+                stats.coverage = report.stats.coverage.clone();
                 assert_eq!(stats, report.stats, "seed {seed}");
                 assert_eq!(world.step() as usize, report.ops.len(), "seed {seed}");
             }

@@ -76,6 +76,10 @@ pub struct StepLog {
     pub before: PagesBefore,
     /// Every production platform event of the step, when recording (step logs, reports).
     pub events: Option<Vec<PlatformEvent>>,
+    /// The coverage counters are not fed (the fuzzing paths: nobody reads them there, and
+    /// classifying a register call's placement or a step's page transitions costs a walk
+    /// over the handlers or the touched pages).
+    pub coverage_off: bool,
 }
 
 impl StepLog {

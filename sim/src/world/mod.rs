@@ -244,6 +244,10 @@ impl World {
         (&mut self.sides, &mut self.devices, &mut self.log)
     }
 
+    pub(crate) fn log(&self) -> &StepLog {
+        &self.log
+    }
+
     pub(crate) fn log_mut(&mut self) -> &mut StepLog {
         &mut self.log
     }
