@@ -17,7 +17,7 @@ use pgmsim_testkit::ApiCall;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
 
-use crate::config::{Behaviour, Weights};
+use crate::config::{Behaviour, Weights, FOUR_GIB};
 use crate::mmu::guest_pt::va_of;
 use crate::op::{AccessKind, Op};
 use crate::world::World;
@@ -272,9 +272,6 @@ fn types_of(world: &World, pred: impl Fn(HandlerKind, Behaviour) -> bool) -> Vec
         .map(|(i, _)| i as u8)
         .collect()
 }
-
-/// 4 GiB: the first byte a 32-bit address cannot name.
-const FOUR_GIB: u64 = 1 << 32;
 
 /// Where [`range_for`] puts a handler's range. Every shape but `Random` is drawn on purpose,
 /// because a boundary bug of the manager's interval tree, page-state bookkeeping or range

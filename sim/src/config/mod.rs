@@ -276,8 +276,9 @@ pub struct Overrides {
 const CONFIG_STREAM: u64 = 0x636f_6e66_6967; // "config"
 const BOOT_NODES_STREAM: u64 = 0x626f_6f74; // "boot"
 const RAM_AT_4GIB_STREAM: u64 = 0x3467_6962; // "4gib"
-/// 4 GiB: the first guest-physical byte a 32-bit address cannot name.
-const FOUR_GIB: u64 = 1 << 32;
+/// 4 GiB: the first guest-physical byte a 32-bit address cannot name (the layouts, the
+/// generator's placements and their coverage cells all measure against it).
+pub(crate) const FOUR_GIB: u64 = 1 << 32;
 
 /// A RAM range at 4 GiB (its first byte and pages) for one drawn layout in eight: half end
 /// exactly at 4 GiB - 1, half cross it, so registrations ending at or crossing 4 GiB can

@@ -5,6 +5,7 @@
 use pgmsim::{Error, HandlerState, PageType, Status};
 use pgmsim_testkit::{ApiCall, Outcome, CALLS};
 
+use crate::config::FOUR_GIB;
 use crate::mmu::guest_pt::KernelError;
 use crate::op::{AccessKind, AccessOutcome};
 
@@ -323,8 +324,6 @@ pub const PLACEMENT_COUNTS: [&str; 2] = ["attempted", "registered"];
 /// anyway, they are reported as unexpected). None since one drawn layout in eight has a RAM
 /// range at 4 GiB.
 pub const PLACEMENT_UNREACHABLE: [(&str, &str, &str); 0] = [];
-
-const FOUR_GIB: u64 = 1 << 32;
 
 /// The [`PLACEMENTS`] of a handler range `first..=last` (bit `i` set: `PLACEMENTS[i]`),
 /// against the registered `handlers` (sorted by start, disjoint) and the RAM ranges

@@ -1,7 +1,7 @@
 //! `ops_differential`: the simulator's step loop (`pgmsim run`) driven by fuzzer bytes. The
 //! first eight bytes pick a swarm world (as a seed would), then every two bytes are one draw
-//! of the generator (eight for a wide value); each step is checked incrementally, as `pgmsim run` checks it, and the
-//! input ends with a full check.
+//! of the generator (eight for a wide value); each step is checked incrementally, as `pgmsim
+//! run` checks it, and the input ends with a full check.
 //!
 //! Speed is what makes a fuzzer find things, so the fuzzing path does per input only what the
 //! oracle needs: it builds each world once and runs every input on a clone of it, and it
