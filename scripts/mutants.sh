@@ -9,6 +9,14 @@
 #                                 shard samples every file; shards count from 0). The nightly
 #                                 workflow runs one shard per night.
 #   scripts/mutants.sh --list     list the mutants, run nothing
+#   scripts/mutants.sh --iterate  the full run, resumable: skips every mutant already caught or
+#                                 unviable in mutants/out/all (cargo-mutants' --iterate), so a run
+#                                 stopped part-way goes on where it stopped, and missed mutants are
+#                                 tried again once they have a test
+#
+# Every build uses the `mutants` profile (root Cargo.toml: opt-level 1, no debug info): a mutant
+# rebuilds the workspace's tests and runs all of them, and optimised test binaries run the
+# workspace's tests in about 20 s instead of 100 s, for about 10 s more build.
 #
 # Results go to mutants/out/<shard>/mutants.out/ (caught.txt, missed.txt, timeout.txt,
 # unviable.txt, outcomes.json). The score is caught / (caught + missed); every missed mutant
@@ -27,7 +35,7 @@ name="${shard:-all}"
 out="mutants/out/${name//\//-of-}"
 mkdir -p "$out"
 
-args=(--package pgmsim --output "$out" --timeout-multiplier 3)
+args=(--package pgmsim --output "$out" --timeout-multiplier 3 --profile mutants)
 if [[ -n "$shard" ]]; then
   args+=(--shard "$shard" --sharding round-robin)
 fi
