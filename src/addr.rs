@@ -25,12 +25,6 @@ pub const fn page_base(addr: u64) -> u64 {
     addr & !PAGE_OFFSET_MASK
 }
 
-/// Page frame number of `addr`.
-#[inline]
-pub const fn page_number(addr: u64) -> u64 {
-    addr >> PAGE_SHIFT
-}
-
 /// Pages touched by the inclusive byte range `[first, last]`, partial edge pages included
 /// (the original's `cPages`). Callers guarantee `first <= last` and a span of at most 4 GiB.
 #[inline]
