@@ -35,7 +35,10 @@ name="${shard:-all}"
 out="mutants/out/${name//\//-of-}"
 mkdir -p "$out"
 
-args=(--package pgmsim --output "$out" --profile mutants)
+# `--features pgmsim/paranoid`: the features the workspace's tests build the production crate
+# with (the simulator turns `paranoid` on), so the production crate's own tests, which
+# scripts/mutants-cargo runs first on their own, are the very binaries the workspace run uses.
+args=(--package pgmsim --output "$out" --profile mutants --features pgmsim/paranoid)
 # A test timeout of three times the baseline's, unless the caller sets one (`--timeout S`,
 # which `--baseline skip` needs).
 [[ " $* " == *" --timeout "* ]] || args+=(--timeout-multiplier 3)

@@ -41,8 +41,11 @@ use crate::platform::{NoopPlatform, Platform};
 /// 6. **Allocator.** Live + free nodes = capacity; a slot's free bit is clear exactly when
 ///    it holds a record; ids carry the slot's generation, so freed ids stay invalid.
 /// 7. **Types.** Types are never freed, so every node's type handle resolves.
-/// 8. **Hints.** A page's lookup hint, when set, names a slot; it is only trusted after the
-///    tree confirms that slot contains the address (the tree stays the authority).
+/// 8. **Hints.** A page's lookup hint, when set, names a registered handler touching the
+///    page, and every page a handler covers entirely hints at it. Lookups still trust a hint
+///    only after the tree confirms that slot contains the address (the tree stays the
+///    authority), so a stale hint costs a tree descent, never a wrong answer; the `paranoid`
+///    feature checks the hints anyway, since a hint that is never set is a silent slowdown.
 #[derive(Debug, Clone)]
 pub struct Manager<P: Platform = NoopPlatform> {
     pub(crate) config: ManagerConfig,

@@ -4,7 +4,7 @@
 //! On in the simulator and the fuzz targets; off (and free) in production builds.
 
 use crate::addr::{page_base, PAGE_SIZE};
-use crate::manager::Manager;
+use crate::manager::{Manager, NO_HINT};
 use crate::page::HandlerState;
 use crate::platform::Platform;
 
@@ -68,8 +68,23 @@ impl<P: Platform> Manager<P> {
             reg.key
         );
         for r in span.pages() {
-            self.verify_page(self.memory.addr_of(r));
+            let page = self.memory.addr_of(r);
+            // A page the handler covers entirely is shared with no other handler (M2), so
+            // registration pointed its hint here and nothing since could repoint it (M8).
+            let whole = reg.key <= page && page + (PAGE_SIZE - 1) <= reg.key_last;
+            assert!(
+                !whole || self.hints[r.range][r.index] == slot,
+                "pgmsim paranoid: page {page:#x}, wholly inside handler {:#x} (slot {slot}), hints at slot {}",
+                reg.key,
+                self.hints[r.range][r.index]
+            );
+            self.verify_page(page);
         }
+    }
+
+    /// The hint of `page`, if the page is in a RAM range.
+    fn hint_of(&self, page: u64) -> Option<u32> {
+        self.memory.locate(page).map(|r| self.hints[r.range][r.index])
     }
 
     /// One page against the handlers touching it: forward and reverse (invariants M3 and M4).
@@ -78,6 +93,9 @@ impl<P: Platform> Manager<P> {
         let last = page + (PAGE_SIZE - 1);
         let mut expected = HandlerState::None;
         let mut first_flag = None;
+        // M8: a set hint names one of the handlers this walk meets.
+        let hint = self.hint_of(page).unwrap_or(NO_HINT);
+        let mut hint_met = hint == NO_HINT;
         let mut at = self.tree.lookup_matching_or_above(page);
         // Bound: at most one handler per byte of the page, each passed once.
         for step in 0..=PAGE_SIZE {
@@ -97,12 +115,17 @@ impl<P: Platform> Manager<P> {
             let Some(config) = rec.and_then(|r| self.types.get(r.ty).ok()) else {
                 panic!("pgmsim paranoid: tree slot {slot} has no typed record");
             };
+            hint_met |= slot == hint;
             expected = expected.max(config.kind.page_state());
             first_flag.get_or_insert(config.not_in_hm);
             at = key_last
                 .checked_add(1)
                 .and_then(|next| self.tree.lookup_matching_or_above(next));
         }
+        assert!(
+            hint_met,
+            "pgmsim paranoid: page {page:#x} hints at slot {hint}, which is no handler touching it"
+        );
         let actual = d.handler_state();
         match first_flag {
             None => assert!(

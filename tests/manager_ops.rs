@@ -749,3 +749,12 @@ fn ram_range_contains_exactly_its_bytes() {
     assert!(!r.contains(r.last() + 1));
     assert!(r.first == 0 || !r.contains(r.first - 1));
 }
+
+/// `total_pages` counts every page of every RAM range: 64 + 16 pages of RAM, 16 of MMIO and
+/// the 8 of the mapped MMIO2 region (the unmapped region has no range).
+#[test]
+fn total_pages_sums_every_ram_range() {
+    let (l, _) = layout();
+    assert_eq!(l.ram_ranges.len(), 4);
+    assert_eq!(l.total_pages(), 64 + 16 + 16 + 8);
+}
