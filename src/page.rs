@@ -435,4 +435,42 @@ mod tests {
         let rom = PageDescriptor::new(PageType::Rom, PageState::Allocated, Hpa(0x1000), 1);
         assert_eq!(rom.nem_protection(), NemProtection::RX);
     }
+
+    /// RWX types are the ones a guest may read, write and execute when nothing monitors
+    /// them: RAM and RAM-like backings, never ROM, MMIO or the invalid type.
+    #[test]
+    fn rwx_types_are_ram_mmio2_aliases_and_shadowed_rom() {
+        let rwx: Vec<PageType> = PageType::ALL.into_iter().filter(|t| t.is_rwx()).collect();
+        assert_eq!(
+            rwx,
+            [
+                PageType::Ram,
+                PageType::Mmio2,
+                PageType::Mmio2AliasMmio,
+                PageType::SpecialAliasMmio,
+                PageType::RomShadow
+            ]
+        );
+    }
+
+    /// The debug form is what assertion failures and traces print for a page: every field.
+    #[test]
+    fn debug_form_names_every_field() {
+        let mut d = PageDescriptor::new(PageType::Ram, PageState::Allocated, Hpa(0x5000), 9);
+        d.set_handler_state(HandlerState::Write, true);
+        d.set_nem_state(2);
+        let text = format!("{d:?}");
+        for part in [
+            "Ram",
+            "Allocated",
+            "hc=",
+            "0x5000",
+            "id=0x9",
+            "hndl=Write",
+            "not-in-hm",
+            "nem=2",
+        ] {
+            assert!(text.contains(part), "{text:?} lacks {part:?}");
+        }
+    }
 }

@@ -272,4 +272,73 @@ mod tests {
         assert!(s.get(HandlerId(u64::MAX)).is_err());
         assert_eq!(s.live() + s.free_count(), 32);
     }
+
+    /// The bitmap's padding bits past the last slot are never handed out, even when one is
+    /// set: the search stops at the slot count.
+    #[test]
+    fn a_padding_bit_past_the_last_slot_is_never_handed_out() {
+        let mut s = HandlerSlab::new(40);
+        s.free_bitmap[0] |= 1 << 40;
+        assert_eq!(s.next_free_from(39), Some(39));
+        assert_eq!(s.next_free_from(40), None);
+        for _ in 0..40 {
+            assert!(s.allocate(rec()).unwrap().slot() < 40);
+        }
+        assert_eq!(s.peek_free_slot(), None);
+        assert_eq!(s.allocate(rec()), Err(Error::OutOfResources));
+    }
+
+    /// `peek_free_slot` names the slot the next `allocate` takes: the first free one after
+    /// the hint (the last slot handed out), even when the hint's own slot is free again.
+    #[test]
+    fn peek_names_the_slot_the_next_allocation_takes() {
+        let mut s = HandlerSlab::new(32);
+        assert_eq!(
+            s.peek_free_slot(),
+            Some(1),
+            "a fresh slab starts after its hint, slot 0"
+        );
+        let first = s.allocate(rec()).unwrap();
+        assert_eq!(first.slot(), 1);
+        s.free(first).unwrap();
+        assert_eq!(s.peek_free_slot(), Some(2));
+        assert_eq!(s.allocate(rec()).unwrap().slot(), 2);
+    }
+
+    /// `id_of` names allocated slots only: not a free slot, not a slot past the end.
+    #[test]
+    fn id_of_names_only_allocated_slots() {
+        let mut s = HandlerSlab::new(64);
+        let id = s.allocate(rec()).unwrap();
+        assert_eq!(s.id_of(id.slot()), Some(id));
+        assert_eq!(s.id_of(0), None, "free slot");
+        assert_eq!(s.id_of(64), None, "one past the last slot");
+        assert_eq!(s.id_of(u32::MAX), None);
+    }
+
+    /// A slot whose free bit was flipped is not allocated for `id_of`, though it still holds
+    /// its record; flipping the bit back restores it; a slot past the end is ignored.
+    #[cfg(feature = "testing")]
+    #[test]
+    fn a_flipped_free_bit_hides_the_slot_until_flipped_back() {
+        let mut s = HandlerSlab::new(48);
+        let id = s.allocate(rec()).unwrap();
+        s.corrupt_free_bit(id.slot());
+        assert_eq!(s.id_of(id.slot()), None);
+        assert_eq!(s.free_count(), 48);
+        s.corrupt_free_bit(id.slot());
+        assert_eq!(s.id_of(id.slot()), Some(id));
+        assert_eq!(s.free_count(), 47);
+        // A free slot's bit flips to allocated.
+        s.corrupt_free_bit(0);
+        assert_eq!(s.free_count(), 46);
+        // Out of range: no slot, no padding bit, no panic.
+        for slot in [48, 64, u32::MAX] {
+            s.corrupt_free_bit(slot);
+        }
+        assert_eq!(s.free_count(), 46);
+        let mut full = HandlerSlab::new(64);
+        full.corrupt_free_bit(64);
+        assert_eq!(full.free_count(), 64);
+    }
 }

@@ -162,4 +162,115 @@ mod tests {
             Err(Error::OutOfResources)
         );
     }
+
+    const GOLDEN_GAMMA: u64 = 0x9e37_79b9_7f4a_7c15;
+    const MUL1: u64 = 0xbf58_476d_1ce4_e5b9;
+    const MUL2: u64 = 0x94d0_49bb_1331_11eb;
+
+    /// The reference splitmix64 finaliser (Vigna's `splitmix64.c`), written out independently.
+    fn splitmix64_mix(mut z: u64) -> u64 {
+        z = (z ^ (z >> 30)).wrapping_mul(MUL1);
+        z = (z ^ (z >> 27)).wrapping_mul(MUL2);
+        z ^ (z >> 31)
+    }
+
+    /// Undoes `x ^ (x >> shift)` (the top `shift` bits are known, each pass recovers `shift` more).
+    fn unxorshift(y: u64, shift: u32) -> u64 {
+        let mut x = y;
+        for _ in 0..64 / shift + 1 {
+            x = y ^ (x >> shift);
+        }
+        x
+    }
+
+    /// The multiplicative inverse of an odd `m` modulo 2^64 (Newton's iteration, 6 doublings).
+    fn inverse_mod_2_64(m: u64) -> u64 {
+        let mut inv = m;
+        for _ in 0..6 {
+            inv = inv.wrapping_mul(2u64.wrapping_sub(m.wrapping_mul(inv)));
+        }
+        inv
+    }
+
+    /// The inverse of [`splitmix64_mix`] (the finaliser is a bijection).
+    fn splitmix64_unmix(z: u64) -> u64 {
+        let z = unxorshift(z, 31).wrapping_mul(inverse_mod_2_64(MUL2));
+        let z = unxorshift(z, 27).wrapping_mul(inverse_mod_2_64(MUL1));
+        unxorshift(z, 30)
+    }
+
+    /// The handle format, from the reference finaliser: check bits above the slot's five bits.
+    fn reference_handle(slot: usize, salt: u64) -> u64 {
+        let z = splitmix64_mix(salt.wrapping_add((slot as u64 + 1).wrapping_mul(GOLDEN_GAMMA)));
+        (z & !0x1f) | slot as u64
+    }
+
+    /// Pins the published handle format, which traces and replays depend on: under salt 0 the
+    /// first slots carry the first outputs of reference splitmix64 seeded with 0 (low five bits
+    /// replaced by the slot), and the default salt gives fixed handles.
+    #[test]
+    fn type_handles_have_the_published_known_answers() {
+        assert_eq!(
+            splitmix64_mix(GOLDEN_GAMMA),
+            0xe220_a839_7b1d_cdaf,
+            "reference splitmix64, seed 0"
+        );
+        assert_eq!(HandlerTypeHandle::derive(0, 0).0, 0xe220_a839_7b1d_cda0);
+        assert_eq!(HandlerTypeHandle::derive(1, 0).0, 0x6e78_9e6a_a1b9_65e1);
+        assert_eq!(HandlerTypeHandle::derive(2, 0).0, 0x06c4_5d18_8009_4542);
+        let salt = crate::api::ManagerConfig::default().type_salt;
+        assert_eq!(HandlerTypeHandle::derive(0, salt).0, 0x09e4_a77e_9635_4e60);
+        assert_eq!(HandlerTypeHandle::derive(31, salt).0, 0xa5d1_ccd4_9012_bedf);
+    }
+
+    /// Every slot's handle under many salts is the reference splitmix64 handle, round-trips its
+    /// slot, is never NIL, and differs from the other slots' handles under the same salt.
+    #[test]
+    fn type_handles_follow_the_reference_mix_for_every_slot() {
+        let mut salt = 0x0123_4567_89ab_cdefu64;
+        for _ in 0..64 {
+            let mut handles = Vec::new();
+            for slot in 0..MAX_HANDLER_TYPES {
+                let h = HandlerTypeHandle::derive(slot, salt);
+                assert_eq!(h.0, reference_handle(slot, salt), "slot {slot}, salt {salt:#x}");
+                assert_eq!(h.slot(), slot);
+                assert_ne!(h, HandlerTypeHandle::NIL);
+                handles.push(h);
+            }
+            handles.sort();
+            handles.dedup();
+            assert_eq!(handles.len(), MAX_HANDLER_TYPES, "salt {salt:#x}");
+            salt = salt
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+        }
+    }
+
+    /// Pins the NIL fix-up: slot 31 under a salt whose mixed check bits are all ones would give
+    /// NIL; with the salt solved through the inverse finaliser, the handle must be NIL with the
+    /// top bit cleared instead, still a valid slot-31 handle.
+    #[test]
+    fn the_handle_that_would_be_nil_drops_its_top_bit() {
+        for z in [0, 1, u64::MAX, GOLDEN_GAMMA] {
+            assert_eq!(splitmix64_mix(splitmix64_unmix(z)), z, "the inverse undoes the mix");
+        }
+        let last = MAX_HANDLER_TYPES - 1;
+        let salt = splitmix64_unmix(u64::MAX).wrapping_sub((last as u64 + 1).wrapping_mul(GOLDEN_GAMMA));
+        assert_eq!(salt, 0x08aa_cd80_111c_2b20);
+        assert_eq!(
+            reference_handle(last, salt),
+            u64::MAX,
+            "this salt hits NIL before the fix-up"
+        );
+        let h = HandlerTypeHandle::derive(last, salt);
+        assert_eq!(h.0, u64::MAX >> 1);
+        assert_eq!(h.slot(), last);
+        let mut t = TypeTable::new(salt);
+        for i in 0..MAX_HANDLER_TYPES {
+            t.register(HandlerTypeConfig::new(HandlerKind::Write, &format!("t{i}")))
+                .unwrap();
+        }
+        assert_eq!(t.get(h).map(|c| &*c.description), Ok("t31"));
+        assert_eq!(t.get(HandlerTypeHandle::NIL), Err(Error::InvalidHandle));
+    }
 }

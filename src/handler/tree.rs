@@ -479,6 +479,197 @@ mod tests {
         assert_eq!(t.lookup(0x105), Some(1));
         assert_eq!(t.len(), 40 + 1 - 14);
     }
+
+    /// Links `slot` as `[key, key + 0xff]` with the given children, by hand (height fixed later).
+    fn link(t: &mut RangeTree, slot: u32, key: u64, left: u32, right: u32) {
+        t.nodes[slot as usize] = Node {
+            key,
+            last: key + 0xff,
+            left,
+            right,
+            height: 1,
+            linked: true,
+        };
+    }
+
+    /// Stores the true height of every node below `n` of a hand-built tree; returns `n`'s.
+    fn fix_heights(t: &mut RangeTree, n: u32) -> u8 {
+        if n == NIL {
+            return 0;
+        }
+        let (l, r) = (t.nodes[n as usize].left, t.nodes[n as usize].right);
+        let h = fix_heights(t, l).max(fix_heights(t, r)).saturating_add(1);
+        t.nodes[n as usize].height = h;
+        h
+    }
+
+    /// A tree that is one path of `len` nodes, slot k at depth k, each the left child (keys
+    /// falling) or the right child (keys rising) of the one above; true heights stored.
+    fn path(len: u32, leftward: bool) -> RangeTree {
+        let mut t = RangeTree::new(64);
+        for k in 0..len {
+            let next = if k + 1 < len { k + 1 } else { NIL };
+            if leftward {
+                link(&mut t, k, (64 - u64::from(k)) * 0x1000, next, NIL);
+            } else {
+                link(&mut t, k, (u64::from(k) + 1) * 0x1000, NIL, next);
+            }
+        }
+        t.root = 0;
+        t.len = len;
+        fix_heights(&mut t, 0);
+        t
+    }
+
+    /// Three ranges `[0x1000, 0x1fff]` (slot 0), `[0x2000, 0x2fff]` (slot 1, the root) and
+    /// `[0x3000, 0x3fff]` (slot 2).
+    fn three() -> RangeTree {
+        let mut t = RangeTree::new(8);
+        for (slot, key) in [(0, 0x1000), (1, 0x2000), (2, 0x3000)] {
+            t.insert(slot, key, key + 0xfff).unwrap();
+        }
+        assert_eq!(t.root, 1);
+        t
+    }
+
+    /// Pins that the neighbour lookups answer at the first node holding the address, also at
+    /// the range's first byte (or-above) and last byte (or-below): descending past it would
+    /// visit nodes for nothing, and on the cyclic tree trip the loop bound.
+    #[test]
+    fn neighbour_lookups_stop_at_the_range_holding_the_address() {
+        let t = cyclic();
+        for addr in [0x1000, 0x1800, 0x1fff] {
+            assert_eq!(t.lookup_matching_or_above(addr), Some(0), "or_above({addr:#x})");
+            assert_eq!(t.lookup_matching_or_below(addr), Some(0), "or_below({addr:#x})");
+        }
+    }
+
+    /// Pins that remove refuses a linked slot the tree cannot reach by its own key (a corrupt
+    /// range): it must neither empty the slot nor unlink the node another slot's key leads to.
+    #[test]
+    fn removing_a_slot_its_key_does_not_reach_changes_nothing() {
+        // Slot 0's range moved above every other: the descent by its key never meets it.
+        let mut t = three();
+        t.nodes[0].key = 0x5000;
+        t.nodes[0].last = 0x5fff;
+        let before = t.clone();
+        assert!(!t.remove(0));
+        assert_eq!(t, before);
+        // Slot 0's key now leads to the root (slot 1): removing slot 0 must not unlink slot 1.
+        let mut t = three();
+        t.nodes[0].key = 0x2000;
+        let before = t.clone();
+        assert!(!t.remove(0));
+        assert_eq!(t, before);
+        assert_eq!(t.lookup(0x2800), Some(1));
+    }
+
+    /// Pins that verify checks the stored height and the balance each on its own: a leaf with
+    /// a wrong height is a fault although balanced, a right-leaning path with true heights is a
+    /// fault (at its top) although every height is right.
+    #[test]
+    fn verify_reports_a_wrong_height_and_an_unbalanced_node_separately() {
+        let mut t = RangeTree::new(4);
+        t.insert(0, 0x1000, 0x1fff).unwrap();
+        assert_eq!(t.verify(), vec![]);
+        t.nodes[0].height = 2;
+        assert_eq!(
+            t.verify(),
+            vec![TreeFault::Balance { slot: 0 }],
+            "wrong height, balanced"
+        );
+        let t = path(3, false);
+        assert_eq!(
+            t.verify(),
+            vec![TreeFault::Balance { slot: 0 }],
+            "true heights, unbalanced"
+        );
+    }
+
+    /// Pins that insert breaks a key tie the way the lookups do (to the right): a range inserted
+    /// at the key of a corrupt, inverted node (`last < key`, which every lookup passes on the
+    /// right) lands where lookups find it.
+    #[test]
+    fn insert_at_an_inverted_nodes_key_goes_where_lookups_look() {
+        let mut t = three();
+        t.nodes[1].last = 0x1fff;
+        assert_eq!(t.insert(3, 0x2000, 0x27ff), Ok(()));
+        assert_eq!(t.in_order(), vec![0, 1, 3, 2]);
+        assert_eq!(t.lookup(0x2000), Some(3));
+        assert_eq!(t.lookup_matching_or_below(0x27ff), Some(3));
+    }
+
+    /// Pins that the insert descent counts its own depth from the root and stops at
+    /// [`MAX_HEIGHT`] levels, at the node that deep (slot 24 of a 30-deep rightward path).
+    /// Called directly: insert's overlap lookup walks the same path and would stop first.
+    #[test]
+    #[should_panic(expected = "a tree descent passed 24 levels (at slot 24)")]
+    fn a_too_deep_insert_descent_to_the_right_stops_at_level_24() {
+        let mut t = path(30, false);
+        link(&mut t, 40, 0x100_0000, NIL, NIL);
+        t.insert_at(t.root, 40, 0);
+    }
+
+    /// As above, leftward: the insert descent's bound counts left steps too.
+    #[test]
+    #[should_panic(expected = "a tree descent passed 24 levels (at slot 24)")]
+    fn a_too_deep_insert_descent_to_the_left_stops_at_level_24() {
+        let mut t = path(30, true);
+        link(&mut t, 40, 0, NIL, NIL);
+        t.insert_at(t.root, 40, 0);
+    }
+
+    /// A tree whose node to remove (slot `at`, at depth `at`: the root, or the root's left or
+    /// right child) has two children, the right one heading a leftward path so deep that its
+    /// minimum lies past [`MAX_HEIGHT`]: slot k at depth k down to slot 30. Returns the tree.
+    fn deep_successor(at: u32, side_left: bool) -> RangeTree {
+        let mut t = RangeTree::new(64);
+        let x_key = 0x100_0000;
+        for k in at + 1..=30 {
+            let next = if k < 30 { k + 1 } else { NIL };
+            link(&mut t, k, x_key + u64::from(40 - k) * 0x1000, next, NIL);
+        }
+        link(&mut t, 41, 0x10_0000, NIL, NIL);
+        link(&mut t, at, x_key, 41, at + 1);
+        t.root = at;
+        if at == 1 {
+            if side_left {
+                link(&mut t, 51, 0x2000_0000, NIL, NIL);
+                link(&mut t, 50, 0x1000_0000, 1, 51);
+            } else {
+                link(&mut t, 51, 0, NIL, NIL);
+                link(&mut t, 50, 0x1000, 51, 1);
+            }
+            t.root = 50;
+        }
+        t.len = t.nodes.iter().filter(|n| n.linked).count() as u32;
+        let root = t.root;
+        fix_heights(&mut t, root);
+        assert_eq!(t.lookup(x_key), Some(at));
+        t
+    }
+
+    /// Pins that the remove descent counts depth from the root: removing the root, whose
+    /// successor lies past [`MAX_HEIGHT`] levels, stops at the node 24 levels deep (slot 24).
+    #[test]
+    #[should_panic(expected = "a tree descent passed 24 levels (at slot 24)")]
+    fn removing_the_root_with_a_too_deep_successor_stops_at_level_24() {
+        deep_successor(0, false).remove(0);
+    }
+
+    /// As above for the root's left child: the step down to it counts as a level.
+    #[test]
+    #[should_panic(expected = "a tree descent passed 24 levels (at slot 24)")]
+    fn removing_a_left_child_with_a_too_deep_successor_stops_at_level_24() {
+        deep_successor(1, true).remove(1);
+    }
+
+    /// As above for the root's right child.
+    #[test]
+    #[should_panic(expected = "a tree descent passed 24 levels (at slot 24)")]
+    fn removing_a_right_child_with_a_too_deep_successor_stops_at_level_24() {
+        deep_successor(1, false).remove(1);
+    }
 }
 
 /// quickcheck properties of the tree against the obvious model: a `Vec` of `(slot, key,

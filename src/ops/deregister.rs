@@ -196,11 +196,12 @@ impl<P: Platform> Manager<P> {
                 self.nem_protection_changed(r);
             }
         }
+        // A shared edge page is the page of the first (last) byte itself.
         if below != HandlerState::None {
-            self.raise_edge_page(reg.key - 1, below);
+            self.raise_edge_page(reg.key, below);
         }
         if above != HandlerState::None {
-            self.raise_edge_page(reg.key_last + 1, above);
+            self.raise_edge_page(reg.key_last, above);
         }
         if self.config.nem.notifies() {
             self.nem_notify_deregistered(kind, reg.key, reg.key_last);
@@ -243,43 +244,30 @@ impl<P: Platform> Manager<P> {
         }
     }
 
-    /// The bytes `[start, end]` NEM hears were released: partial edge pages widened to the
-    /// whole page when no other handler uses it, narrowed away when one does. `None` when
-    /// nothing is left.
+    /// The bytes `[start, end]` NEM hears were released: a partial first or last page is
+    /// dropped while another handler still touches it and widened to the whole page when none
+    /// does. `None` when nothing is left.
     fn released_pages(&self, key: u64, last: u64) -> Option<(u64, u64)> {
-        let mut start = key;
-        let mut end = last;
-        if key & PAGE_OFFSET_MASK == 0 && last.wrapping_add(1) & PAGE_OFFSET_MASK == 0 {
-            return Some((start, end));
-        }
         let in_use = |addr: u64| {
             self.memory
                 .page(addr)
                 .is_some_and(|p| p.handler_state() != HandlerState::None)
         };
-        if start & PAGE_OFFSET_MASK != 0 {
-            if in_use(start) {
-                let next = page_base(start).wrapping_add(PAGE_SIZE);
-                if next > end || next < start {
-                    return None;
-                }
-                start = next;
-            } else {
-                start = page_base(start);
-            }
-        }
-        // The original tests `last & mask` here (not `!= mask`); kept for NEM fidelity.
-        if end & PAGE_OFFSET_MASK != 0 {
-            if in_use(end) {
-                let prev = page_base(end).wrapping_sub(1);
-                if prev < start || prev > end {
-                    return None;
-                }
-                end = prev;
-            } else {
-                end |= PAGE_OFFSET_MASK;
-            }
-        }
-        Some((start, end))
+        let start = if key & PAGE_OFFSET_MASK == 0 || !in_use(key) {
+            page_base(key)
+        } else {
+            page_base(key).checked_add(PAGE_SIZE)?
+        };
+        // The original tests the offset of the last byte, not of the byte after it: a handler
+        // whose last byte is a page's first byte keeps that byte as the end. Kept for NEM
+        // fidelity (a whole-page handler's last byte is never at offset 0).
+        let end = if last & PAGE_OFFSET_MASK == 0 {
+            last
+        } else if in_use(last) {
+            page_base(last).checked_sub(1)?
+        } else {
+            page_base(last) + PAGE_OFFSET_MASK
+        };
+        (start <= end).then_some((start, end))
     }
 }
