@@ -21,6 +21,7 @@ race) uses more than two vCPUs; with --fuzz, if a bug is not found from the comm
 """
 
 import argparse
+import fcntl
 import json
 import os
 import re
@@ -286,10 +287,20 @@ def main():
         sys.exit(f"unknown bug(s): {sorted(unknown)} (see --list)")
     chosen = [b for b in bugs if not args.names or b["name"] in args.names]
 
+    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target", "inject" + ("-fuzz" if args.fuzz else "")))
+    # Two runs sharing a target directory would run each other's builds (one run's bug in the
+    # other's rows): refuse the second instead. The lock lasts as long as this process.
+    os.makedirs(target, exist_ok=True)
+    lock = open(os.path.join(target, ".inject-bugs.lock"), "w")
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        print(f"inject_bugs: another run is using the build directory {target}; "
+              "give this one its own CARGO_TARGET_DIR", file=sys.stderr)
+        return 2
     scratch = tempfile.mkdtemp(prefix="pgmsim-inject-")
     tree = os.path.join(scratch, "tree")
     subprocess.run(["git", "-C", ROOT, "worktree", "add", "--detach", tree, "HEAD"], check=True, capture_output=True)
-    target = os.environ.get("CARGO_TARGET_DIR", os.path.join(ROOT, "target", "inject" + ("-fuzz" if args.fuzz else "")))
     rows = []
     print(FUZZ_HEADER if args.fuzz else SWEEP_HEADER)
     try:
