@@ -600,7 +600,9 @@ fn handler_start(view: &View, d: &mut Draw) -> u64 {
             };
             view.untracked(addr, h.key)
         }
-        None => d.below(1 << 20) << PAGE_SHIFT,
+        // Anywhere below 4 GiB, which holds the low MMIO2 region's tracker; address 0 (main
+        // RAM, never tracked) instead of it.
+        None => view.untracked(d.below(1 << 20) << PAGE_SHIFT, 0),
     }
 }
 
