@@ -94,16 +94,16 @@ impl<'a> Draw<'a> {
 type Span = pgmsim::HandlerSpan;
 
 /// Everything the generator looks at, gathered once per step.
-struct View {
+struct View<'w> {
     handlers: Vec<Span>,
     ranges: Vec<(u64, u64, RangeKind)>,
     pool: (u64, u64),
-    /// The dirty-tracked ranges (first, last): only their tracker harvests and resets them.
-    tracked: Vec<(u64, u64)>,
+    /// The dirty trackers: only their harvests reset their ranges.
+    tracked: &'w [crate::devices::DirtyTracker],
 }
 
-impl View {
-    fn of(world: &World) -> View {
+impl<'w> View<'w> {
+    fn of(world: &'w World) -> View<'w> {
         View {
             // The model's list: the step loop proves it equals the production one after every
             // step, and reading it walks no tree.
@@ -121,14 +121,14 @@ impl View {
                 .map(|r| (r.first, r.last(), r.kind))
                 .collect(),
             pool: (world.guest().pool().range().0 .0, world.guest().pool().range().1 .0),
-            tracked: world.devices().trackers.iter().map(|t| (t.first, t.last)).collect(),
+            tracked: &world.devices().trackers,
         }
     }
 
     /// `addr`, unless it lies in a dirty-tracked range: then `fallback` (an address derived
     /// from a handler must not name a tracker's handler, which the generator leaves alone).
     fn untracked(&self, addr: u64, fallback: u64) -> u64 {
-        if self.tracked.iter().any(|&(first, last)| (first..=last).contains(&addr)) {
+        if self.tracked.iter().any(|t| (t.first..=t.last).contains(&addr)) {
             fallback
         } else {
             addr
@@ -1053,17 +1053,23 @@ mod tests {
             kind: HandlerKind::Write,
             not_in_hm: false,
         };
+        let trackers = [crate::devices::DirtyTracker::new(
+            0x1_0000_0000,
+            0x1_0000_ffff,
+            pgmsim::Hpa(0x20_0000),
+            0,
+        )];
         let mut view = View {
             handlers: vec![below_4gib],
             ranges: Vec::new(),
             pool: (0, 0xfff),
-            tracked: vec![(0x1_0000_0000, 0x1_0000_ffff)],
+            tracked: &trackers,
         };
         // Zero draws: the first handler, then the "one byte in" arm.
         let start = |view: &View| handler_start(view, &mut Draw::new(&mut ByteEntropy::new(&[])));
         assert_eq!(start(&view), 0xffff_ffff);
         assert_eq!(view.untracked(0x1_0000_8000, 7), 7);
-        view.tracked.clear();
+        view.tracked = &[];
         assert_eq!(start(&view), 0x1_0000_0000);
     }
 }
