@@ -121,7 +121,7 @@ impl<P: Platform> Manager<P> {
 
     fn checked_spans(&self, out: &mut Vec<Mismatch>) -> Vec<Span> {
         let mut spans = Vec::with_capacity(self.tree.len() as usize);
-        for slot in self.tree.in_order() {
+        for slot in self.tree.iter() {
             let Some(rec) = self.slab.by_slot(slot) else {
                 out.push(Mismatch::Tree(TreeFault::Count));
                 continue;
@@ -236,7 +236,7 @@ impl<P: Platform> Manager<P> {
 
     /// Per-handler aliased and temp-off counts against the pages in each range.
     fn check_accounting(&self, out: &mut Vec<Mismatch>) {
-        for slot in self.tree.in_order() {
+        for slot in self.tree.iter() {
             let Some(reg) = self.slab.by_slot(slot).and_then(|r| r.registration) else {
                 continue;
             };

@@ -250,6 +250,26 @@ impl Model {
             .collect()
     }
 
+    /// The registered handlers with at least one byte in the page at `page`, highest first
+    /// (what [`handler_spans`](Self::handler_spans) lists, for one page).
+    pub fn spans_touching(&self, page: u64) -> impl Iterator<Item = HandlerSpan> + '_ {
+        self.touching(page_of(page)).map(|(key, r)| {
+            let (kind, not_in_hm) = self.kind_of_registration(r);
+            HandlerSpan {
+                key,
+                key_last: r.last,
+                kind,
+                not_in_hm,
+            }
+        })
+    }
+
+    /// Whether the aliased-page count of the handler registered at `key` is stale (what
+    /// [`expected_sync_mismatches`](Self::expected_sync_mismatches) reports for it).
+    pub fn aliased_count_is_stale(&self, key: u64) -> bool {
+        self.registered.get(&key).is_some_and(|r| r.stale_aliases != 0)
+    }
+
     /// What the production `check_sync` must report: one `AliasedCount` per handler whose
     /// count is stale after `reset_aliased_page` without accounting, in address order.
     pub fn expected_sync_mismatches(&self) -> Vec<Mismatch> {
@@ -395,7 +415,7 @@ impl Model {
         Some(HandlerInfo {
             key,
             key_last: r.last,
-            page_count: pages(key, r.last).count() as u32,
+            page_count: ((r.last >> 12) - (key >> 12) + 1) as u32,
             aliased_pages: self.aliases_in(key, r.last) + r.stale_aliases,
             temp_off_pages: self.temp_off_in(key, r.last),
             ty: node.ty,

@@ -217,27 +217,20 @@ impl RangeTree {
     /// Slots in ascending key order.
     pub fn in_order(&self) -> Vec<u32> {
         let mut out = Vec::with_capacity(self.len as usize);
-        let mut stack = Vec::new();
-        let mut n = self.root;
-        // Bound: each slot is pushed once in a tree, so at most `nodes.len()` pushes in all;
-        // both loops push (the outer one pops what the inner pushed). More is a cycle: asserted,
-        // and in release the walk stops there (`verify` then reports the count mismatch).
-        let mut pushes = 0usize;
-        while n != NIL || !stack.is_empty() {
-            while n != NIL {
-                pushes += 1;
-                if pushes > self.nodes.len() {
-                    loop_bound_exceeded(format_args!("the in-order walk passed {} nodes", self.nodes.len()));
-                    return out;
-                }
-                stack.push(n);
-                n = self.nodes[n as usize].left;
-            }
-            let Some(top) = stack.pop() else { break };
-            out.push(top);
-            n = self.nodes[top as usize].right;
-        }
+        out.extend(self.iter());
         out
+    }
+
+    /// Slots in ascending key order, one at a time and without allocating (the per-step
+    /// handler-list comparison of the simulator walks the tree this way).
+    pub fn iter(&self) -> InOrder<'_> {
+        InOrder {
+            tree: self,
+            stack: [NIL; MAX_HEIGHT as usize + 1],
+            depth: 0,
+            next: self.root,
+            pushes: 0,
+        }
     }
 
     /// Checks order, non-overlap, heights, balance and the node count.
@@ -409,6 +402,55 @@ impl RangeTree {
             return self.rebalance(min);
         }
         self.rebalance(n)
+    }
+}
+
+/// The in-order walk of a [`RangeTree`] ([`RangeTree::iter`]): an explicit stack of the
+/// left spine, at most one slot per level, so it never allocates.
+///
+/// Bounds: each slot is pushed once in a tree, so at most `nodes.len()` pushes in all, and
+/// the stack is never deeper than the tree is high ([`MAX_HEIGHT`]). More is a cycle or a
+/// corrupt tree: asserted, and in release the walk ends there (`verify` then reports the
+/// count mismatch).
+pub(crate) struct InOrder<'t> {
+    tree: &'t RangeTree,
+    stack: [u32; MAX_HEIGHT as usize + 1],
+    depth: usize,
+    next: u32,
+    pushes: usize,
+}
+
+impl InOrder<'_> {
+    /// Ends the walk for good (a broken bound).
+    fn stop(&mut self) -> Option<u32> {
+        self.next = NIL;
+        self.depth = 0;
+        None
+    }
+}
+
+impl Iterator for InOrder<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        while self.next != NIL {
+            self.pushes += 1;
+            if self.pushes > self.tree.nodes.len() {
+                loop_bound_exceeded(format_args!("the in-order walk passed {} nodes", self.tree.nodes.len()));
+                return self.stop();
+            }
+            if self.depth == self.stack.len() {
+                loop_bound_exceeded(format_args!("the in-order walk went deeper than {MAX_HEIGHT} levels"));
+                return self.stop();
+            }
+            self.stack[self.depth] = self.next;
+            self.depth += 1;
+            self.next = self.tree.nodes[self.next as usize].left;
+        }
+        self.depth = self.depth.checked_sub(1)?;
+        let top = self.stack[self.depth];
+        self.next = self.tree.nodes[top as usize].right;
+        Some(top)
     }
 }
 
@@ -617,6 +659,22 @@ mod tests {
         let mut t = path(30, true);
         link(&mut t, 40, 0, NIL, NIL);
         t.insert_at(t.root, 40, 0);
+    }
+
+    /// The in-order walk keeps one slot per level on a fixed stack: a leftward path deeper
+    /// than [`MAX_HEIGHT`] (no cycle, so the push count stays within the slots) stops it.
+    #[test]
+    #[should_panic(expected = "the in-order walk went deeper than 24 levels")]
+    fn a_too_deep_in_order_walk_stops_at_level_24() {
+        path(30, true).in_order();
+    }
+
+    /// The lazy walk yields what `in_order` lists: every node once, in key order.
+    #[test]
+    fn the_in_order_walk_and_the_list_agree() {
+        let t = three();
+        assert_eq!(t.iter().collect::<Vec<_>>(), t.in_order());
+        assert_eq!(t.iter().count(), t.len as usize);
     }
 
     /// A tree whose node to remove (slot `at`, at depth `at`: the root, or the root's left or

@@ -219,7 +219,7 @@ impl<P: Platform> Manager<P> {
     /// Validation phase of VM reset: every aliased page of every Mmio handler, checked.
     fn aliased_pages_to_reset(&self) -> Result<Vec<(u32, PageRef)>, Error> {
         let mut work = Vec::new();
-        for slot in self.tree.in_order() {
+        for slot in self.tree.iter() {
             let (rec, reg) = self.registered(slot)?;
             if self.kind_of(rec)?.0 != HandlerKind::Mmio {
                 continue;

@@ -86,8 +86,7 @@ impl<P: Platform> Manager<P> {
     /// without copying descriptions (for callers that only need the layout of handlers).
     pub fn handler_spans(&self) -> Vec<HandlerSpan> {
         self.tree
-            .in_order()
-            .into_iter()
+            .iter()
             .filter_map(|s| {
                 let (rec, reg) = self.registered(s).ok()?;
                 let (kind, not_in_hm) = self.kind_of(rec).ok()?;
@@ -121,11 +120,16 @@ impl<P: Platform> Manager<P> {
 
     /// Registered handlers in ascending address order.
     pub fn handlers(&self) -> Vec<HandlerInfo> {
-        self.tree
-            .in_order()
-            .into_iter()
-            .filter_map(|s| self.info_at(s))
-            .collect()
+        self.handler_iter().collect()
+    }
+
+    /// Registered handlers in ascending address order, one at a time: what [`handlers`]
+    /// lists, without building the list (a caller comparing the handlers walks the tree
+    /// once and allocates nothing).
+    ///
+    /// [`handlers`]: Self::handlers
+    pub fn handler_iter(&self) -> impl Iterator<Item = HandlerInfo> + '_ {
+        self.tree.iter().filter_map(|s| self.info_at(s))
     }
 
     /// The registered handler in a tree slot (a broken invariant reads as no handler).

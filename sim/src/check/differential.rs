@@ -36,28 +36,26 @@ pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
     Ok(())
 }
 
-/// Handler lists and live node counts are equal (the model's list walked without copying
-/// it; both lists are built only to describe a difference).
+/// Handler lists and live node counts are equal (both lists walked in step, neither copied;
+/// they are built only to describe a difference).
 pub fn handlers(world: &World) -> Result<(), Failure> {
     let sides = world.sides();
-    let a = world.prod().handlers();
     let (an, bn) = (sides.prod_names(), sides.model_names());
+    let mut a = world.prod().handler_iter();
     let mut b = world.model().handler_iter();
     let mut first = None;
-    for (i, x) in a.iter().enumerate() {
-        match b.next() {
-            Some(y) if an.same_handler(x, bn, &y) => {}
+    for i in 0.. {
+        match (a.next(), b.next()) {
+            (None, None) => break,
+            (Some(x), Some(y)) if an.same_handler(&x, bn, &y) => {}
             _ => {
                 first = Some(i);
                 break;
             }
         }
     }
-    if first.is_none() && b.next().is_some() {
-        first = Some(a.len());
-    }
     if let Some(first) = first {
-        let b = world.model().handlers();
+        let (a, b) = (world.prod().handlers(), world.model().handlers());
         return Err(Failure::new(
             world.step(),
             Invariant::Differential,

@@ -5,7 +5,7 @@
 //! incremental variant re-derives the state of every touched page here, from the handler
 //! list, so a bug in `check_sync` itself cannot hide a bug in the manager.
 
-use pgmsim::{HandlerSpan, HandlerState, Mismatch, PAGE_SHIFT, PAGE_SIZE};
+use pgmsim::{HandlerState, Mismatch, PAGE_SHIFT};
 
 use super::{Failure, Invariant};
 use crate::world::World;
@@ -42,48 +42,45 @@ pub fn production_check_sync(world: &World) -> Result<(), Failure> {
 /// Forward / reverse state of each touched page (all handler pages when `full`), and the
 /// counts of each handler touching them.
 ///
-/// The spans come from the model's handler list: every caller runs this right after
-/// `differential::handlers` proved the production list equal to it (ranges, kinds, types),
-/// and reading it runs none of the production manager's instrumented tree walks.
+/// The handlers over a page come from the model: every caller runs this right after
+/// `differential::handlers` proved the production list equal to the model's (ranges, kinds,
+/// types), and asking the model runs none of the production manager's instrumented tree walks.
 pub fn pages(world: &World, full: bool) -> Result<(), Failure> {
-    let spans = world.model().handler_spans();
-    let mut handlers_seen: Vec<usize> = Vec::new();
+    let mut handlers_seen: Vec<u64> = Vec::new();
     if full {
+        let spans = world.model().handler_spans();
         let pages = spans
             .iter()
             .flat_map(|h| ((h.key >> PAGE_SHIFT)..=(h.key_last >> PAGE_SHIFT)).map(|p| p << PAGE_SHIFT));
         for page in pages {
-            page_state(world, &spans, page, &mut handlers_seen)?;
+            page_state(world, page, &mut handlers_seen)?;
         }
     } else {
         for &page in &world.touched().pages {
-            page_state(world, &spans, page, &mut handlers_seen)?;
+            page_state(world, page, &mut handlers_seen)?;
         }
     }
     if handlers_seen.is_empty() {
         return Ok(());
     }
-    handler_counts(world, &spans, handlers_seen)
+    handler_counts(world, handlers_seen)
 }
 
 /// Invariants 1 and 2 for one page: its state is the strongest of the handlers over it (or
 /// Disabled), its not-in-HM flag is the first handler's, and a page without handlers has
-/// neither. Adds the handlers seen (indices into `spans`) to `seen`.
-fn page_state(world: &World, spans: &[HandlerSpan], page: u64, seen: &mut Vec<usize>) -> Result<(), Failure> {
+/// neither. Adds the handlers seen (by first byte) to `seen`.
+fn page_state(world: &World, page: u64, seen: &mut Vec<u64>) -> Result<(), Failure> {
     let Some(desc) = world.prod().page(page) else {
         return Ok(());
     };
     let mut expected = HandlerState::None;
     let mut first_not_in_hm = None;
-    let first = spans.partition_point(|h| h.key_last < page);
-    for (i, h) in spans.iter().enumerate().skip(first) {
-        if h.key > page + PAGE_SIZE - 1 {
-            break;
-        }
+    // Highest first, so the flag left at the end is the first (lowest) handler's.
+    for h in world.model().spans_touching(page) {
         expected = expected.max(pgmsim_model::rules::state_of_kind(h.kind));
-        first_not_in_hm.get_or_insert(h.not_in_hm);
-        if !seen.contains(&i) {
-            seen.push(i);
+        first_not_in_hm = Some(h.not_in_hm);
+        if !seen.contains(&h.key) {
+            seen.push(h.key);
         }
     }
     let actual = desc.handler_state();
@@ -116,21 +113,12 @@ fn page_state(world: &World, spans: &[HandlerSpan], page: u64, seen: &mut Vec<us
     }
 }
 
-/// Invariant 3 for the handlers seen: each one's aliased and temporarily-off counts equal
-/// what its pages show (skipping handlers whose aliased count the model expects to be stale).
-fn handler_counts(world: &World, spans: &[HandlerSpan], seen: Vec<usize>) -> Result<(), Failure> {
-    let stale: Vec<u64> = world
-        .model()
-        .expected_sync_mismatches()
-        .iter()
-        .filter_map(|m| match m {
-            Mismatch::AliasedCount { handler, .. } => Some(*handler),
-            _ => None,
-        })
-        .collect();
-    for i in seen {
-        let key = spans[i].key;
-        if stale.contains(&key) {
+/// Invariant 3 for the handlers seen (by first byte): each one's aliased and
+/// temporarily-off counts equal what its pages show (skipping handlers whose aliased count
+/// the model expects to be stale).
+fn handler_counts(world: &World, seen: Vec<u64>) -> Result<(), Failure> {
+    for key in seen {
+        if world.model().aliased_count_is_stale(key) {
             continue;
         }
         let Some(h) = world.prod().lookup(key) else {
