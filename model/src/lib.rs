@@ -236,32 +236,24 @@ impl Model {
     /// Every registered handler's range, kind and not-in-HM flag in address order (what
     /// `handlers()` lists, without copying descriptions).
     pub fn handler_spans(&self) -> Vec<HandlerSpan> {
-        self.registered
-            .iter()
-            .map(|(&key, r)| {
-                let (kind, not_in_hm) = self.kind_of_registration(r);
-                HandlerSpan {
-                    key,
-                    key_last: r.last,
-                    kind,
-                    not_in_hm,
-                }
-            })
-            .collect()
+        self.registered.iter().map(|(&key, r)| self.span(key, r)).collect()
     }
 
     /// The registered handlers with at least one byte in the page at `page`, highest first
     /// (what [`handler_spans`](Self::handler_spans) lists, for one page).
     pub fn spans_touching(&self, page: u64) -> impl Iterator<Item = HandlerSpan> + '_ {
-        self.touching(page_of(page)).map(|(key, r)| {
-            let (kind, not_in_hm) = self.kind_of_registration(r);
-            HandlerSpan {
-                key,
-                key_last: r.last,
-                kind,
-                not_in_hm,
-            }
-        })
+        self.touching(page_of(page)).map(|(key, r)| self.span(key, r))
+    }
+
+    /// The handler registered at `key` (with registration `r`) as a span.
+    fn span(&self, key: u64, r: &Registration) -> HandlerSpan {
+        let (kind, not_in_hm) = self.kind_of_registration(r);
+        HandlerSpan {
+            key,
+            key_last: r.last,
+            kind,
+            not_in_hm,
+        }
     }
 
     /// Whether the aliased-page count of the handler registered at `key` is stale (what
